@@ -1,0 +1,34 @@
+# One entry point for lint, type check, tests and generated files; README and .ci/run call these.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: all install lint typecheck test completions proto
+
+all: lint typecheck test
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck:
+	$(BIN)/mypy
+
+test:
+	$(BIN)/pytest -q
+
+completions:
+	for sh in bash zsh fish; do \
+	  _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION=1 $(BIN)/asynq-py --show-completion $$sh > completions/asynq-py.$$sh; \
+	done
+
+proto:
+	cd engine/_pb && $(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. asynq.proto

@@ -1,0 +1,1 @@
+"""The asynq-py command line."""

@@ -1,0 +1,1 @@
+"""asynq-py's engine: a Go-asynq-compatible task queue library."""

@@ -1,0 +1,103 @@
+"""The engine's exceptions: one tree, rooted at ``AsynqError``.
+
+::
+
+    AsynqError
+    ├── ValidationError (also ValueError)      bad option, name, or argument
+    │   └── PayloadError                       a typed payload getter found no or the wrong value
+    ├── DuplicateTaskError                     a unique lock is held by another task
+    ├── TaskIdConflictError                    a task with this id already exists in the queue
+    ├── QueueNotFoundError                     the queue is not in ``asynq:queues``
+    ├── QueueNotEmptyError                     removing a queue that still has tasks
+    ├── TaskNotFoundError                      no task with this id in the queue
+    ├── TaskStateError                         the task's state forbids the operation
+    ├── DecodeError                            bytes in Redis are not a valid asynq message
+    └── BrokerError                            Redis answered with an error
+        └── RedisUnavailableError              Redis could not be reached in time
+
+    SkipRetry, RevokeTask                      raised by handlers on purpose (not AsynqErrors)
+
+Errors about one queue or task carry ``queue`` and ``task_id`` attributes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AsynqError",
+    "BrokerError",
+    "DecodeError",
+    "DuplicateTaskError",
+    "PayloadError",
+    "QueueNotEmptyError",
+    "QueueNotFoundError",
+    "RedisUnavailableError",
+    "RevokeTask",
+    "SkipRetry",
+    "TaskIdConflictError",
+    "TaskNotFoundError",
+    "TaskStateError",
+    "ValidationError",
+]
+
+
+class AsynqError(Exception):
+    """The root of every error the engine raises."""
+
+    def __init__(self, message: str, *, queue: str | None = None, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.queue = queue
+        """The queue the error is about, if any."""
+        self.task_id = task_id
+        """The task id the error is about, if any."""
+
+
+class ValidationError(AsynqError, ValueError):
+    """An option, name or argument is not acceptable; nothing was written."""
+
+
+class PayloadError(ValidationError):
+    """A typed payload getter did not find the key, or found a value of another type."""
+
+
+class DuplicateTaskError(AsynqError):
+    """A unique task with the same type and payload is already in the queue (Go's ErrDuplicateTask)."""
+
+
+class TaskIdConflictError(AsynqError):
+    """A task with the same id already exists in the queue (Go's ErrTaskIDConflict)."""
+
+
+class QueueNotFoundError(AsynqError):
+    """The queue does not exist (Go's ErrQueueNotFound)."""
+
+
+class QueueNotEmptyError(AsynqError):
+    """The queue still holds tasks (Go's ErrQueueNotEmpty)."""
+
+
+class TaskNotFoundError(AsynqError):
+    """The task does not exist in the queue (Go's ErrTaskNotFound)."""
+
+
+class TaskStateError(AsynqError):
+    """The task's current state does not allow the operation (e.g. deleting an active task)."""
+
+
+class DecodeError(AsynqError):
+    """Bytes read from Redis are not a valid asynq protobuf message."""
+
+
+class BrokerError(AsynqError):
+    """Redis answered a command or script with an error."""
+
+
+class RedisUnavailableError(BrokerError):
+    """Redis could not be reached, or did not answer within the socket timeout."""
+
+
+class SkipRetry(Exception):  # noqa: N818 - Go's name, so the docs map one to one
+    """Raised by a handler to archive its task at once instead of retrying it."""
+
+
+class RevokeTask(Exception):  # noqa: N818 - Go's name
+    """Raised by a handler to drop its task without retrying or archiving it."""
