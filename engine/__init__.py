@@ -1,1 +1,72 @@
-"""asynq-py's engine: a Go-asynq-compatible task queue library."""
+"""asynq-py's engine: a task queue library wire-compatible with Go asynq v0.26.0.
+
+Enqueue with ``Client``/``AsyncClient``, look and fix with ``Inspector``/``AsyncInspector``.
+"""
+
+from .client import AsyncClient, Client
+from .clock import Clock, RealClock, SimulatedClock
+from .config import RedisConnOpt
+from .errors import (
+    AsynqError,
+    BrokerError,
+    DecodeError,
+    DuplicateTaskError,
+    PayloadError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+    RedisUnavailableError,
+    RevokeTask,
+    SkipRetry,
+    TaskIdConflictError,
+    TaskNotFoundError,
+    TaskStateError,
+    ValidationError,
+)
+from .info import (
+    DailyStats,
+    GroupInfo,
+    QueueInfo,
+    SchedulerEnqueueEvent,
+    SchedulerEntryInfo,
+    ServerInfo,
+    WorkerInfo,
+)
+from .inspector import AsyncInspector, Inspector
+from .payload import Payload
+from .task import Task, TaskInfo, TaskState
+
+__all__ = [
+    "AsyncClient",
+    "AsyncInspector",
+    "AsynqError",
+    "BrokerError",
+    "Client",
+    "Clock",
+    "DailyStats",
+    "DecodeError",
+    "DuplicateTaskError",
+    "GroupInfo",
+    "Inspector",
+    "Payload",
+    "PayloadError",
+    "QueueInfo",
+    "QueueNotEmptyError",
+    "QueueNotFoundError",
+    "RealClock",
+    "RedisConnOpt",
+    "RedisUnavailableError",
+    "RevokeTask",
+    "SchedulerEnqueueEvent",
+    "SchedulerEntryInfo",
+    "ServerInfo",
+    "SimulatedClock",
+    "SkipRetry",
+    "Task",
+    "TaskIdConflictError",
+    "TaskInfo",
+    "TaskNotFoundError",
+    "TaskState",
+    "TaskStateError",
+    "ValidationError",
+    "WorkerInfo",
+]

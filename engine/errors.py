@@ -95,9 +95,9 @@ class RedisUnavailableError(BrokerError):
     """Redis could not be reached, or did not answer within the socket timeout."""
 
 
-class SkipRetry(Exception):  # noqa: N818 - Go's name, so the docs map one to one
+class SkipRetry(Exception):
     """Raised by a handler to archive its task at once instead of retrying it."""
 
 
-class RevokeTask(Exception):  # noqa: N818 - Go's name
+class RevokeTask(Exception):
     """Raised by a handler to drop its task without retrying or archiving it."""

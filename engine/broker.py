@@ -1,0 +1,262 @@
+"""The only code that talks to redis-py: connecting, and running plans (see ``calls``).
+
+``Broker`` blocks and ``AsyncBroker`` awaits; both run the same plans. redis-py errors never
+leave this module: they become ``RedisUnavailableError`` or ``BrokerError``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import redis
+import redis.asyncio as aredis
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from .calls import Batch, Call, Command, Plan, Script, T
+from .config import RedisConnOpt
+from .errors import AsynqError, BrokerError, RedisUnavailableError, ValidationError
+from .scripts import all_scripts, script
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["AsyncBroker", "Broker", "RedisLike"]
+
+RedisLike = str | RedisConnOpt | redis.Redis | aredis.Redis | redis.RedisCluster | aredis.RedisCluster
+"""What ``Client``, ``Inspector`` and ``Server`` accept as their Redis: a URL, options or a client."""
+
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def _translate(exc: Exception) -> AsynqError:
+    if isinstance(exc, AsynqError):
+        return exc
+    if isinstance(exc, redis.AuthenticationError):
+        return RedisUnavailableError("Redis refused the credentials (authentication failed)")
+    if isinstance(exc, _UNAVAILABLE):
+        return RedisUnavailableError(f"cannot reach Redis: {exc}")
+    return BrokerError(str(exc))
+
+
+def _common_kwargs(opt: RedisConnOpt) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "username": opt.username,
+        "password": opt.password,
+        "socket_timeout": opt.socket_timeout_s,
+        "socket_connect_timeout": opt.connect_timeout_s,
+        "health_check_interval": opt.health_check_interval_s,
+        # A retried EVALSHA may run a non-idempotent script twice (an enqueue would then report a
+        # conflict with itself), so redis-py must not retry on its own; callers decide.
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": False,
+    }
+    if opt.tls:
+        kwargs["ssl"] = True
+        kwargs["ssl_ca_certs"] = opt.tls_ca_file
+        kwargs["ssl_cert_reqs"] = ssl.CERT_NONE if opt.tls_insecure else ssl.CERT_REQUIRED
+        kwargs["ssl_check_hostname"] = not opt.tls_insecure
+    return kwargs
+
+
+def _sentinel_kwargs(opt: RedisConnOpt) -> dict[str, Any]:
+    return {
+        "username": opt.sentinel_username,
+        "password": opt.sentinel_password,
+        "socket_timeout": opt.socket_timeout_s,
+        "socket_connect_timeout": opt.connect_timeout_s,
+    }
+
+
+def _check_client(client: Any) -> None:
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None and pool.connection_kwargs.get("decode_responses"):
+        raise ValidationError("the Redis client must be created with decode_responses=False")
+
+
+def connect_sync(target: RedisLike) -> redis.Redis | redis.RedisCluster:
+    """Return a blocking redis-py client for a URL, options, or an existing client."""
+    if isinstance(target, redis.Redis | redis.RedisCluster):
+        _check_client(target)
+        return target
+    if isinstance(target, aredis.Redis | aredis.RedisCluster):
+        raise ValidationError("a blocking Client/Inspector needs a blocking redis.Redis, not redis.asyncio")
+    opt = RedisConnOpt.from_url(target) if isinstance(target, str) else target
+    kwargs = _common_kwargs(opt)
+    if opt.cluster_addrs:
+        nodes = [ClusterNode(h, p) for h, p in opt.cluster_addrs]  # type: ignore[no-untyped-call]
+        return redis.RedisCluster(startup_nodes=nodes, **kwargs)
+    if opt.sentinel_addrs:
+        sentinel = Sentinel(list(opt.sentinel_addrs), sentinel_kwargs=_sentinel_kwargs(opt), **kwargs)  # type: ignore[no-untyped-call]
+        master: redis.Redis = sentinel.master_for(opt.sentinel_master, db=opt.db)  # type: ignore[no-untyped-call]
+        return master
+    if opt.unix_socket:
+        kwargs.pop("ssl", None)
+        return redis.Redis(unix_socket_path=opt.unix_socket, db=opt.db, **kwargs)
+    return redis.Redis(host=opt.host, port=opt.port, db=opt.db, **kwargs)
+
+
+def connect_async(target: RedisLike) -> aredis.Redis | aredis.RedisCluster:
+    """Return an asyncio redis-py client for a URL, options, or an existing client."""
+    if isinstance(target, aredis.Redis | aredis.RedisCluster):
+        _check_client(target)
+        return target
+    if isinstance(target, redis.Redis | redis.RedisCluster):
+        raise ValidationError("an async Client/Inspector needs a redis.asyncio client, not a blocking one")
+    opt = RedisConnOpt.from_url(target) if isinstance(target, str) else target
+    kwargs = _common_kwargs(opt)
+    if opt.cluster_addrs:
+        kwargs.pop("health_check_interval")
+        nodes = [AsyncClusterNode(h, p) for h, p in opt.cluster_addrs]
+        return aredis.RedisCluster(startup_nodes=nodes, **kwargs)
+    if opt.sentinel_addrs:
+        sentinel = AsyncSentinel(list(opt.sentinel_addrs), sentinel_kwargs=_sentinel_kwargs(opt), **kwargs)  # type: ignore[no-untyped-call]
+        amaster: aredis.Redis = sentinel.master_for(opt.sentinel_master, db=opt.db)
+        return amaster
+    if opt.unix_socket:
+        kwargs.pop("ssl", None)
+        return aredis.Redis(unix_socket_path=opt.unix_socket, db=opt.db, **kwargs)
+    return aredis.Redis(host=opt.host, port=opt.port, db=opt.db, **kwargs)
+
+
+def _wire_args(call: Command | Script) -> tuple[Any, ...]:
+    if isinstance(call, Command):
+        return call.args
+    return ("EVALSHA", script(call.name).sha, len(call.keys), *call.keys, *call.args)
+
+
+def _needs_reload(replies: Sequence[Any]) -> bool:
+    return any(isinstance(r, redis.exceptions.NoScriptError) for r in replies)
+
+
+def _batch_replies(replies: Sequence[Any]) -> list[Any]:
+    return [_translate(r) if isinstance(r, Exception) else r for r in replies]
+
+
+class Broker:
+    """Runs plans on a blocking redis-py client."""
+
+    def __init__(self, target: RedisLike) -> None:
+        self.redis = connect_sync(target)
+        """The underlying redis-py client."""
+        self._owned = not isinstance(target, redis.Redis | redis.RedisCluster)
+
+    def run(self, plan: Plan[T]) -> T:
+        """Run ``plan`` to its end and return its result."""
+        try:
+            call = next(plan)
+            while True:
+                try:
+                    reply = self.execute(call)
+                except AsynqError as exc:
+                    call = plan.throw(exc)
+                else:
+                    call = plan.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def execute(self, call: Call) -> Any:
+        """Send one call (or one pipelined batch) and return its reply."""
+        try:
+            if isinstance(call, Batch):
+                return self._batch(call)
+            try:
+                return self.redis.execute_command(*_wire_args(call))  # type: ignore[no-untyped-call]
+            except redis.exceptions.NoScriptError:
+                self._load_scripts()
+                return self.redis.execute_command(*_wire_args(call))  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            if isinstance(exc, redis.RedisError | OSError):
+                raise _translate(exc) from None
+            raise
+
+    def _batch(self, batch: Batch) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for call in batch.calls:
+            pipe.execute_command(*_wire_args(call))
+        replies = pipe.execute(raise_on_error=False)
+        if _needs_reload(replies):
+            self._load_scripts()
+            retry = self.redis.pipeline(transaction=False)
+            redo = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+            for i in redo:
+                retry.execute_command(*_wire_args(batch.calls[i]))
+            for i, reply in zip(redo, retry.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        return _batch_replies(replies)
+
+    def _load_scripts(self) -> None:
+        for lua in all_scripts().values():
+            self.redis.script_load(lua.source)
+
+    def close(self) -> None:
+        """Close the connection pool if this broker created it."""
+        if self._owned:
+            self.redis.close()
+
+
+class AsyncBroker:
+    """Runs plans on an asyncio redis-py client."""
+
+    def __init__(self, target: RedisLike) -> None:
+        self.redis = connect_async(target)
+        """The underlying redis-py client."""
+        self._owned = not isinstance(target, aredis.Redis | aredis.RedisCluster)
+
+    async def run(self, plan: Plan[T]) -> T:
+        """Run ``plan`` to its end and return its result."""
+        try:
+            call = next(plan)
+            while True:
+                try:
+                    reply = await self.execute(call)
+                except AsynqError as exc:
+                    call = plan.throw(exc)
+                else:
+                    call = plan.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def execute(self, call: Call) -> Any:
+        """Send one call (or one pipelined batch) and return its reply."""
+        try:
+            if isinstance(call, Batch):
+                return await self._batch(call)
+            try:
+                return await self.redis.execute_command(*_wire_args(call))
+            except redis.exceptions.NoScriptError:
+                await self._load_scripts()
+                return await self.redis.execute_command(*_wire_args(call))
+        except Exception as exc:
+            if isinstance(exc, redis.RedisError | OSError):
+                raise _translate(exc) from None
+            raise
+
+    async def _batch(self, batch: Batch) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for call in batch.calls:
+            pipe.execute_command(*_wire_args(call))
+        replies = await pipe.execute(raise_on_error=False)
+        if _needs_reload(replies):
+            await self._load_scripts()
+            retry = self.redis.pipeline(transaction=False)
+            redo = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+            for i in redo:
+                retry.execute_command(*_wire_args(batch.calls[i]))
+            for i, reply in zip(redo, await retry.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        return _batch_replies(replies)
+
+    async def _load_scripts(self) -> None:
+        for lua in all_scripts().values():
+            await self.redis.script_load(lua.source)
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this broker created it."""
+        if self._owned:
+            await self.redis.aclose()

@@ -1,0 +1,57 @@
+"""Redis calls as data, and plans: generators that yield calls and receive their replies.
+
+A plan holds an operation's logic (argument building, key choice, reply parsing, error mapping)
+without doing I/O, so ``Broker`` and ``AsyncBroker`` run the same plan, one blocking and one
+awaiting. A failed call is thrown into the plan as an ``AsynqError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = ["Arg", "Batch", "Call", "Command", "Plan", "Script", "T"]
+
+Arg = bytes | str | int | float
+"""What a Redis argument may be (never bool, never a float TTL)."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One plain Redis command."""
+
+    args: tuple[Arg, ...]
+    """Command name and arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One run of a packaged Lua script (see ``engine/scripts``)."""
+
+    name: str
+    """The script's file name without ``.lua``."""
+    keys: tuple[str, ...]
+    """KEYS."""
+    args: tuple[Arg, ...]
+    """ARGV."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Calls sent in one pipelined round trip (not a transaction).
+
+    The reply is a list with one entry per call: its reply, or the ``AsynqError`` it failed with.
+    """
+
+    calls: tuple[Command | Script, ...]
+    """The calls, in order."""
+
+
+Call = Command | Script | Batch
+"""Anything a plan may yield."""
+
+Plan = Generator[Call, Any, T]
+"""A generator that yields calls, receives their replies, and returns a result."""

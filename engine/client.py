@@ -1,0 +1,255 @@
+"""``Client`` and ``AsyncClient``: enqueue tasks now, at a time, or after a delay.
+
+Both are thin shells over ``_ClientCore``, which builds the messages and plans without I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self
+
+from . import keys, rdb
+from .broker import AsyncBroker, Broker, RedisLike
+from .calls import Batch, Plan
+from .clock import Clock, RealClock
+from .errors import AsynqError, ValidationError
+from .options import (
+    DEFAULT_MAX_RETRY,
+    DEFAULT_TIMEOUT,
+    EnqueueOptions,
+    merge_options,
+    parse_options,
+    validate_task_type,
+)
+from .task import Task, TaskInfo, TaskState, task_info_from_message
+from .wire import TaskMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import TracebackType
+
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "AsyncClient", "Client"]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
+"""Largest payload a client stores unless told otherwise (Go has no limit; Redis's is 512 MiB)."""
+
+
+class _ClientCore:
+    """Everything a client does that is not I/O."""
+
+    def __init__(self, clock: Clock, max_payload_bytes: int | None) -> None:
+        self.clock = clock
+        self.max_payload_bytes = max_payload_bytes
+        self.registered_queues: set[str] = set()
+        self.type_defaults: dict[str, EnqueueOptions] = {}
+
+    def set_default_options(self, task_type: str, options: dict[str, Any]) -> None:
+        self.type_defaults[validate_task_type(task_type)] = parse_options(options)
+
+    def message(self, task: Task, options: dict[str, Any]) -> tuple[TaskMessage, EnqueueOptions, float]:
+        """Build the message a task is stored as; return it, the merged options and process_at."""
+        validate_task_type(task.type)
+        opts = merge_options(self.type_defaults.get(task.type, EnqueueOptions()), task.options)
+        opts = merge_options(opts, parse_options(options))
+        raw = task.raw_payload
+        if self.max_payload_bytes is not None and raw is not None and len(raw) > self.max_payload_bytes:
+            raise ValidationError(
+                f"payload of {len(raw)} bytes is larger than the limit of {self.max_payload_bytes} bytes"
+            )
+        now = self.clock.now()
+        queue = opts.queue or "default"
+        timeout = opts.timeout
+        if (timeout is None or timeout == timedelta(0)) and opts.deadline is None:
+            timeout = DEFAULT_TIMEOUT
+        process_at = now
+        if opts.process_at is not None:
+            process_at = opts.process_at.timestamp()
+        elif opts.process_in is not None:
+            process_at = now + opts.process_in.total_seconds()
+        unique_key = ""
+        if opts.unique is not None:
+            checksum = "" if raw is None else hashlib.md5(raw, usedforsecurity=False).hexdigest()
+            unique_key = keys.unique_key(queue, task.type, checksum)
+        headers = dict(task.headers)
+        headers.update(dict(opts.headers or ()))
+        msg = TaskMessage(
+            type=task.type,
+            payload=raw or b"",
+            headers=headers,
+            id=opts.task_id or str(uuid.uuid4()),
+            queue=queue,
+            retry=DEFAULT_MAX_RETRY if opts.max_retry is None else opts.max_retry,
+            timeout=int(timeout.total_seconds()) if timeout else 0,
+            deadline=int(opts.deadline.timestamp()) if opts.deadline else 0,
+            unique_key=unique_key,
+            group_key=opts.group or "",
+            retention=int(opts.retention.total_seconds()) if opts.retention else 0,
+        )
+        return msg, opts, process_at
+
+    def enqueue_plan(self, task: Task, options: dict[str, Any]) -> Plan[TaskInfo]:
+        msg, opts, process_at = self.message(task, options)
+        now = self.clock.now()
+        state = yield from rdb.enqueue(
+            msg,
+            now=now,
+            process_at=process_at,
+            unique_ttl_s=int(opts.unique.total_seconds()) if opts.unique else None,
+            register_queue=msg.queue not in self.registered_queues,
+        )
+        self.registered_queues.add(msg.queue)
+        return self._info(msg, state, now, process_at)
+
+    def enqueue_many_plan(
+        self, tasks: Iterable[Task], options: dict[str, Any]
+    ) -> Plan[list[TaskInfo | AsynqError]]:
+        now = self.clock.now()
+        built = [self.message(task, options) for task in tasks]
+        calls = [
+            rdb.enqueue_call(
+                msg,
+                now=now,
+                process_at=process_at,
+                unique_ttl_s=int(opts.unique.total_seconds()) if opts.unique else None,
+            )
+            for msg, opts, process_at in built
+        ]
+        new_queues = sorted({msg.queue for msg, _, _ in built} - self.registered_queues)
+        if not calls:
+            return []
+        replies = yield Batch((*(rdb.sadd_queue_call(q) for q in new_queues), *calls))
+        replies = replies[len(new_queues) :]
+        self.registered_queues.update(new_queues)
+        results: list[TaskInfo | AsynqError] = []
+        for (msg, _, process_at), reply in zip(built, replies, strict=True):
+            if isinstance(reply, AsynqError):
+                results.append(reply)
+                continue
+            try:
+                state = rdb.enqueue_result(msg, reply, now=now, process_at=process_at)
+            except AsynqError as exc:
+                results.append(exc)
+            else:
+                results.append(self._info(msg, state, now, process_at))
+        return results
+
+    @staticmethod
+    def _info(msg: TaskMessage, state: str, now: float, process_at: float) -> TaskInfo:
+        next_at = {"pending": now, "scheduled": process_at}.get(state, 0)
+        return task_info_from_message(msg, TaskState(state), next_process_at=next_at)
+
+
+class Client:
+    """Enqueues tasks (blocking).
+
+    Args:
+        redis: A Redis URL, a ``RedisConnOpt``, or a ``redis.Redis`` client (not closed by ``close``).
+        clock: Time source (default the system clock).
+        max_payload_bytes: Refuse larger payloads before any Redis call; None for no limit
+            (default 32 MiB).
+    """
+
+    def __init__(
+        self,
+        redis: RedisLike,
+        *,
+        clock: Clock | None = None,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self._core = _ClientCore(clock or RealClock(), max_payload_bytes)
+        self._broker = Broker(redis)
+
+    def enqueue(self, task: Task, **options: Any) -> TaskInfo:
+        """Store ``task``; it runs now unless ``process_at``/``process_in`` say later.
+
+        Options (keyword-only): ``max_retry``, ``queue``, ``task_id``, ``timeout``, ``deadline``,
+        ``unique``, ``process_at``, ``process_in``, ``retention``, ``group``, ``headers``.
+
+        Raises:
+            ValidationError: an option or name is invalid; nothing was written.
+            DuplicateTaskError: ``unique`` was given and the lock is held.
+            TaskIdConflictError: a task with ``task_id`` exists in the queue.
+            RedisUnavailableError: Redis could not be reached.
+        """
+        return self._broker.run(self._core.enqueue_plan(task, options))
+
+    def enqueue_in(self, delay: timedelta | float, task: Task, **options: Any) -> TaskInfo:
+        """Store ``task`` to run after ``delay`` (a timedelta or seconds)."""
+        return self.enqueue(task, **options, process_in=delay)
+
+    def enqueue_at(self, when: datetime, task: Task, **options: Any) -> TaskInfo:
+        """Store ``task`` to run at ``when`` (timezone-aware)."""
+        return self.enqueue(task, **options, process_at=when)
+
+    def enqueue_many(self, tasks: Iterable[Task], **options: Any) -> list[TaskInfo | AsynqError]:
+        """Store many tasks in one pipelined round trip; return each one's info or error, in order."""
+        return self._broker.run(self._core.enqueue_many_plan(tasks, options))
+
+    def set_default_options(self, task_type: str, **options: Any) -> None:
+        """Apply ``options`` to every task of ``task_type`` (task and enqueue options override them)."""
+        self._core.set_default_options(task_type, options)
+
+    def close(self) -> None:
+        """Close the connection pool (unless the Redis client was passed in)."""
+        self._broker.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """Enqueues tasks (asyncio); the same methods as ``Client``, awaited.
+
+    Args:
+        redis: A Redis URL, a ``RedisConnOpt``, or a ``redis.asyncio.Redis`` client.
+        clock: Time source (default the system clock).
+        max_payload_bytes: Refuse larger payloads before any Redis call; None for no limit
+            (default 32 MiB).
+    """
+
+    def __init__(
+        self,
+        redis: RedisLike,
+        *,
+        clock: Clock | None = None,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self._core = _ClientCore(clock or RealClock(), max_payload_bytes)
+        self._broker = AsyncBroker(redis)
+
+    async def enqueue(self, task: Task, **options: Any) -> TaskInfo:
+        """Store ``task``; see ``Client.enqueue``."""
+        return await self._broker.run(self._core.enqueue_plan(task, options))
+
+    async def enqueue_in(self, delay: timedelta | float, task: Task, **options: Any) -> TaskInfo:
+        """Store ``task`` to run after ``delay`` (a timedelta or seconds)."""
+        return await self.enqueue(task, **options, process_in=delay)
+
+    async def enqueue_at(self, when: datetime, task: Task, **options: Any) -> TaskInfo:
+        """Store ``task`` to run at ``when`` (timezone-aware)."""
+        return await self.enqueue(task, **options, process_at=when)
+
+    async def enqueue_many(self, tasks: Iterable[Task], **options: Any) -> list[TaskInfo | AsynqError]:
+        """Store many tasks in one pipelined round trip; return each one's info or error, in order."""
+        return await self._broker.run(self._core.enqueue_many_plan(tasks, options))
+
+    def set_default_options(self, task_type: str, **options: Any) -> None:
+        """Apply ``options`` to every task of ``task_type`` (task and enqueue options override them)."""
+        self._core.set_default_options(task_type, options)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless the Redis client was passed in)."""
+        await self._broker.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,156 @@
+"""Records the inspector returns: queues, daily stats, groups, servers, workers, scheduler entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+__all__ = [
+    "DailyStats",
+    "GroupInfo",
+    "QueueInfo",
+    "SchedulerEnqueueEvent",
+    "SchedulerEntryInfo",
+    "ServerInfo",
+    "WorkerInfo",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue's sizes per state and its counters at ``timestamp``."""
+
+    queue: str
+    """Queue name."""
+    memory_usage: int
+    """Estimated bytes used by the queue's tasks and containers (sampled, as Go does)."""
+    latency: timedelta
+    """How long the oldest pending task has waited."""
+    size: int
+    """All tasks in the queue, of every state."""
+    groups: int
+    """Number of groups with tasks waiting for aggregation."""
+    pending: int
+    """Pending tasks."""
+    active: int
+    """Active tasks."""
+    scheduled: int
+    """Scheduled tasks."""
+    retry: int
+    """Tasks waiting to be retried."""
+    archived: int
+    """Archived tasks."""
+    completed: int
+    """Completed tasks kept for their retention."""
+    aggregating: int
+    """Tasks waiting in groups."""
+    processed: int
+    """Tasks processed today (UTC), successes and failures."""
+    failed: int
+    """Tasks failed today (UTC)."""
+    processed_total: int
+    """Tasks processed, all time."""
+    failed_total: int
+    """Tasks failed, all time."""
+    paused: bool
+    """Whether the queue is paused."""
+    timestamp: datetime
+    """When these figures were read."""
+
+
+@dataclass(frozen=True, slots=True)
+class DailyStats:
+    """Processed and failed counts of one queue on one UTC day."""
+
+    queue: str
+    """Queue name."""
+    processed: int
+    """Tasks processed that day."""
+    failed: int
+    """Tasks failed that day."""
+    date: date
+    """The UTC date."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """A group of tasks waiting for aggregation."""
+
+    group: str
+    """Group name."""
+    size: int
+    """Tasks in the group."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A task being processed by a server."""
+
+    task_id: str
+    """Task id."""
+    task_type: str
+    """Task type."""
+    task_payload: bytes
+    """Task payload."""
+    queue: str
+    """Queue the task came from."""
+    started: datetime | None
+    """When the worker started it."""
+    deadline: datetime | None
+    """When its context expires."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """A server process, from its latest heartbeat."""
+
+    id: str
+    """Server id (UUID)."""
+    host: str
+    """Host name."""
+    pid: int
+    """Process id."""
+    concurrency: int
+    """How many tasks it runs at once at most."""
+    queues: dict[str, int]
+    """Queue name to priority."""
+    strict_priority: bool
+    """Whether queues are served in strict priority order."""
+    started: datetime | None
+    """When the server started."""
+    status: str
+    """``new``, ``active``, ``stopped`` or ``closed``."""
+    active_workers: list[WorkerInfo] = field(default_factory=list)
+    """The tasks it is running."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerEntryInfo:
+    """A periodic task as published by a running scheduler."""
+
+    id: str
+    """Entry id."""
+    spec: str
+    """Cron spec or ``@every`` interval."""
+    task_type: str
+    """Type of the task it enqueues."""
+    task_payload: bytes
+    """Payload of the task it enqueues."""
+    options: tuple[str, ...]
+    """Enqueue options in Go's ``Option.String()`` form."""
+    next_enqueue_at: datetime | None
+    """When it fires next."""
+    prev_enqueue_at: datetime | None
+    """When it last fired; None = never."""
+    scheduler_id: str = ""
+    """Which scheduler published it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerEnqueueEvent:
+    """One task enqueued by a scheduler entry."""
+
+    task_id: str
+    """Id of the enqueued task."""
+    enqueued_at: datetime | None
+    """When it was enqueued."""

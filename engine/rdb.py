@@ -1,0 +1,358 @@
+"""Plans for the task lifecycle: enqueue, dequeue, done, retry, archive and the server's loops.
+
+Each function returns a plan (see ``calls``) that a ``Broker`` or ``AsyncBroker`` runs. Argument
+order and encoding follow Go asynq's ``internal/rdb`` (wire spec §4.1) so that both can share a
+Redis; times are Unix seconds, truncated, except ``pending_since`` (nanoseconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from . import keys
+from .calls import Arg, Batch, Command, Plan, Script
+from .errors import BrokerError, DuplicateTaskError, TaskIdConflictError
+from .wire import TaskMessage, encode_task_message
+
+__all__ = [
+    "ARCHIVE_MAX_AGE_S",
+    "ARCHIVE_MAX_SIZE",
+    "LEASE_DURATION_S",
+    "MAX_INT64",
+    "STATS_TTL_S",
+    "Dequeued",
+    "archive",
+    "archive_call",
+    "clear_server_state",
+    "dequeue",
+    "done",
+    "done_call",
+    "enqueue",
+    "enqueue_call",
+    "enqueue_result",
+    "extend_leases",
+    "forward_due",
+    "list_lease_expired",
+    "mark_complete",
+    "mark_complete_call",
+    "requeue",
+    "retry",
+    "retry_call",
+    "sadd_queue_call",
+    "write_server_state",
+]
+
+LEASE_DURATION_S = 30
+"""Seconds a dequeued task is leased for (and each heartbeat extends it to)."""
+STATS_TTL_S = 90 * 24 * 3600
+"""Daily counters expire this long after their first increment."""
+ARCHIVE_MAX_SIZE = 10_000
+"""Archive trim size (keeps 9,999, as Go's rank arithmetic does)."""
+ARCHIVE_MAX_AGE_S = 90 * 24 * 3600
+"""Archived tasks older than this are deleted when another task is archived."""
+MAX_INT64 = 9223372036854775807
+"""Totals wrap to 1 at this value."""
+
+
+def _utc(now: float) -> datetime:
+    return datetime.fromtimestamp(now, UTC)
+
+
+def sadd_queue_call(queue: str) -> Command:
+    """Return the call that registers ``queue`` in ``asynq:queues`` (made before its first enqueue)."""
+    return Command(("SADD", keys.ALL_QUEUES, queue))
+
+
+def enqueue_call(msg: TaskMessage, *, now: float, process_at: float, unique_ttl_s: int | None) -> Script:
+    """Return the call that stores a new task as pending, scheduled or aggregating."""
+    q = msg.queue
+    data = encode_task_message(msg)
+    unique = (msg.unique_key,) if unique_ttl_s is not None else ()
+    if process_at > now:
+        ttl: tuple[Arg, ...] = () if unique_ttl_s is None else (max(1, int(process_at + unique_ttl_s - now)),)
+        return Script(
+            "schedule",
+            (keys.task_key(q, msg.id), keys.scheduled_key(q), *unique),
+            (data, int(process_at), msg.id, *ttl),
+        )
+    if msg.group_key:
+        ttl = () if unique_ttl_s is None else (unique_ttl_s,)
+        return Script(
+            "add_to_group",
+            (keys.task_key(q, msg.id), keys.group_key(q, msg.group_key), keys.groups_key(q), *unique),
+            (data, msg.id, int(now), msg.group_key, *ttl),
+        )
+    return Script(
+        "enqueue",
+        (keys.task_key(q, msg.id), keys.pending_key(q), *unique),
+        (data, msg.id, int(now * 1e9), unique_ttl_s or 0, keys.wake_channel(q)),
+    )
+
+
+def enqueue_result(msg: TaskMessage, code: int, *, now: float, process_at: float) -> str:
+    """Map an enqueue script's reply to the state the task got, or raise its error."""
+    if code == 0:
+        raise TaskIdConflictError("task ID conflicts with another task", queue=msg.queue, task_id=msg.id)
+    if code == -1:
+        raise DuplicateTaskError("task already exists", queue=msg.queue, task_id=msg.id)
+    if process_at > now:
+        return "scheduled"
+    return "aggregating" if msg.group_key else "pending"
+
+
+def enqueue(
+    msg: TaskMessage, *, now: float, process_at: float, unique_ttl_s: int | None, register_queue: bool
+) -> Plan[str]:
+    """Store a new task; return the state it got (raises ``TaskIdConflictError``, ``DuplicateTaskError``)."""
+    call = enqueue_call(msg, now=now, process_at=process_at, unique_ttl_s=unique_ttl_s)
+    if register_queue:
+        replies = yield Batch((sadd_queue_call(msg.queue), call))
+        code = replies[1]
+        if isinstance(code, Exception):
+            raise code
+    else:
+        code = yield call
+    return enqueue_result(msg, code, now=now, process_at=process_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Dequeued:
+    """A task taken off a pending list under a lease."""
+
+    task_id: str
+    """The id from the pending list."""
+    data: bytes
+    """Its encoded message ("" when the hash was missing)."""
+    queue: str
+    """The queue it came from."""
+    lease_expiry: int
+    """Unix seconds when its lease expires unless extended."""
+
+
+def dequeue(queues: Sequence[str], *, now: float, count: int) -> Plan[list[Dequeued]]:
+    """Take up to ``count`` tasks from the first queue in ``queues`` that has any (paused ones skipped)."""
+    expiry = int(now) + LEASE_DURATION_S
+    for q in queues:
+        reply = yield Script(
+            "dequeue",
+            (keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)),
+            (expiry, keys.task_key_prefix(q), count),
+        )
+        if reply:
+            return [Dequeued(reply[i].decode(), reply[i + 1], q, expiry) for i in range(0, len(reply), 2)]
+    return []
+
+
+def _stats_args(now: float) -> int:
+    return int(now) + STATS_TTL_S
+
+
+def done_call(msg: TaskMessage, *, now: float) -> Script:
+    """Return the call that deletes a successfully processed task (also used for ``RevokeTask``)."""
+    q = msg.queue
+    unique = (msg.unique_key,) if msg.unique_key else ()
+    return Script(
+        "done",
+        (
+            keys.active_key(q),
+            keys.lease_key(q),
+            keys.task_key(q, msg.id),
+            keys.processed_key(q, _utc(now)),
+            keys.processed_total_key(q),
+            *unique,
+        ),
+        (msg.id, _stats_args(now), MAX_INT64),
+    )
+
+
+def done(msg: TaskMessage, *, now: float) -> Plan[None]:
+    """Delete a successfully processed task (see ``done_call``)."""
+    yield done_call(msg, now=now)
+
+
+def mark_complete_call(msg: TaskMessage, *, now: float) -> Script:
+    """Return the call that keeps a processed task as completed; ``msg.completed_at`` must be set."""
+    q = msg.queue
+    unique = (msg.unique_key,) if msg.unique_key else ()
+    return Script(
+        "mark_complete",
+        (
+            keys.active_key(q),
+            keys.lease_key(q),
+            keys.completed_key(q),
+            keys.task_key(q, msg.id),
+            keys.processed_key(q, _utc(now)),
+            keys.processed_total_key(q),
+            *unique,
+        ),
+        (msg.id, _stats_args(now), int(now) + msg.retention, encode_task_message(msg), MAX_INT64),
+    )
+
+
+def mark_complete(msg: TaskMessage, *, now: float) -> Plan[None]:
+    """Keep a processed task as completed for its retention (see ``mark_complete_call``)."""
+    yield mark_complete_call(msg, now=now)
+
+
+def requeue(msg: TaskMessage) -> Plan[None]:
+    """Put an active task back at the head of pending, unchanged (shutdown abort)."""
+    q = msg.queue
+    yield Script(
+        "requeue",
+        (keys.active_key(q), keys.lease_key(q), keys.pending_key(q), keys.task_key(q, msg.id)),
+        (msg.id, keys.wake_channel(q)),
+    )
+
+
+def retry_call(msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool) -> Script:
+    """Return the call that moves an active task to retry; ``msg`` already carries the new error."""
+    q = msg.queue
+    when = _utc(now)
+    return Script(
+        "retry",
+        (
+            keys.task_key(q, msg.id),
+            keys.active_key(q),
+            keys.lease_key(q),
+            keys.retry_key(q),
+            keys.processed_key(q, when),
+            keys.failed_key(q, when),
+            keys.processed_total_key(q),
+            keys.failed_total_key(q),
+        ),
+        (msg.id, encode_task_message(msg), int(retry_at), _stats_args(now), int(is_failure), MAX_INT64),
+    )
+
+
+def retry(msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool) -> Plan[None]:
+    """Move an active task to retry (see ``retry_call``)."""
+    yield retry_call(msg, now=now, retry_at=retry_at, is_failure=is_failure)
+
+
+def archive_call(msg: TaskMessage, *, now: float) -> Script:
+    """Return the call that archives an active task; ``msg`` already carries the final error."""
+    q = msg.queue
+    when = _utc(now)
+    return Script(
+        "archive",
+        (
+            keys.task_key(q, msg.id),
+            keys.active_key(q),
+            keys.lease_key(q),
+            keys.archived_key(q),
+            keys.processed_key(q, when),
+            keys.failed_key(q, when),
+            keys.processed_total_key(q),
+            keys.failed_total_key(q),
+            keys.task_key_prefix(q),
+        ),
+        (
+            msg.id,
+            encode_task_message(msg),
+            int(now),
+            int(now) - ARCHIVE_MAX_AGE_S,
+            ARCHIVE_MAX_SIZE,
+            _stats_args(now),
+            MAX_INT64,
+        ),
+    )
+
+
+def archive(msg: TaskMessage, *, now: float) -> Plan[None]:
+    """Archive an active task (see ``archive_call``)."""
+    yield archive_call(msg, now=now)
+
+
+def forward_due(queue: str, *, now: float) -> Plan[int]:
+    """Move every due scheduled and retry task of ``queue`` to pending (or its group); return how many."""
+    moved = 0
+    for source in (keys.scheduled_key(queue), keys.retry_key(queue)):
+        while True:
+            n = yield Script(
+                "forward",
+                (source, keys.pending_key(queue), keys.groups_key(queue)),
+                (
+                    int(now),
+                    keys.task_key_prefix(queue),
+                    int(now * 1e9),
+                    keys.group_key_prefix(queue),
+                    keys.wake_channel(queue),
+                ),
+            )
+            moved += int(n)
+            if int(n) == 0:
+                break
+    return moved
+
+
+def list_lease_expired(queues: Sequence[str], *, cutoff: float) -> Plan[list[tuple[str, str, bytes]]]:
+    """Return (queue, task id, message) of every task whose lease expired before ``cutoff``."""
+    replies = yield Batch(
+        tuple(
+            Script("list_lease_expired", (keys.lease_key(q),), (int(cutoff), keys.task_key_prefix(q)))
+            for q in queues
+        )
+    )
+    found: list[tuple[str, str, bytes]] = []
+    for q, reply in zip(queues, replies, strict=True):
+        if isinstance(reply, BrokerError):
+            raise reply
+        found.extend((q, reply[i].decode(), reply[i + 1]) for i in range(0, len(reply), 2))
+    return found
+
+
+def extend_leases(leases: dict[str, list[str]], *, now: float) -> Plan[int]:
+    """Extend the leases of the given task ids (by queue) to now + 30 s; return the new expiry.
+
+    ``ZADD XX`` never re-adds an id that is gone, so a task already recovered stays recovered.
+    """
+    expiry = int(now) + LEASE_DURATION_S
+    calls: list[Command | Script] = []
+    for q, ids in leases.items():
+        if ids:
+            pairs: list[Arg] = []
+            for task_id in ids:
+                pairs += [expiry, task_id]
+            calls.append(Command(("ZADD", keys.lease_key(q), "XX", *pairs)))
+    if calls:
+        replies = yield Batch(tuple(calls))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+    return expiry
+
+
+def write_server_state(
+    server_key: str, workers_key: str, info: bytes, workers: dict[str, bytes], *, now: float, ttl_s: int
+) -> Plan[None]:
+    """Write a server's heartbeat: its info, its workers, and their entries in the global zsets."""
+    pairs: list[Any] = []
+    for task_id, data in workers.items():
+        pairs += [task_id, data]
+    replies = yield Batch(
+        (
+            Command(("ZADD", keys.ALL_SERVERS, int(now) + ttl_s, server_key)),
+            Command(("ZADD", keys.ALL_WORKERS, int(now) + ttl_s, workers_key)),
+            Script("write_server_state", (server_key, workers_key), (ttl_s, info, *pairs)),
+        )
+    )
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
+def clear_server_state(server_key: str, workers_key: str) -> Plan[None]:
+    """Remove a server's heartbeat records at shutdown."""
+    replies = yield Batch(
+        (
+            Command(("ZREM", keys.ALL_SERVERS, server_key)),
+            Command(("ZREM", keys.ALL_WORKERS, workers_key)),
+            Script("clear_server_state", (server_key, workers_key), ()),
+        )
+    )
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply

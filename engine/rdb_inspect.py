@@ -1,0 +1,621 @@
+"""Plans for the inspector: reads and admin changes of queues, tasks, servers and schedulers.
+
+Follows Go asynq's ``internal/rdb/inspect.go`` (wire spec §4.2-4.3). Every queue operation except
+pause, unpause and cancel first checks that the queue exists, in the same round trip as its work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import keys
+from .calls import Batch, Command, Plan, Script
+from .errors import (
+    AsynqError,
+    DecodeError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+    TaskNotFoundError,
+    TaskStateError,
+    ValidationError,
+)
+from .info import (
+    DailyStats,
+    GroupInfo,
+    QueueInfo,
+    SchedulerEnqueueEvent,
+    SchedulerEntryInfo,
+    ServerInfo,
+    WorkerInfo,
+)
+from .rdb import ARCHIVE_MAX_AGE_S, ARCHIVE_MAX_SIZE
+from .task import TaskInfo, TaskState, task_info_from_message
+from .wire import (
+    decode_scheduler_entry,
+    decode_scheduler_event,
+    decode_server_info,
+    decode_task_message,
+    decode_worker_info,
+    encode_task_message,
+)
+
+__all__ = [
+    "archive_all",
+    "archive_task",
+    "cancel_processing",
+    "delete_all",
+    "delete_queue",
+    "delete_task",
+    "find_task",
+    "get_queue_info",
+    "get_task_info",
+    "groups",
+    "history",
+    "list_scheduler_events",
+    "list_tasks",
+    "pause_queue",
+    "queues",
+    "run_all",
+    "run_task",
+    "scheduler_entries",
+    "servers",
+    "unpause_queue",
+    "update_task_payload",
+]
+
+_ZSET_STATES = (TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED, TaskState.COMPLETED)
+
+
+def _exists(queue: str) -> Command:
+    return Command(("SISMEMBER", keys.ALL_QUEUES, queue))
+
+
+def _check(queue: str, reply: Any) -> None:
+    if isinstance(reply, Exception):
+        raise reply
+    if not reply:
+        raise QueueNotFoundError(f"queue {queue!r} not found", queue=queue)
+
+
+def _raise_errors(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
+def queues() -> Plan[list[str]]:
+    """Return every queue name, sorted."""
+    names = yield Command(("SMEMBERS", keys.ALL_QUEUES))
+    return sorted(n.decode() for n in names)
+
+
+def get_queue_info(queue: str, *, now: float) -> Plan[QueueInfo]:
+    """Return the queue's sizes and counters; raise ``QueueNotFoundError``."""
+    when = datetime.fromtimestamp(now, UTC)
+    replies = yield Batch(
+        (
+            _exists(queue),
+            Script(
+                "current_stats",
+                (
+                    keys.pending_key(queue),
+                    keys.active_key(queue),
+                    keys.scheduled_key(queue),
+                    keys.retry_key(queue),
+                    keys.archived_key(queue),
+                    keys.completed_key(queue),
+                    keys.processed_key(queue, when),
+                    keys.failed_key(queue, when),
+                    keys.processed_total_key(queue),
+                    keys.failed_total_key(queue),
+                    keys.paused_key(queue),
+                    keys.groups_key(queue),
+                ),
+                (keys.task_key_prefix(queue), keys.group_key_prefix(queue)),
+            ),
+            Script(
+                "memory_usage",
+                (
+                    keys.active_key(queue),
+                    keys.pending_key(queue),
+                    keys.scheduled_key(queue),
+                    keys.retry_key(queue),
+                    keys.archived_key(queue),
+                    keys.completed_key(queue),
+                    keys.groups_key(queue),
+                ),
+                (keys.task_key_prefix(queue), 20, 5, keys.group_key_prefix(queue)),
+            ),
+        )
+    )
+    _check(queue, replies[0])
+    _raise_errors(replies[1:])
+    raw = replies[1]
+    stats = {raw[i].decode(): int(raw[i + 1] or 0) for i in range(0, len(raw), 2)}
+    since_ns = stats["oldest_pending_since"]
+    latency = timedelta(microseconds=max(0, now * 1e9 - since_ns) / 1000) if since_ns else timedelta(0)
+    sizes = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating_count")
+    return QueueInfo(
+        queue=queue,
+        memory_usage=int(replies[2]),
+        latency=latency,
+        size=sum(stats[s] for s in sizes),
+        groups=stats["group_size"],
+        pending=stats["pending"],
+        active=stats["active"],
+        scheduled=stats["scheduled"],
+        retry=stats["retry"],
+        archived=stats["archived"],
+        completed=stats["completed"],
+        aggregating=stats["aggregating_count"],
+        processed=stats["processed_today"],
+        failed=stats["failed_today"],
+        processed_total=stats["processed_total"],
+        failed_total=stats["failed_total"],
+        paused=bool(stats["paused"]),
+        timestamp=when,
+    )
+
+
+def history(queue: str, days: int, *, now: float) -> Plan[list[DailyStats]]:
+    """Return processed and failed counts for the last ``days`` UTC days, today first."""
+    if days < 1:
+        raise ValidationError("history needs at least one day")
+    today = datetime.fromtimestamp(now, UTC)
+    dates = [today - timedelta(days=i) for i in range(days)]
+    calls: list[Command | Script] = [_exists(queue)]
+    for d in dates:
+        calls += [Command(("GET", keys.processed_key(queue, d))), Command(("GET", keys.failed_key(queue, d)))]
+    replies = yield Batch(tuple(calls))
+    _check(queue, replies[0])
+    _raise_errors(replies[1:])
+    return [
+        DailyStats(queue, int(replies[1 + 2 * i] or 0), int(replies[2 + 2 * i] or 0), d.date())
+        for i, d in enumerate(dates)
+    ]
+
+
+def groups(queue: str) -> Plan[list[GroupInfo]]:
+    """Return the queue's groups with their sizes, sorted by name."""
+    replies = yield Batch((_exists(queue), Command(("SMEMBERS", keys.groups_key(queue)))))
+    _check(queue, replies[0])
+    names = sorted(n.decode() for n in replies[1])
+    if not names:
+        return []
+    sizes = yield Batch(tuple(Command(("ZCARD", keys.group_key(queue, g))) for g in names))
+    _raise_errors(sizes)
+    return [GroupInfo(g, int(n)) for g, n in zip(names, sizes, strict=True)]
+
+
+def _score_pairs(reply: list[Any]) -> list[tuple[str, float]]:
+    """Parse a WITHSCORES reply, flat (RESP2) or already paired (RESP3, some clients)."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(m.decode(), float(sc)) for m, sc in reply]
+    return [(reply[i].decode(), float(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+
+def _decode_infos(
+    queue: str, state: TaskState, ids: list[str], reply: list[bytes], scores: list[float], orphans: set[str]
+) -> list[TaskInfo]:
+    out: list[TaskInfo] = []
+    for i, task_id in enumerate(ids):
+        data, result = reply[2 * i], reply[2 * i + 1]
+        if not data:
+            continue
+        try:
+            msg = decode_task_message(data)
+        except DecodeError:
+            continue
+        out.append(
+            task_info_from_message(
+                msg,
+                state,
+                next_process_at=scores[i],
+                result=result or None,
+                is_orphaned=task_id in orphans,
+            )
+        )
+    return out
+
+
+def list_tasks(
+    queue: str, state: TaskState, *, page: int, page_size: int, now: float, group: str | None = None
+) -> Plan[list[TaskInfo]]:
+    """Return one page (1-based) of the queue's tasks in ``state``, in Go's order.
+
+    Pending and active tasks come in dequeue order; the others by score (due, archive or expiry
+    time); aggregating tasks need ``group``. Undecodable tasks are skipped.
+    """
+    if page < 1 or page_size < 1:
+        raise ValidationError("page and page size must be at least 1")
+    start = (page - 1) * page_size
+    stop = start + page_size - 1
+    calls: list[Command | Script] = [_exists(queue)]
+    if state in (TaskState.PENDING, TaskState.ACTIVE):
+        calls.append(Command(("LRANGE", keys.state_key(queue, state), -(stop + 1), -(start + 1))))
+    elif state is TaskState.AGGREGATING:
+        if not group:
+            raise ValidationError("listing aggregating tasks needs a group")
+        calls.append(Command(("ZRANGE", keys.group_key(queue, group), start, stop, "WITHSCORES")))
+    else:
+        calls.append(Command(("ZRANGE", keys.state_key(queue, state), start, stop, "WITHSCORES")))
+    if state is TaskState.ACTIVE:
+        calls.append(Command(("ZRANGE", keys.lease_key(queue), "-inf", int(now), "BYSCORE")))
+    replies = yield Batch(tuple(calls))
+    _check(queue, replies[0])
+    _raise_errors(replies[1:])
+    orphans: set[str] = set()
+    if state in (TaskState.PENDING, TaskState.ACTIVE):
+        ids = [i.decode() for i in reversed(replies[1])]
+        scores = [now if state is TaskState.PENDING else 0.0] * len(ids)
+        if state is TaskState.ACTIVE:
+            orphans = {i.decode() for i in replies[2]}
+    else:
+        pairs = _score_pairs(replies[1])
+        ids = [member for member, _ in pairs]
+        due = state in (TaskState.SCHEDULED, TaskState.RETRY)
+        scores = [score if due else 0.0 for _, score in pairs]
+    if not ids:
+        return []
+    reply = yield Script("list_messages", (keys.pending_key(queue),), (keys.task_key_prefix(queue), *ids))
+    return _decode_infos(queue, state, ids, reply, scores, orphans)
+
+
+def get_task_info(queue: str, task_id: str, *, now: float) -> Plan[TaskInfo]:
+    """Return one task; raise ``QueueNotFoundError`` or ``TaskNotFoundError``."""
+    replies = yield Batch(
+        (
+            _exists(queue),
+            Script(
+                "get_task_info",
+                (keys.task_key(queue, task_id),),
+                (task_id, int(now), keys.queue_key_prefix(queue)),
+            ),
+        )
+    )
+    _check(queue, replies[0])
+    reply = replies[1]
+    if isinstance(reply, AsynqError):
+        if "NOT FOUND" in str(reply):
+            raise TaskNotFoundError(
+                f"task {task_id!r} not found in queue {queue!r}", queue=queue, task_id=task_id
+            )
+        raise reply
+    return _parse_task_info(queue, task_id, reply)
+
+
+def _parse_task_info(queue: str, task_id: str, reply: list[Any]) -> TaskInfo:
+    data, state, next_at, result = reply
+    try:
+        msg = decode_task_message(data)
+    except DecodeError as exc:
+        raise DecodeError(str(exc), queue=queue, task_id=task_id) from None
+    return task_info_from_message(
+        msg, TaskState(state.decode()), next_process_at=float(next_at or 0), result=result or None
+    )
+
+
+def find_task(task_id: str, *, now: float) -> Plan[list[TaskInfo]]:
+    """Return the task with this id from every queue that holds one."""
+    names = yield from queues()
+    if not names:
+        return []
+    replies = yield Batch(
+        tuple(
+            Script(
+                "get_task_info", (keys.task_key(q, task_id),), (task_id, int(now), keys.queue_key_prefix(q))
+            )
+            for q in names
+        )
+    )
+    found: list[TaskInfo] = []
+    for q, reply in zip(names, replies, strict=True):
+        if isinstance(reply, AsynqError):
+            if "NOT FOUND" in str(reply):
+                continue
+            raise reply
+        found.append(_parse_task_info(q, task_id, reply))
+    return found
+
+
+def cancel_processing(task_id: str) -> Plan[None]:
+    """Publish a cancellation for ``task_id`` to every server."""
+    yield Command(("PUBLISH", keys.CANCEL_CHANNEL, task_id))
+
+
+def _task_code(queue: str, task_id: str, replies: list[Any], messages: dict[int, str]) -> None:
+    _check(queue, replies[0])
+    code = replies[1]
+    if isinstance(code, Exception):
+        raise code
+    if code == 0:
+        raise TaskNotFoundError(
+            f"task {task_id!r} not found in queue {queue!r}", queue=queue, task_id=task_id
+        )
+    if code in messages:
+        raise TaskStateError(messages[code], queue=queue, task_id=task_id)
+
+
+def run_task(queue: str, task_id: str) -> Plan[None]:
+    """Move a task to pending; raise ``TaskNotFoundError`` or ``TaskStateError`` (active, pending)."""
+    replies = yield Batch(
+        (
+            _exists(queue),
+            Script(
+                "run_task",
+                (keys.task_key(queue, task_id), keys.pending_key(queue), keys.groups_key(queue)),
+                (
+                    task_id,
+                    keys.queue_key_prefix(queue),
+                    keys.group_key_prefix(queue),
+                    keys.wake_channel(queue),
+                ),
+            ),
+        )
+    )
+    _task_code(
+        queue, task_id, replies, {-1: "task is already running", -2: "task is already in pending state"}
+    )
+
+
+def archive_task(queue: str, task_id: str, *, now: float) -> Plan[None]:
+    """Archive a task; raise ``TaskNotFoundError`` or ``TaskStateError`` (active, archived)."""
+    replies = yield Batch(
+        (
+            _exists(queue),
+            Script(
+                "archive_task",
+                (keys.task_key(queue, task_id), keys.archived_key(queue), keys.groups_key(queue)),
+                (
+                    task_id,
+                    int(now),
+                    int(now) - ARCHIVE_MAX_AGE_S,
+                    ARCHIVE_MAX_SIZE,
+                    keys.queue_key_prefix(queue),
+                    keys.group_key_prefix(queue),
+                ),
+            ),
+        )
+    )
+    _task_code(
+        queue,
+        task_id,
+        replies,
+        {-1: "task is already archived", -2: "cannot archive task in active state. use cancel instead."},
+    )
+
+
+def delete_task(queue: str, task_id: str) -> Plan[None]:
+    """Delete a task; raise ``TaskNotFoundError`` or ``TaskStateError`` (active)."""
+    replies = yield Batch(
+        (
+            _exists(queue),
+            Script(
+                "delete_task",
+                (keys.task_key(queue, task_id), keys.groups_key(queue)),
+                (task_id, keys.queue_key_prefix(queue), keys.group_key_prefix(queue)),
+            ),
+        )
+    )
+    _task_code(queue, task_id, replies, {-1: "cannot delete task in active state. use cancel instead."})
+
+
+def update_task_payload(queue: str, task_id: str, payload: bytes, *, now: float) -> Plan[None]:
+    """Replace a scheduled task's payload; raise ``TaskNotFoundError`` or ``TaskStateError``."""
+    info = yield from get_task_info(queue, task_id, now=now)
+    if info.state is not TaskState.SCHEDULED:
+        raise TaskStateError(
+            "cannot update task that is not in scheduled state.", queue=queue, task_id=task_id
+        )
+    data = yield Command(("HGET", keys.task_key(queue, task_id), "msg"))
+    msg = decode_task_message(data)
+    msg.payload = payload
+    code = yield Script("update_task_payload", (keys.task_key(queue, task_id),), (encode_task_message(msg),))
+    _task_code(queue, task_id, [1, code], {-1: "cannot update task that is not in scheduled state."})
+
+
+def _source_key(queue: str, state: TaskState, group: str | None) -> str:
+    if state is TaskState.AGGREGATING:
+        if not group:
+            raise ValidationError("aggregating tasks are addressed by group")
+        return keys.group_key(queue, group)
+    return keys.state_key(queue, state)
+
+
+def _count(queue: str, replies: list[Any]) -> int:
+    _check(queue, replies[0])
+    _raise_errors(replies[1:])
+    return int(replies[1])
+
+
+def run_all(queue: str, state: TaskState, *, group: str | None = None) -> Plan[int]:
+    """Move every scheduled, retry, archived or (group's) aggregating task to pending; return how many."""
+    if state not in (TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED, TaskState.AGGREGATING):
+        raise ValidationError(f"cannot run all {state} tasks")
+    grouped = state is TaskState.AGGREGATING
+    script = Script(
+        "run_all",
+        (
+            _source_key(queue, state, group),
+            keys.pending_key(queue),
+            *((keys.groups_key(queue),) if grouped else ()),
+        ),
+        (keys.task_key_prefix(queue), keys.wake_channel(queue), *((group or "",) if grouped else ())),
+    )
+    return _count(queue, (yield Batch((_exists(queue), script))))
+
+
+def archive_all(queue: str, state: TaskState, *, now: float, group: str | None = None) -> Plan[int]:
+    """Archive every pending, scheduled, retry or (group's) aggregating task; return how many."""
+    if state not in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY, TaskState.AGGREGATING):
+        raise ValidationError(f"cannot archive all {state} tasks")
+    grouped = state is TaskState.AGGREGATING
+    script = Script(
+        "archive_all",
+        (
+            _source_key(queue, state, group),
+            keys.archived_key(queue),
+            *((keys.groups_key(queue),) if grouped else ()),
+        ),
+        (
+            int(now),
+            int(now) - ARCHIVE_MAX_AGE_S,
+            ARCHIVE_MAX_SIZE,
+            keys.task_key_prefix(queue),
+            *((group or "",) if grouped else ()),
+        ),
+    )
+    return _count(queue, (yield Batch((_exists(queue), script))))
+
+
+def delete_all(queue: str, state: TaskState, *, group: str | None = None) -> Plan[int]:
+    """Delete every task of a state (not active); return how many."""
+    if state is TaskState.ACTIVE:
+        raise ValidationError("cannot delete active tasks; cancel them instead")
+    grouped = state is TaskState.AGGREGATING
+    script = Script(
+        "delete_all",
+        (_source_key(queue, state, group), *((keys.groups_key(queue),) if grouped else ())),
+        (keys.task_key_prefix(queue), int(state in _ZSET_STATES), *((group or "",) if grouped else ())),
+    )
+    return _count(queue, (yield Batch((_exists(queue), script))))
+
+
+def delete_queue(queue: str, *, force: bool) -> Plan[None]:
+    """Remove a queue; raise ``QueueNotFoundError``, ``QueueNotEmptyError`` or ``TaskStateError``."""
+    replies = yield Batch(
+        (
+            _exists(queue),
+            Script(
+                "remove_queue",
+                (
+                    keys.pending_key(queue),
+                    keys.active_key(queue),
+                    keys.scheduled_key(queue),
+                    keys.retry_key(queue),
+                    keys.archived_key(queue),
+                    keys.lease_key(queue),
+                ),
+                (keys.task_key_prefix(queue), int(force)),
+            ),
+        )
+    )
+    _check(queue, replies[0])
+    code = replies[1]
+    if isinstance(code, Exception):
+        raise code
+    if code == -1:
+        raise QueueNotEmptyError(f"queue {queue!r} is not empty", queue=queue)
+    if code == -2:
+        raise TaskStateError(f"cannot remove queue {queue!r} with active tasks", queue=queue)
+    yield Command(("SREM", keys.ALL_QUEUES, queue))
+
+
+def pause_queue(queue: str, *, now: float) -> Plan[None]:
+    """Pause a queue; raise ``TaskStateError`` if it is already paused."""
+    ok = yield Command(("SET", keys.paused_key(queue), int(now), "NX"))
+    if not ok:
+        raise TaskStateError(f"queue {queue!r} is already paused", queue=queue)
+
+
+def unpause_queue(queue: str) -> Plan[None]:
+    """Unpause a queue; raise ``TaskStateError`` if it is not paused."""
+    n = yield Command(("DEL", keys.paused_key(queue)))
+    if not n:
+        raise TaskStateError(f"queue {queue!r} is not paused", queue=queue)
+
+
+def _live_keys(zset: str, now: float) -> Script:
+    return Script("list_live_keys", (zset,), (int(now),))
+
+
+def servers(*, now: float) -> Plan[list[ServerInfo]]:
+    """Return the servers with a live heartbeat, with the tasks they run, sorted by host and pid."""
+    replies = yield Batch((_live_keys(keys.ALL_SERVERS, now), _live_keys(keys.ALL_WORKERS, now)))
+    _raise_errors(replies)
+    server_keys, worker_keys = replies
+    calls = [Command(("GET", k)) for k in server_keys] + [Command(("HVALS", k)) for k in worker_keys]
+    if not calls:
+        return []
+    data = yield Batch(tuple(calls))
+    workers: dict[str, list[WorkerInfo]] = {}
+    for values in data[len(server_keys) :]:
+        for raw in values if isinstance(values, list) else ():
+            try:
+                w = decode_worker_info(raw)
+            except DecodeError:
+                continue
+            workers.setdefault(w.server_id, []).append(
+                WorkerInfo(w.task_id, w.task_type, w.task_payload, w.queue, w.started, w.deadline)
+            )
+    out: list[ServerInfo] = []
+    for raw in data[: len(server_keys)]:
+        if not isinstance(raw, bytes):
+            continue
+        try:
+            s = decode_server_info(raw)
+        except DecodeError:
+            continue
+        out.append(
+            ServerInfo(
+                id=s.server_id,
+                host=s.host,
+                pid=s.pid,
+                concurrency=s.concurrency,
+                queues=s.queues,
+                strict_priority=s.strict_priority,
+                started=s.started,
+                status=s.status,
+                active_workers=sorted(
+                    workers.get(s.server_id, []), key=lambda w: w.started or datetime.min.replace(tzinfo=UTC)
+                ),
+            )
+        )
+    return sorted(out, key=lambda s: (s.host, s.pid, s.id))
+
+
+def scheduler_entries(*, now: float) -> Plan[list[SchedulerEntryInfo]]:
+    """Return the entries of every live scheduler, sorted by spec."""
+    scheduler_keys = yield _live_keys(keys.ALL_SCHEDULERS, now)
+    if not scheduler_keys:
+        return []
+    lists = yield Batch(tuple(Command(("LRANGE", k, 0, -1)) for k in scheduler_keys))
+    out: list[SchedulerEntryInfo] = []
+    for key, items in zip(scheduler_keys, lists, strict=True):
+        scheduler_id = key.decode().partition("{")[2].rstrip("}")
+        for raw in items if isinstance(items, list) else ():
+            try:
+                e = decode_scheduler_entry(raw)
+            except DecodeError:
+                continue
+            out.append(
+                SchedulerEntryInfo(
+                    e.id,
+                    e.spec,
+                    e.task_type,
+                    e.task_payload,
+                    e.enqueue_options,
+                    e.next_enqueue,
+                    e.prev_enqueue,
+                    scheduler_id,
+                )
+            )
+    return sorted(out, key=lambda e: (e.spec, e.id))
+
+
+def list_scheduler_events(entry_id: str, *, page: int, page_size: int) -> Plan[list[SchedulerEnqueueEvent]]:
+    """Return one page (1-based) of an entry's enqueue events, newest first."""
+    if page < 1 or page_size < 1:
+        raise ValidationError("page and page size must be at least 1")
+    start = (page - 1) * page_size
+    items = yield Command(("ZREVRANGE", keys.scheduler_history_key(entry_id), start, start + page_size - 1))
+    out: list[SchedulerEnqueueEvent] = []
+    for raw in items:
+        try:
+            e = decode_scheduler_event(raw)
+        except DecodeError:
+            continue
+        out.append(SchedulerEnqueueEvent(e.task_id, e.enqueued_at))
+    return out

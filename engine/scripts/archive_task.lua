@@ -1,0 +1,43 @@
+-- Archive one task that is not active (Go: archiveTaskCmd, wire spec §4.3.1).
+-- KEYS[1] -> asynq:{<qname>}:t:<task_id>
+-- KEYS[2] -> asynq:{<qname>}:archived
+-- KEYS[3] -> asynq:{<qname>}:groups
+-- ARGV[1] -> task ID
+-- ARGV[2] -> current time in Unix seconds
+-- ARGV[3] -> cutoff time in Unix seconds
+-- ARGV[4] -> max number of tasks in the archive
+-- ARGV[5] -> queue key prefix
+-- ARGV[6] -> group key prefix
+-- Returns 1 on success, 0 if the task is missing, -1 if already archived, -2 if active.
+if redis.call("EXISTS", KEYS[1]) == 0 then
+    return 0
+end
+local v = redis.call("HMGET", KEYS[1], "state", "group")
+local state, group = v[1], v[2]
+if state == "active" then
+    return -2
+end
+if state == "archived" then
+    return -1
+end
+if state == "pending" then
+    if redis.call("LREM", ARGV[5] .. state, 1, ARGV[1]) == 0 then
+        return redis.error_reply("task id not found in list " .. tostring(state))
+    end
+elseif state == "aggregating" then
+    if redis.call("ZREM", ARGV[6] .. group, ARGV[1]) == 0 then
+        return redis.error_reply("task id not found in group " .. tostring(group))
+    end
+    if redis.call("ZCARD", ARGV[6] .. group) == 0 then
+        redis.call("SREM", KEYS[3], group)
+    end
+else
+    if redis.call("ZREM", ARGV[5] .. state, ARGV[1]) == 0 then
+        return redis.error_reply("task id not found in zset " .. tostring(state))
+    end
+end
+redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
+redis.call("HSET", KEYS[1], "state", "archived")
+redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[3])
+redis.call("ZREMRANGEBYRANK", KEYS[2], 0, -tonumber(ARGV[4]))
+return 1

@@ -1,0 +1,28 @@
+-- Move up to ARGV[3] tasks from pending to active under a lease (Go: dequeueCmd, wire spec §4.1.7;
+-- asynq-py pops a batch in one call, each task exactly as Go's script moves one).
+-- KEYS[1] -> asynq:{<qname>}:pending
+-- KEYS[2] -> asynq:{<qname>}:paused
+-- KEYS[3] -> asynq:{<qname>}:active
+-- KEYS[4] -> asynq:{<qname>}:lease
+-- ARGV[1] -> lease expiration Unix time in seconds
+-- ARGV[2] -> task key prefix
+-- ARGV[3] -> how many tasks to take at most
+-- Returns a flat list of (task ID, message) pairs; empty if paused or nothing is pending.
+if redis.call("EXISTS", KEYS[2]) == 0 then
+    local out = {}
+    for _ = 1, tonumber(ARGV[3]) do
+        local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
+        if not id then
+            break
+        end
+        local key = ARGV[2] .. id
+        redis.call("HSET", key, "state", "active")
+        redis.call("HDEL", key, "pending_since")
+        redis.call("ZADD", KEYS[4], ARGV[1], id)
+        local msg = redis.call("HGET", key, "msg")
+        table.insert(out, id)
+        table.insert(out, msg or "")
+    end
+    return out
+end
+return {}

@@ -1,0 +1,34 @@
+-- Remove a finished task (Go: doneCmd / doneUniqueCmd, wire spec §4.1.8).
+-- KEYS[1] -> asynq:{<qname>}:active
+-- KEYS[2] -> asynq:{<qname>}:lease
+-- KEYS[3] -> asynq:{<qname>}:t:<task_id>
+-- KEYS[4] -> asynq:{<qname>}:processed:<yyyy-mm-dd>
+-- KEYS[5] -> asynq:{<qname>}:processed
+-- KEYS[6] -> unique key (optional: only when the message has one)
+-- ARGV[1] -> task ID
+-- ARGV[2] -> stats expiration timestamp
+-- ARGV[3] -> max int64 value
+-- Returns "OK", or an error reply "NOT FOUND".
+if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
+    return redis.error_reply("NOT FOUND")
+end
+if redis.call("ZREM", KEYS[2], ARGV[1]) == 0 then
+    return redis.error_reply("NOT FOUND")
+end
+if redis.call("DEL", KEYS[3]) == 0 then
+    return redis.error_reply("NOT FOUND")
+end
+local n = redis.call("INCR", KEYS[4])
+if tonumber(n) == 1 then
+    redis.call("EXPIREAT", KEYS[4], ARGV[2])
+end
+local total = redis.call("GET", KEYS[5])
+if tonumber(total) == tonumber(ARGV[3]) then
+    redis.call("SET", KEYS[5], 1)
+else
+    redis.call("INCR", KEYS[5])
+end
+if KEYS[6] and redis.call("GET", KEYS[6]) == ARGV[1] then
+    redis.call("DEL", KEYS[6])
+end
+return redis.status_reply("OK")

@@ -1,0 +1,38 @@
+-- Keep a finished task as completed for its retention (Go: markAsCompleteCmd, wire spec §4.1.9).
+-- KEYS[1] -> asynq:{<qname>}:active
+-- KEYS[2] -> asynq:{<qname>}:lease
+-- KEYS[3] -> asynq:{<qname>}:completed
+-- KEYS[4] -> asynq:{<qname>}:t:<task_id>
+-- KEYS[5] -> asynq:{<qname>}:processed:<yyyy-mm-dd>
+-- KEYS[6] -> asynq:{<qname>}:processed
+-- KEYS[7] -> unique key (optional: only when the message has one)
+-- ARGV[1] -> task ID
+-- ARGV[2] -> stats expiration timestamp
+-- ARGV[3] -> task expiration time in Unix seconds (completed_at + retention)
+-- ARGV[4] -> task message data (with completed_at set)
+-- ARGV[5] -> max int64 value
+-- Returns "OK", or an error reply "NOT FOUND" / "INTERNAL".
+if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
+    return redis.error_reply("NOT FOUND")
+end
+if redis.call("ZREM", KEYS[2], ARGV[1]) == 0 then
+    return redis.error_reply("NOT FOUND")
+end
+if redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1]) ~= 1 then
+    return redis.error_reply("INTERNAL")
+end
+redis.call("HSET", KEYS[4], "msg", ARGV[4], "state", "completed")
+local n = redis.call("INCR", KEYS[5])
+if tonumber(n) == 1 then
+    redis.call("EXPIREAT", KEYS[5], ARGV[2])
+end
+local total = redis.call("GET", KEYS[6])
+if tonumber(total) == tonumber(ARGV[5]) then
+    redis.call("SET", KEYS[6], 1)
+else
+    redis.call("INCR", KEYS[6])
+end
+if KEYS[7] and redis.call("GET", KEYS[7]) == ARGV[1] then
+    redis.call("DEL", KEYS[7])
+end
+return redis.status_reply("OK")

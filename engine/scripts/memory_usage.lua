@@ -1,0 +1,59 @@
+-- Estimate a queue's memory usage from samples (Go: memoryUsageCmd with HEAD's nil guards, §4.3.2).
+-- KEYS[1] -> asynq:{<qname>}:active
+-- KEYS[2] -> asynq:{<qname>}:pending
+-- KEYS[3] -> asynq:{<qname>}:scheduled
+-- KEYS[4] -> asynq:{<qname>}:retry
+-- KEYS[5] -> asynq:{<qname>}:archived
+-- KEYS[6] -> asynq:{<qname>}:completed
+-- KEYS[7] -> asynq:{<qname>}:groups
+-- ARGV[1] -> task key prefix
+-- ARGV[2] -> sample size
+-- ARGV[3] -> number of groups to sample
+-- ARGV[4] -> group key prefix
+-- Returns the estimated number of bytes.
+local sample = tonumber(ARGV[2])
+-- pcall: a missing key gives nil, and a server without MEMORY (an emulator) counts as 0.
+local function usage(key)
+    local ok, n = pcall(redis.call, "MEMORY", "USAGE", key)
+    if ok and type(n) == "number" then
+        return n
+    end
+    return 0
+end
+local function sampled(ids, total)
+    if #ids == 0 then
+        return 0
+    end
+    local sum = 0
+    for _, id in ipairs(ids) do
+        sum = sum + usage(ARGV[1] .. id)
+    end
+    return math.floor(sum / #ids * total)
+end
+local bytes = 0
+for i = 1, 2 do
+    bytes = bytes + sampled(redis.call("LRANGE", KEYS[i], 0, sample - 1), redis.call("LLEN", KEYS[i]))
+    bytes = bytes + usage(KEYS[i])
+end
+for i = 3, 6 do
+    bytes = bytes + sampled(redis.call("ZRANGE", KEYS[i], 0, sample - 1), redis.call("ZCARD", KEYS[i]))
+    bytes = bytes + usage(KEYS[i])
+end
+local groups = redis.call("SMEMBERS", KEYS[7])
+if #groups > 0 then
+    local total = 0
+    local ids = {}
+    for i, g in ipairs(groups) do
+        local key = ARGV[4] .. g
+        total = total + redis.call("ZCARD", key)
+        if i <= tonumber(ARGV[3]) then
+            for _, id in ipairs(redis.call("ZRANGE", key, 0, sample - 1)) do
+                table.insert(ids, id)
+            end
+        end
+        bytes = bytes + usage(key)
+    end
+    bytes = bytes + sampled(ids, total)
+    bytes = bytes + usage(KEYS[7])
+end
+return bytes

@@ -1,0 +1,19 @@
+-- Put an active task back at the front of pending (Go: requeueCmd, wire spec §4.1.10).
+-- KEYS[1] -> asynq:{<qname>}:active
+-- KEYS[2] -> asynq:{<qname>}:lease
+-- KEYS[3] -> asynq:{<qname>}:pending
+-- KEYS[4] -> asynq:{<qname>}:t:<task_id>
+-- ARGV[1] -> task ID
+-- ARGV[2] -> wake channel (asynq-py addition)
+-- Returns "OK", or an error reply "NOT FOUND".
+if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
+    return redis.error_reply("NOT FOUND")
+end
+if redis.call("ZREM", KEYS[2], ARGV[1]) == 0 then
+    return redis.error_reply("NOT FOUND")
+end
+if redis.call("RPUSH", KEYS[3], ARGV[1]) == 1 then
+    redis.call("PUBLISH", ARGV[2], "1")
+end
+redis.call("HSET", KEYS[4], "state", "pending")
+return redis.status_reply("OK")

@@ -1,0 +1,163 @@
+"""The value types users handle: ``Task``, ``TaskInfo`` and ``TaskState``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from .options import EnqueueOptions, parse_options
+from .payload import Payload, encode_payload
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .wire import TaskMessage
+
+__all__ = ["Task", "TaskInfo", "TaskState", "task_info_from_message"]
+
+
+class TaskState(StrEnum):
+    """Where a task is in its life; the values are the strings stored in the task hash."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RETRY = "retry"
+    ARCHIVED = "archived"
+    COMPLETED = "completed"
+    AGGREGATING = "aggregating"
+
+
+class Task:
+    """A unit of work: a type name, a payload, headers and default enqueue options.
+
+    Args:
+        type: The task type, which selects the handler (e.g. ``"email:deliver"``).
+        payload: ``bytes`` are stored untouched, ``str`` as UTF-8, a ``dict`` or ``list`` as JSON
+            encoded exactly as Go's ``encoding/json`` does; ``None`` means no payload (default None).
+        headers: String headers carried with the task (default none).
+        **options: Default enqueue options for this task (see ``Client.enqueue``); options given to
+            ``enqueue`` override them.
+    """
+
+    __slots__ = ("_options", "_payload", "headers", "type")
+
+    def __init__(
+        self,
+        type: str,
+        payload: bytes | str | dict[str, Any] | list[Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        self.type = type
+        """The task type."""
+        self._payload = encode_payload(payload)
+        self.headers: dict[str, str] = dict(headers or {})
+        """The task headers."""
+        self._options = parse_options(options)
+
+    @property
+    def payload(self) -> Payload:
+        """The payload, with typed getters; ``bytes(task.payload)`` is the raw bytes."""
+        return Payload(self._payload or b"")
+
+    @property
+    def raw_payload(self) -> bytes | None:
+        """The payload bytes, or None when the task was made without one (Go's nil payload)."""
+        return self._payload
+
+    @property
+    def options(self) -> EnqueueOptions:
+        """The default enqueue options given at construction."""
+        return self._options
+
+    def __repr__(self) -> str:
+        return f"Task(type={self.type!r}, payload={self.payload!r})"
+
+
+def _time_or_none(seconds: int) -> datetime | None:
+    if seconds <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """Everything known about a stored task, as returned by the client and the inspector."""
+
+    id: str
+    """Task id."""
+    queue: str
+    """Queue name."""
+    type: str
+    """Task type."""
+    payload: Payload
+    """Payload."""
+    headers: dict[str, str]
+    """Headers."""
+    state: TaskState
+    """Current state."""
+    max_retry: int
+    """How many times the task may be retried."""
+    retried: int
+    """How many times it has been retried."""
+    last_error: str
+    """The last error message, or ""."""
+    last_failed_at: datetime | None
+    """When it last failed."""
+    timeout: timedelta | None
+    """How long one run may take, or None."""
+    deadline: datetime | None
+    """The time by which it must finish, or None."""
+    group: str
+    """The aggregation group, or ""."""
+    next_process_at: datetime | None
+    """When it will next be processed (now for pending tasks), or None."""
+    retention: timedelta | None
+    """How long it is kept after success, or None."""
+    completed_at: datetime | None
+    """When it completed, or None."""
+    result: bytes | None = None
+    """What the handler wrote with its result writer, or None."""
+    is_orphaned: bool = False
+    """True for an active task whose lease has expired (only set by ``list_active_tasks``)."""
+    unique_key: str = field(default="", repr=False)
+    """The uniqueness lock key, or ""."""
+
+
+def task_info_from_message(
+    msg: TaskMessage,
+    state: TaskState,
+    *,
+    next_process_at: float = 0,
+    result: bytes | None = None,
+    is_orphaned: bool = False,
+) -> TaskInfo:
+    """Build a ``TaskInfo`` from a decoded message and what Redis says around it."""
+    return TaskInfo(
+        id=msg.id,
+        queue=msg.queue,
+        type=msg.type,
+        payload=Payload(msg.payload),
+        headers=dict(msg.headers),
+        state=state,
+        max_retry=msg.retry,
+        retried=msg.retried,
+        last_error=msg.error_msg,
+        last_failed_at=_time_or_none(msg.last_failed_at),
+        timeout=timedelta(seconds=msg.timeout) if msg.timeout > 0 else None,
+        deadline=_time_or_none(msg.deadline),
+        group=msg.group_key,
+        next_process_at=_time_or_none(int(next_process_at)),
+        retention=timedelta(seconds=msg.retention) if msg.retention > 0 else None,
+        completed_at=_time_or_none(msg.completed_at),
+        result=result or None,
+        is_orphaned=is_orphaned,
+        unique_key=msg.unique_key,
+    )

@@ -1,0 +1,342 @@
+"""Protobuf encoding of asynq's messages (wire spec §3.1), behind plain dataclasses.
+
+The generated module ``_pb.asynq_pb2`` is imported here and nowhere else. Every decoder raises
+only ``DecodeError``, whatever bytes it is given: data read from Redis is untrusted input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError as _PbDecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ._pb import asynq_pb2 as pb
+from .errors import DecodeError
+
+__all__ = [
+    "GO_ZERO_TIME_SECONDS",
+    "SchedulerEnqueueEvent",
+    "SchedulerEntry",
+    "ServerInfo",
+    "TaskMessage",
+    "WorkerInfo",
+    "decode_scheduler_entry",
+    "decode_scheduler_event",
+    "decode_server_info",
+    "decode_task_message",
+    "decode_worker_info",
+    "encode_scheduler_entry",
+    "encode_scheduler_event",
+    "encode_server_info",
+    "encode_task_message",
+    "encode_worker_info",
+]
+
+GO_ZERO_TIME_SECONDS = -62135596800
+"""Go's zero ``time.Time`` (year 1) as a protobuf Timestamp's seconds: "never" in SchedulerEntry."""
+
+
+@dataclass(slots=True)
+class TaskMessage:
+    """The ``TaskMessage`` protobuf: a task as stored in the ``msg`` field of its hash."""
+
+    type: str
+    """Task type name."""
+    payload: bytes = b""
+    """Opaque payload."""
+    id: str = ""
+    """Task id."""
+    queue: str = ""
+    """Queue name."""
+    retry: int = 0
+    """Max retry count."""
+    retried: int = 0
+    """Times retried so far."""
+    error_msg: str = ""
+    """Last error message."""
+    last_failed_at: int = 0
+    """Unix seconds of the last failure; 0 = never."""
+    timeout: int = 0
+    """Timeout in seconds; 0 = none."""
+    deadline: int = 0
+    """Deadline in Unix seconds; 0 = none."""
+    unique_key: str = ""
+    """Full Redis key of the uniqueness lock; "" = none."""
+    group_key: str = ""
+    """Group name; "" = none."""
+    retention: int = 0
+    """Seconds to keep the task after success."""
+    completed_at: int = 0
+    """Unix seconds of completion; 0 = not completed."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Task headers (field 15, new in asynq v0.26.0)."""
+
+
+def encode_task_message(msg: TaskMessage) -> bytes:
+    """Serialize a task message exactly as Go asynq does."""
+    out = pb.TaskMessage(
+        type=msg.type,
+        payload=msg.payload,
+        id=msg.id,
+        queue=msg.queue,
+        retry=msg.retry,
+        retried=msg.retried,
+        error_msg=msg.error_msg,
+        last_failed_at=msg.last_failed_at,
+        timeout=msg.timeout,
+        deadline=msg.deadline,
+        unique_key=msg.unique_key,
+        group_key=msg.group_key,
+        retention=msg.retention,
+        completed_at=msg.completed_at,
+        headers=msg.headers,
+    )
+    return out.SerializeToString(deterministic=True)
+
+
+def decode_task_message(data: bytes) -> TaskMessage:
+    """Parse a task message; raise ``DecodeError`` on anything that is not one."""
+    m = pb.TaskMessage()
+    try:
+        m.ParseFromString(data)
+    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"undecodable task message ({len(data)} bytes): {exc}") from None
+    return TaskMessage(
+        type=m.type,
+        payload=m.payload,
+        id=m.id,
+        queue=m.queue,
+        retry=m.retry,
+        retried=m.retried,
+        error_msg=m.error_msg,
+        last_failed_at=m.last_failed_at,
+        timeout=m.timeout,
+        deadline=m.deadline,
+        unique_key=m.unique_key,
+        group_key=m.group_key,
+        retention=m.retention,
+        completed_at=m.completed_at,
+        headers=dict(m.headers),
+    )
+
+
+def _to_ts(when: datetime | None, ts: Timestamp) -> None:
+    if when is None:
+        ts.seconds = GO_ZERO_TIME_SECONDS
+        ts.nanos = 0
+        return
+    micros = round(when.timestamp() * 1_000_000)
+    ts.seconds, rem = divmod(micros, 1_000_000)
+    ts.nanos = rem * 1000
+
+
+def _from_ts(seconds: int, nanos: int) -> datetime | None:
+    if seconds <= GO_ZERO_TIME_SECONDS:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds + nanos / 1e9, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """A running server as its heartbeat describes it (``ServerInfo`` protobuf)."""
+
+    host: str
+    """Host name."""
+    pid: int
+    """Process id."""
+    server_id: str
+    """Random UUID of the server process."""
+    concurrency: int
+    """Maximum number of tasks run at once."""
+    queues: dict[str, int]
+    """Queue name to configured priority."""
+    strict_priority: bool
+    """Whether queues are served in strict priority order."""
+    status: str
+    """``new``, ``active``, ``stopped`` or ``closed``."""
+    started: datetime | None
+    """When the server started."""
+    active_worker_count: int
+    """Tasks running now."""
+
+
+def encode_server_info(info: ServerInfo) -> bytes:
+    """Serialize a ``ServerInfo``."""
+    m = pb.ServerInfo(
+        host=info.host,
+        pid=info.pid,
+        server_id=info.server_id,
+        concurrency=info.concurrency,
+        queues=info.queues,
+        strict_priority=info.strict_priority,
+        status=info.status,
+        active_worker_count=info.active_worker_count,
+    )
+    _to_ts(info.started, m.start_time)
+    return m.SerializeToString(deterministic=True)
+
+
+def decode_server_info(data: bytes) -> ServerInfo:
+    """Parse a ``ServerInfo``; raise ``DecodeError`` on anything else."""
+    m = pb.ServerInfo()
+    try:
+        m.ParseFromString(data)
+    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"undecodable server info: {exc}") from None
+    return ServerInfo(
+        host=m.host,
+        pid=m.pid,
+        server_id=m.server_id,
+        concurrency=m.concurrency,
+        queues=dict(m.queues),
+        strict_priority=m.strict_priority,
+        status=m.status,
+        started=_from_ts(m.start_time.seconds, m.start_time.nanos),
+        active_worker_count=m.active_worker_count,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A task running on a server, as its heartbeat describes it (``WorkerInfo`` protobuf)."""
+
+    host: str
+    """Host name of the server."""
+    pid: int
+    """Process id of the server."""
+    server_id: str
+    """Id of the server."""
+    task_id: str
+    """Id of the running task."""
+    task_type: str
+    """Type of the running task."""
+    task_payload: bytes
+    """Payload of the running task."""
+    queue: str
+    """Queue the task came from."""
+    started: datetime | None
+    """When the worker started the task."""
+    deadline: datetime | None
+    """When the task's context expires."""
+
+
+def encode_worker_info(info: WorkerInfo) -> bytes:
+    """Serialize a ``WorkerInfo``."""
+    m = pb.WorkerInfo(
+        host=info.host,
+        pid=info.pid,
+        server_id=info.server_id,
+        task_id=info.task_id,
+        task_type=info.task_type,
+        task_payload=info.task_payload,
+        queue=info.queue,
+    )
+    _to_ts(info.started, m.start_time)
+    _to_ts(info.deadline, m.deadline)
+    return m.SerializeToString(deterministic=True)
+
+
+def decode_worker_info(data: bytes) -> WorkerInfo:
+    """Parse a ``WorkerInfo``; raise ``DecodeError`` on anything else."""
+    m = pb.WorkerInfo()
+    try:
+        m.ParseFromString(data)
+    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"undecodable worker info: {exc}") from None
+    return WorkerInfo(
+        host=m.host,
+        pid=m.pid,
+        server_id=m.server_id,
+        task_id=m.task_id,
+        task_type=m.task_type,
+        task_payload=m.task_payload,
+        queue=m.queue,
+        started=_from_ts(m.start_time.seconds, m.start_time.nanos),
+        deadline=_from_ts(m.deadline.seconds, m.deadline.nanos),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerEntry:
+    """A periodic task registered with a scheduler (``SchedulerEntry`` protobuf)."""
+
+    id: str
+    """Entry id (UUID)."""
+    spec: str
+    """Cron spec, e.g. ``@every 30s`` or ``*/5 * * * *``."""
+    task_type: str
+    """Type of the task it enqueues."""
+    task_payload: bytes
+    """Payload of the task it enqueues."""
+    enqueue_options: tuple[str, ...]
+    """Options in Go's ``Option.String()`` form, e.g. ``Queue("critical")``."""
+    next_enqueue: datetime | None
+    """Next time the entry fires."""
+    prev_enqueue: datetime | None
+    """Last time it fired; None = never."""
+
+
+def encode_scheduler_entry(entry: SchedulerEntry) -> bytes:
+    """Serialize a ``SchedulerEntry``; "never" is Go's zero time, as Go's inspector expects."""
+    m = pb.SchedulerEntry(
+        id=entry.id,
+        spec=entry.spec,
+        task_type=entry.task_type,
+        task_payload=entry.task_payload,
+        enqueue_options=list(entry.enqueue_options),
+    )
+    _to_ts(entry.next_enqueue, m.next_enqueue_time)
+    _to_ts(entry.prev_enqueue, m.prev_enqueue_time)
+    return m.SerializeToString(deterministic=True)
+
+
+def decode_scheduler_entry(data: bytes) -> SchedulerEntry:
+    """Parse a ``SchedulerEntry``; raise ``DecodeError`` on anything else."""
+    m = pb.SchedulerEntry()
+    try:
+        m.ParseFromString(data)
+    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"undecodable scheduler entry: {exc}") from None
+    return SchedulerEntry(
+        id=m.id,
+        spec=m.spec,
+        task_type=m.task_type,
+        task_payload=m.task_payload,
+        enqueue_options=tuple(m.enqueue_options),
+        next_enqueue=_from_ts(m.next_enqueue_time.seconds, m.next_enqueue_time.nanos),
+        prev_enqueue=_from_ts(m.prev_enqueue_time.seconds, m.prev_enqueue_time.nanos),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerEnqueueEvent:
+    """One enqueue made by a scheduler entry (``SchedulerEnqueueEvent`` protobuf)."""
+
+    task_id: str
+    """Id of the enqueued task."""
+    enqueued_at: datetime | None
+    """When it was enqueued."""
+
+
+def encode_scheduler_event(event: SchedulerEnqueueEvent) -> bytes:
+    """Serialize a ``SchedulerEnqueueEvent``."""
+    m = pb.SchedulerEnqueueEvent(task_id=event.task_id)
+    _to_ts(event.enqueued_at, m.enqueue_time)
+    return m.SerializeToString(deterministic=True)
+
+
+def decode_scheduler_event(data: bytes) -> SchedulerEnqueueEvent:
+    """Parse a ``SchedulerEnqueueEvent``; raise ``DecodeError`` on anything else."""
+    m = pb.SchedulerEnqueueEvent()
+    try:
+        m.ParseFromString(data)
+    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"undecodable scheduler event: {exc}") from None
+    return SchedulerEnqueueEvent(
+        task_id=m.task_id, enqueued_at=_from_ts(m.enqueue_time.seconds, m.enqueue_time.nanos)
+    )

@@ -1,0 +1,206 @@
+"""Client enqueue paths, checked against the raw Redis state the wire spec prescribes."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from seed import list_ids, read_message, scores, task_hash
+
+from asynq_py.engine import (
+    AsyncClient,
+    Client,
+    DuplicateTaskError,
+    SimulatedClock,
+    Task,
+    TaskIdConflictError,
+    TaskState,
+    ValidationError,
+)
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(float(int(time.time())) + 0.25)
+
+
+@pytest.fixture
+def client(redis_client: redis.Redis, clock: SimulatedClock) -> Client:
+    return Client(redis_client, clock=clock)
+
+
+def test_enqueue_now_writes_pending_task(
+    client: Client, redis_client: redis.Redis, clock: SimulatedClock
+) -> None:
+    info = client.enqueue(Task("email:deliver", {"user_id": 42}), queue="mail")
+    assert info.state is TaskState.PENDING
+    assert redis_client.smembers("asynq:queues") == {b"mail"}
+    h = task_hash(redis_client, "mail", info.id)
+    assert set(h) == {"msg", "state", "pending_since"}
+    assert h["state"] == b"pending"
+    assert abs(int(h["pending_since"]) - clock.now() * 1e9) < 1e6  # nanoseconds
+    assert list_ids(redis_client, "mail", "pending") == [info.id]
+    msg = read_message(redis_client, "mail", info.id)
+    assert (msg.type, msg.payload, msg.id, msg.queue) == ("email:deliver", b'{"user_id":42}', info.id, "mail")
+    assert (msg.retry, msg.timeout, msg.deadline, msg.unique_key, msg.group_key) == (25, 1800, 0, "", "")
+    assert info.next_process_at == datetime.fromtimestamp(int(clock.now()), UTC)
+
+
+def test_new_tasks_go_left_and_run_from_the_right(client: Client, redis_client: redis.Redis) -> None:
+    first = client.enqueue(Task("a")).id
+    second = client.enqueue(Task("b")).id
+    assert [i.decode() for i in redis_client.lrange("asynq:{default}:pending", 0, -1)] == [second, first]
+
+
+def test_enqueue_in_with_every_option(
+    client: Client, redis_client: redis.Redis, clock: SimulatedClock
+) -> None:
+    deadline = datetime.fromtimestamp(clock.now() + 7200, UTC)
+    info = client.enqueue_in(
+        timedelta(minutes=10),
+        Task("report", b"\x00\x01raw", headers={"trace": "1"}),
+        queue="reports",
+        max_retry=3,
+        task_id="report-1",
+        timeout=timedelta(seconds=90),
+        deadline=deadline,
+        unique=timedelta(hours=1),
+        retention=timedelta(days=1),
+        group="ignored-when-scheduled",
+    )
+    assert info.state is TaskState.SCHEDULED
+    due = int(clock.now() + 600)
+    assert scores(redis_client, "asynq:{reports}:scheduled") == {"report-1": due}
+    h = task_hash(redis_client, "reports", "report-1")
+    checksum = hashlib.md5(b"\x00\x01raw").hexdigest()
+    unique_key = f"asynq:{{reports}}:unique:report:{checksum}"
+    assert h["state"] == b"scheduled"
+    assert h["unique_key"] == unique_key.encode()
+    assert "pending_since" not in h and "group" not in h
+    msg = read_message(redis_client, "reports", "report-1")
+    assert (msg.retry, msg.timeout, msg.deadline, msg.retention) == (3, 90, int(deadline.timestamp()), 86400)
+    assert msg.group_key == "ignored-when-scheduled" and msg.unique_key == unique_key
+    assert dict(msg.headers) == {"trace": "1"}
+    assert redis_client.get(unique_key) == b"report-1"
+    assert 600 + 3600 - 2 <= redis_client.ttl(unique_key) <= 600 + 3600
+
+
+def test_enqueue_at_is_scheduled_at_that_second(
+    client: Client, redis_client: redis.Redis, clock: SimulatedClock
+) -> None:
+    when = datetime.fromtimestamp(clock.now() + 3600.9, UTC)
+    info = client.enqueue_at(when, Task("x"))
+    assert scores(redis_client, "asynq:{default}:scheduled") == {info.id: int(when.timestamp())}
+
+
+def test_group_enqueue_aggregates(client: Client, redis_client: redis.Redis, clock: SimulatedClock) -> None:
+    info = client.enqueue(Task("batch", b"1"), group="g1", unique=60)
+    assert info.state is TaskState.AGGREGATING and info.next_process_at is None
+    h = task_hash(redis_client, "default", info.id)
+    assert h["state"] == b"aggregating" and h["group"] == b"g1"
+    assert "unique_key" not in h  # Go's quirk: not stored for groups
+    assert scores(redis_client, "asynq:{default}:g:g1") == {info.id: int(clock.now())}
+    assert redis_client.smembers("asynq:{default}:groups") == {b"g1"}
+
+
+def test_unique_lock_refuses_duplicates(client: Client, redis_client: redis.Redis) -> None:
+    client.enqueue(Task("u", {"a": 1}), unique=60)
+    with pytest.raises(DuplicateTaskError) as err:
+        client.enqueue(Task("u", {"a": 1}), unique=60)
+    assert err.value.queue == "default"
+    client.enqueue(Task("u", {"a": 2}), unique=60)
+    assert redis_client.llen("asynq:{default}:pending") == 2
+
+
+def test_nil_and_empty_payload_have_different_locks(client: Client, redis_client: redis.Redis) -> None:
+    client.enqueue(Task("n"), unique=60)
+    client.enqueue(Task("n", b""), unique=60)
+    assert redis_client.exists("asynq:{default}:unique:n:") == 1
+    assert redis_client.exists("asynq:{default}:unique:n:d41d8cd98f00b204e9800998ecf8427e") == 1
+
+
+def test_task_id_conflict(client: Client) -> None:
+    client.enqueue(Task("a"), task_id="same")
+    with pytest.raises(TaskIdConflictError):
+        client.enqueue(Task("b"), task_id="same")
+    client.enqueue(Task("b"), task_id="same", queue="other")
+
+
+def test_timeout_and_deadline_defaults(
+    client: Client, redis_client: redis.Redis, clock: SimulatedClock
+) -> None:
+    half = client.enqueue(Task("a"), timeout=0.5)
+    assert (read_message(redis_client, "default", half.id).timeout, half.deadline) == (0, None)
+    deadline = datetime.fromtimestamp(clock.now() + 100, UTC)
+    only_deadline = client.enqueue(Task("a"), deadline=deadline)
+    assert read_message(redis_client, "default", only_deadline.id).timeout == 0
+
+
+def test_task_options_are_defaults_overridden_by_enqueue(client: Client, redis_client: redis.Redis) -> None:
+    client.set_default_options("t", max_retry=1, queue="typeq")
+    info = client.enqueue(Task("t", max_retry=2), max_retry=4)
+    assert (info.queue, info.max_retry) == ("typeq", 4)
+    assert client.enqueue(Task("t", max_retry=2)).max_retry == 2
+
+
+@pytest.mark.parametrize(
+    ("task", "options", "fragment"),
+    [
+        (Task("  "), {}, "task type must not be blank"),
+        (Task("t"), {"queue": " "}, "queue name must not be blank"),
+        (Task("t"), {"queue": "a}:t:x"}, "must not contain"),
+        (Task("t"), {"queue": "a\x1b[31m"}, "control character"),
+        (Task("t"), {"task_id": ""}, "task id must not be blank"),
+        (Task("t"), {"timeout": -1}, "timeout must be at least"),
+        (Task("t"), {"unique": 0.5}, "unique must be at least 1s"),
+        (Task("t"), {"process_at": datetime(2030, 1, 1)}, "timezone-aware"),
+        (Task("t"), {"retry": 3}, "unknown enqueue option 'retry'"),
+        (Task("t"), {"max_retry": "3"}, "max_retry must be an int"),
+        (Task("t"), {"group": ""}, "group must not be blank"),
+    ],
+)
+def test_bad_options_are_refused_before_any_write(
+    client: Client, redis_client: redis.Redis, task: Task, options: dict[str, object], fragment: str
+) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        client.enqueue(task, **options)
+    assert redis_client.dbsize() == 0
+
+
+def test_payload_limit(redis_client: redis.Redis) -> None:
+    client = Client(redis_client, max_payload_bytes=10)
+    with pytest.raises(ValidationError, match="larger than the limit"):
+        client.enqueue(Task("big", b"x" * 11))
+    assert redis_client.dbsize() == 0
+
+
+def test_enqueue_many_reports_each_result(client: Client, redis_client: redis.Redis) -> None:
+    tasks = [Task("bulk", {"n": n}) for n in range(500)] + [
+        Task("bulk", task_id="dup"),
+        Task("bulk", task_id="dup"),
+    ]
+    results = client.enqueue_many(tasks, queue="bulkq")
+    assert len(results) == 502
+    assert isinstance(results[-1], TaskIdConflictError)
+    assert all(not isinstance(r, Exception) for r in results[:-1])
+    assert redis_client.llen("asynq:{bulkq}:pending") == 501
+    assert redis_client.smembers("asynq:queues") == {b"bulkq"}
+
+
+def test_negative_max_retry_is_zero(client: Client) -> None:
+    assert client.enqueue(Task("a"), max_retry=-5).max_retry == 0
+
+
+async def test_async_client_writes_the_same(
+    aredis_client, redis_client: redis.Redis, clock: SimulatedClock
+) -> None:
+    async with AsyncClient(aredis_client, clock=clock) as client:
+        info = await client.enqueue(Task("a", "text"), queue="aq")
+        later = await client.enqueue_in(30, Task("b"), queue="aq")
+        many = await client.enqueue_many([Task("c"), Task("d")], queue="aq")
+    assert read_message(redis_client, "aq", info.id).payload == b"text"
+    assert scores(redis_client, "asynq:{aq}:scheduled") == {later.id: int(clock.now() + 30)}
+    assert len(many) == 2 and redis_client.llen("asynq:{aq}:pending") == 3

@@ -1,0 +1,104 @@
+"""Write and read Redis state exactly as Go asynq v0.26.0 does, without going through asynq-py.
+
+Seed helpers build each key with raw commands from the wire spec, so that the inspector and the
+server are tested against Go-shaped data, not only against what our own scripts write.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import redis
+
+from asynq_py.engine._pb import asynq_pb2 as pb
+
+Q = "asynq:{%s}:"
+
+
+def message(
+    task_type: str = "seeded",
+    payload: bytes = b"",
+    *,
+    queue: str = "default",
+    task_id: str | None = None,
+    **fields: Any,
+) -> pb.TaskMessage:
+    """Build a TaskMessage protobuf directly, the way Go's client fills it."""
+    msg = pb.TaskMessage(
+        type=task_type,
+        payload=payload,
+        id=task_id or str(uuid.uuid4()),
+        queue=queue,
+        retry=fields.pop("retry", 25),
+        timeout=fields.pop("timeout", 1800),
+    )
+    for name, value in fields.items():
+        if name == "headers":
+            msg.headers.update(value)
+        else:
+            setattr(msg, name, value)
+    return msg
+
+
+def seed_task(
+    r: redis.Redis,
+    msg: pb.TaskMessage,
+    state: str,
+    *,
+    score: float | None = None,
+    now: float | None = None,
+    group: str = "",
+    result: bytes | None = None,
+    lease_expiry: float | None = None,
+) -> str:
+    """Store ``msg`` in ``state`` with the keys and fields Go writes for it; return its id."""
+    now = time.time() if now is None else now
+    q = msg.queue
+    key = f"{Q % q}t:{msg.id}"
+    r.sadd("asynq:queues", q)
+    fields: dict[str, Any] = {"msg": msg.SerializeToString(), "state": state}
+    if state == "pending":
+        fields["pending_since"] = str(int(now * 1e9))
+        r.lpush(f"{Q % q}pending", msg.id)
+    elif state == "active":
+        r.lpush(f"{Q % q}active", msg.id)
+        r.zadd(f"{Q % q}lease", {msg.id: int(lease_expiry if lease_expiry is not None else now + 30)})
+    elif state == "aggregating":
+        fields["group"] = group
+        r.zadd(f"{Q % q}g:{group}", {msg.id: int(score if score is not None else now)})
+        r.sadd(f"{Q % q}groups", group)
+    else:
+        r.zadd(f"{Q % q}{state}", {msg.id: int(score if score is not None else now)})
+    if msg.unique_key:
+        fields["unique_key"] = msg.unique_key
+    if result is not None:
+        fields["result"] = result
+    r.hset(key, mapping=fields)
+    return msg.id
+
+
+def task_hash(r: redis.Redis, queue: str, task_id: str) -> dict[str, bytes]:
+    """Return the raw task hash, field names decoded."""
+    return {k.decode(): v for k, v in r.hgetall(f"{Q % queue}t:{task_id}").items()}
+
+
+def read_message(r: redis.Redis, queue: str, task_id: str) -> pb.TaskMessage:
+    """Decode the ``msg`` field of a task with the generated protobuf class."""
+    msg = pb.TaskMessage()
+    msg.ParseFromString(r.hget(f"{Q % queue}t:{task_id}", "msg"))
+    return msg
+
+
+def list_ids(r: redis.Redis, queue: str, name: str) -> list[str]:
+    """Return the ids in a queue's list (pending, active) or zset (others), as Redis stores them."""
+    key = f"{Q % queue}{name}"
+    if r.type(key) == b"list":
+        return [i.decode() for i in r.lrange(key, 0, -1)]
+    return [i.decode() for i in r.zrange(key, 0, -1)]
+
+
+def scores(r: redis.Redis, key: str) -> dict[str, float]:
+    """Return a zset as id -> raw score."""
+    return {m.decode(): s for m, s in r.zrange(key, 0, -1, withscores=True)}

@@ -1,0 +1,38 @@
+"""The package's shape: public surface, import hygiene, no stray top-level modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import asynq_py.engine as engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_engine_all_is_sorted_and_complete() -> None:
+    assert engine.__all__ == sorted(engine.__all__)
+    public = {n for n in vars(engine) if not n.startswith("_")}
+    modules = {n for n, v in vars(engine).items() if type(v).__name__ == "module"}
+    assert set(engine.__all__) == public - modules
+
+
+def test_no_asynq_key_literal_outside_keys_module() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for folder in ("engine", "cli", "tui")
+        for p in (ROOT / folder).rglob("*.py")
+        if p.name != "keys.py" and "_pb" not in p.parts and '"asynq:' in p.read_text()
+    ]
+    assert offenders == []
+
+
+def test_headless_imports_do_not_load_textual() -> None:
+    code = "import sys, asynq_py.engine, asynq_py.cli.main; assert 'textual' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_source_folders_are_not_importable_as_top_level() -> None:
+    code = "import importlib.util as u; assert all(u.find_spec(n) is None for n in ('engine', 'cli', 'tui'))"
+    subprocess.run([sys.executable, "-P", "-c", code], check=True, timeout=60, cwd="/")
