@@ -5,7 +5,8 @@ Enqueue with ``Client``/``AsyncClient``, look and fix with ``Inspector``/``Async
 
 from .client import AsyncClient, Client
 from .clock import Clock, RealClock, SimulatedClock
-from .config import RedisConnOpt
+from .config import RedisConnOpt, ServerConfig
+from .context import TaskContext
 from .errors import (
     AsynqError,
     BrokerError,
@@ -32,7 +33,9 @@ from .info import (
     WorkerInfo,
 )
 from .inspector import AsyncInspector, Inspector
+from .mux import Handler, HandlerNotFoundError, ServeMux
 from .payload import Payload
+from .server import Server
 from .task import Task, TaskInfo, TaskState
 
 __all__ = [
@@ -46,6 +49,8 @@ __all__ = [
     "DecodeError",
     "DuplicateTaskError",
     "GroupInfo",
+    "Handler",
+    "HandlerNotFoundError",
     "Inspector",
     "Payload",
     "PayloadError",
@@ -58,10 +63,14 @@ __all__ = [
     "RevokeTask",
     "SchedulerEnqueueEvent",
     "SchedulerEntryInfo",
+    "ServeMux",
+    "Server",
+    "ServerConfig",
     "ServerInfo",
     "SimulatedClock",
     "SkipRetry",
     "Task",
+    "TaskContext",
     "TaskIdConflictError",
     "TaskInfo",
     "TaskNotFoundError",

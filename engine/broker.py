@@ -6,7 +6,10 @@ leave this module: they become ``RedisUnavailableError`` or ``BrokerError``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -255,6 +258,33 @@ class AsyncBroker:
     async def _load_scripts(self) -> None:
         for lua in all_scripts().values():
             await self.redis.script_load(lua.source)
+
+    async def listen(
+        self,
+        channels: list[str],
+        on_message: Callable[[str, bytes], None],
+        stopping: asyncio.Event,
+        subscribed: asyncio.Event,
+    ) -> None:
+        """Subscribe to ``channels`` and hand each message to ``on_message`` until ``stopping``.
+
+        Raises:
+            RedisUnavailableError: the subscription broke (the caller decides when to retry).
+        """
+        pubsub = self.redis.pubsub()
+        try:
+            await pubsub.subscribe(*channels)
+            subscribed.set()
+            while not stopping.is_set():
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                if message is not None:
+                    on_message(message["channel"].decode(errors="replace"), message["data"])
+        except (redis.RedisError, OSError) as exc:
+            raise _translate(exc) from None
+        finally:
+            subscribed.clear()
+            with contextlib.suppress(redis.RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def aclose(self) -> None:
         """Close the connection pool if this broker created it."""

@@ -1,13 +1,23 @@
-"""Connection options as a frozen value object; the engine never reads files or the environment."""
+"""Configuration as frozen value objects (Redis connection, server); the engine never reads files or
+the environment."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import logging
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ValidationError
+from .options import validate_queue_name
 
-__all__ = ["RedisConnOpt"]
+if TYPE_CHECKING:
+    from .task import Task
+
+__all__ = ["RedisConnOpt", "ServerConfig", "default_is_failure", "default_retry_delay"]
 
 
 def _host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -169,3 +179,95 @@ class RedisConnOpt:
             return f"redis-socket://{cred}{self.unix_socket}?db={self.db}"
         scheme = "rediss" if self.tls else "redis"
         return f"{scheme}://{cred}{self.host}:{self.port}/{self.db}"
+
+
+def default_retry_delay(retried: int, error: BaseException, task: Task) -> float:
+    """Go asynq's backoff in seconds: ``n**4 + 15 + rand(0..29) * (n + 1)``, n = retries so far."""
+    return float(retried**4 + 15 + random.randint(0, 29) * (retried + 1))
+
+
+def default_is_failure(error: BaseException) -> bool:
+    """Every error counts as a failure (Go's default)."""
+    return True
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How a ``Server`` runs: concurrency, queues, retries, intervals. Every interval can be
+    shortened for tests; the defaults are Go asynq's."""
+
+    concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """Tasks run at once at most (default: the number of CPUs)."""
+    queues: Mapping[str, int] = field(default_factory=lambda: {"default": 1})
+    """Queue name to priority; priorities of 0 or less are dropped (default ``{"default": 1}``)."""
+    strict_priority: bool = False
+    """Serve queues strictly by priority instead of weighted random order (default False)."""
+    retry_delay_func: Callable[[int, BaseException, Task], float] = default_retry_delay
+    """Seconds to wait before retry ``n`` (default Go's formula)."""
+    is_failure: Callable[[BaseException], bool] = default_is_failure
+    """Whether an error counts as a failure (default: all); non-failures don't use up retries."""
+    error_handler: Callable[[Task, BaseException], None] | None = None
+    """Called with every failed task and its error (default none)."""
+    logger: logging.Logger | None = None
+    """Logger to use (default ``logging.getLogger("asynq_py")``)."""
+    log_level: int | None = None
+    """If set, the logger's level."""
+    shutdown_timeout_s: float = 8.0
+    """How long shutdown waits for running tasks before requeueing them (default 8 s)."""
+    health_check_func: Callable[[BaseException | None], None] | None = None
+    """Called every health check interval with None, or the error if Redis did not answer."""
+    health_check_interval_s: float = 15.0
+    """Seconds between health checks (default 15)."""
+    delayed_task_check_interval_s: float = 5.0
+    """Seconds between moves of due scheduled and retry tasks to pending (default 5)."""
+    task_check_interval_s: float = 1.0
+    """Seconds an idle server waits between polls; asynq-py's clients also wake it at once (default 1)."""
+    group_grace_period_s: float = 60.0
+    """Aggregate a group once no task joined it for this long (default 60, at least 1)."""
+    group_max_delay_s: float = 0.0
+    """Aggregate a group once its oldest task waited this long (default 0 = no limit)."""
+    group_max_size: int = 0
+    """Aggregate a group once it has this many tasks (default 0 = no limit)."""
+    group_aggregator: Callable[[str, list[Task]], Task] | None = None
+    """Builds one task from a group's tasks; without it grouped tasks wait (default none)."""
+    janitor_interval_s: float = 8.0
+    """Seconds between deletions of expired completed tasks (default 8)."""
+    janitor_batch_size: int = 100
+    """Completed tasks deleted per script call (default 100)."""
+    heartbeat_interval_s: float = 5.0
+    """Seconds between heartbeats, which also extend leases (default 5; Go hard-codes it)."""
+    recoverer_interval_s: float = 60.0
+    """Seconds between recoveries of tasks with expired leases (default 60)."""
+    recoverer_cutoff_s: float = 30.0
+    """Leases must have expired this long ago before recovery, for clock skew (default 30)."""
+    lease_duration_s: int = 30
+    """Seconds a task's lease lasts without a heartbeat (default 30, Go's)."""
+    syncer_interval_s: float = 5.0
+    """Seconds between retries of state writes that failed (default 5)."""
+    processes: int = 1
+    """Worker processes under one supervising parent (default 1: no supervisor)."""
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValidationError("concurrency must be at least 1")
+        if self.processes < 1:
+            raise ValidationError("processes must be at least 1")
+        if self.group_grace_period_s < 1:
+            raise ValidationError("group grace period must be at least 1s")
+        if not self.effective_queues():
+            raise ValidationError("at least one queue with a positive priority is needed")
+        for name in self.queues:
+            validate_queue_name(name)
+        if self.shutdown_timeout_s < 0:
+            raise ValidationError("shutdown_timeout_s must not be negative")
+        intervals = ("delayed_task_check_interval_s", "task_check_interval_s", "janitor_interval_s",
+                     "heartbeat_interval_s", "recoverer_interval_s", "syncer_interval_s")  # fmt: skip
+        for interval in intervals:
+            if getattr(self, interval) <= 0:
+                raise ValidationError(f"{interval} must be positive")
+        if self.lease_duration_s <= self.heartbeat_interval_s:
+            raise ValidationError("the lease must last longer than the heartbeat interval")
+
+    def effective_queues(self) -> dict[str, int]:
+        """Return the queues with positive priority and non-blank names."""
+        return {q: p for q, p in self.queues.items() if p > 0 and q.strip()}

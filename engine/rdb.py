@@ -18,30 +18,40 @@ from .errors import BrokerError, DuplicateTaskError, TaskIdConflictError
 from .wire import TaskMessage, encode_task_message
 
 __all__ = [
+    "AGGREGATION_SET_TIMEOUT_S",
     "ARCHIVE_MAX_AGE_S",
     "ARCHIVE_MAX_SIZE",
     "LEASE_DURATION_S",
     "MAX_INT64",
     "STATS_TTL_S",
     "Dequeued",
+    "aggregate_group",
     "archive",
     "archive_call",
     "clear_server_state",
+    "delete_aggregation_set",
+    "delete_expired_completed",
     "dequeue",
     "done",
     "done_call",
+    "drop_active",
     "enqueue",
     "enqueue_call",
     "enqueue_result",
     "extend_leases",
     "forward_due",
+    "group_names",
     "list_lease_expired",
     "mark_complete",
     "mark_complete_call",
+    "reclaim_aggregation_sets",
+    "reclaim_unleased",
     "requeue",
+    "requeue_call",
     "retry",
     "retry_call",
     "sadd_queue_call",
+    "write_result_call",
     "write_server_state",
 ]
 
@@ -132,9 +142,11 @@ class Dequeued:
     """Unix seconds when its lease expires unless extended."""
 
 
-def dequeue(queues: Sequence[str], *, now: float, count: int) -> Plan[list[Dequeued]]:
+def dequeue(
+    queues: Sequence[str], *, now: float, count: int, lease_s: int = LEASE_DURATION_S
+) -> Plan[list[Dequeued]]:
     """Take up to ``count`` tasks from the first queue in ``queues`` that has any (paused ones skipped)."""
-    expiry = int(now) + LEASE_DURATION_S
+    expiry = int(now) + lease_s
     for q in queues:
         reply = yield Script(
             "dequeue",
@@ -197,14 +209,19 @@ def mark_complete(msg: TaskMessage, *, now: float) -> Plan[None]:
     yield mark_complete_call(msg, now=now)
 
 
-def requeue(msg: TaskMessage) -> Plan[None]:
-    """Put an active task back at the head of pending, unchanged (shutdown abort)."""
+def requeue_call(msg: TaskMessage) -> Script:
+    """Return the call that puts an active task back at the head of pending, unchanged (shutdown abort)."""
     q = msg.queue
-    yield Script(
+    return Script(
         "requeue",
         (keys.active_key(q), keys.lease_key(q), keys.pending_key(q), keys.task_key(q, msg.id)),
         (msg.id, keys.wake_channel(q)),
     )
+
+
+def requeue(msg: TaskMessage) -> Plan[None]:
+    """Put an active task back at the head of pending (see ``requeue_call``)."""
+    yield requeue_call(msg)
 
 
 def retry_call(msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool) -> Script:
@@ -232,8 +249,11 @@ def retry(msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool) ->
     yield retry_call(msg, now=now, retry_at=retry_at, is_failure=is_failure)
 
 
-def archive_call(msg: TaskMessage, *, now: float) -> Script:
-    """Return the call that archives an active task; ``msg`` already carries the final error."""
+def archive_call(msg: TaskMessage, *, now: float, raw: bytes | None = None) -> Script:
+    """Return the call that archives an active task; ``msg`` already carries the final error.
+
+    ``raw`` stores those bytes as the message instead, for a task whose message cannot be decoded.
+    """
     q = msg.queue
     when = _utc(now)
     return Script(
@@ -251,7 +271,7 @@ def archive_call(msg: TaskMessage, *, now: float) -> Script:
         ),
         (
             msg.id,
-            encode_task_message(msg),
+            encode_task_message(msg) if raw is None else raw,
             int(now),
             int(now) - ARCHIVE_MAX_AGE_S,
             ARCHIVE_MAX_SIZE,
@@ -304,12 +324,95 @@ def list_lease_expired(queues: Sequence[str], *, cutoff: float) -> Plan[list[tup
     return found
 
 
-def extend_leases(leases: dict[str, list[str]], *, now: float) -> Plan[int]:
-    """Extend the leases of the given task ids (by queue) to now + 30 s; return the new expiry.
+def reclaim_unleased(queue: str, *, now: float) -> Plan[int]:
+    """Give active tasks without a lease an expired one, so the recoverer picks them up."""
+    n = yield Script("reclaim_unleased", (keys.active_key(queue), keys.lease_key(queue)), (int(now) - 1,))
+    return int(n)
+
+
+def drop_active(queue: str, task_id: str) -> Plan[None]:
+    """Remove an id that has no task hash from active and lease (nothing to run or recover)."""
+    replies = yield Batch(
+        (
+            Command(("LREM", keys.active_key(queue), 0, task_id)),
+            Command(("ZREM", keys.lease_key(queue), task_id)),
+        )
+    )
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
+def write_result_call(queue: str, task_id: str, data: bytes) -> Command:
+    """Return the call that stores a handler's result in its task hash."""
+    return Command(("HSET", keys.task_key(queue, task_id), "result", data))
+
+
+def delete_expired_completed(queue: str, *, now: float, batch: int) -> Plan[int]:
+    """Delete completed tasks past their retention, ``batch`` per call, until none is left."""
+    total = 0
+    while True:
+        n = yield Script(
+            "delete_expired_completed",
+            (keys.completed_key(queue),),
+            (int(now), keys.task_key_prefix(queue), batch),
+        )
+        total += int(n)
+        if int(n) < batch:
+            return total
+
+
+def reclaim_aggregation_sets(queue: str, *, now: float) -> Plan[None]:
+    """Put the tasks of aggregation sets past their deadline back into their groups."""
+    yield Script(
+        "reclaim_aggregation_sets",
+        (keys.aggregation_sets_key(queue), keys.groups_key(queue)),
+        (int(now), keys.group_key_prefix(queue)),
+    )
+
+
+AGGREGATION_SET_TIMEOUT_S = 120
+"""An aggregation set not deleted within this long is reclaimed into its group."""
+
+
+def aggregate_group(
+    queue: str, group: str, set_id: str, *, now: float, max_size: int, max_delay_s: float, grace_s: float
+) -> Plan[tuple[list[bytes], str] | None]:
+    """Take a batch of a group's tasks into a new aggregation set if a rule says it is ready.
+
+    Returns the members' messages (oldest first) and the set key, or None.
+    """
+    set_key = keys.aggregation_set_key(queue, group, set_id)
+    created = yield Script(
+        "aggregation_check",
+        (keys.group_key(queue, group), set_key, keys.aggregation_sets_key(queue), keys.groups_key(queue)),
+        (max_size, int(max_delay_s), int(grace_s), int(now) + AGGREGATION_SET_TIMEOUT_S, int(now), group),
+    )
+    if not created:
+        return None
+    msgs = yield Script("read_aggregation_set", (set_key,), (keys.task_key_prefix(queue),))
+    return list(msgs), set_key
+
+
+def delete_aggregation_set(queue: str, set_key: str) -> Plan[None]:
+    """Delete an aggregation set and its tasks once the aggregated task is stored."""
+    yield Script(
+        "delete_aggregation_set", (set_key, keys.aggregation_sets_key(queue)), (keys.task_key_prefix(queue),)
+    )
+
+
+def group_names(queue: str) -> Plan[list[str]]:
+    """Return the names of the queue's groups with waiting tasks."""
+    names = yield Command(("SMEMBERS", keys.groups_key(queue)))
+    return sorted(n.decode() for n in names)
+
+
+def extend_leases(leases: dict[str, list[str]], *, now: float, lease_s: int = LEASE_DURATION_S) -> Plan[int]:
+    """Extend the leases of the given task ids (by queue) to now + ``lease_s``; return the new expiry.
 
     ``ZADD XX`` never re-adds an id that is gone, so a task already recovered stays recovered.
     """
-    expiry = int(now) + LEASE_DURATION_S
+    expiry = int(now) + lease_s
     calls: list[Command | Script] = []
     for q, ids in leases.items():
         if ids:

@@ -1,0 +1,454 @@
+"""The processor: dequeue under a lease, run the handler, write the outcome (wire spec §5.2).
+
+``async def`` handlers run on the event loop; ``def`` handlers in a bounded thread pool. Each
+outcome is one script (done, mark_complete, retry, archive, requeue), and the outcomes of tasks
+finishing together are sent in one pipelined round trip. A write is made only while the task's
+lease is valid; a write that fails because Redis is away is retried until the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import rdb
+from .broker import AsyncBroker, Broker
+from .calls import Batch, Command, Script
+from .clock import Clock
+from .config import ServerConfig
+from .context import TaskContext
+from .errors import AsynqError, DecodeError, RedisUnavailableError, RevokeTask, SkipRetry, TaskStateError
+from .mux import HandlerFunc, is_async_handler
+from .ratelimit import RateLimitedLog
+from .task import Task
+from .wire import TaskMessage, decode_task_message
+
+__all__ = ["Processor", "Registry", "Running", "queue_order"]
+
+MAX_ERROR_LENGTH = 4096
+"""Longest error message stored in a task (reliability spec S12)."""
+DEFAULT_TIMEOUT_S = 1800
+"""Deadline used when a message has neither timeout nor deadline (Go's fallback)."""
+
+
+@dataclass(eq=False)
+class Running:
+    """A task being processed here; shared with the heartbeat thread through ``Registry``."""
+
+    msg: TaskMessage
+    ctx: TaskContext
+    started: float
+    deadline: float
+    lease_expiry: float
+    stop_reason: asyncio.Future[str]
+    loop: asyncio.AbstractEventLoop
+    done: bool = False
+    """The outcome is written (or given up); the heartbeat stops extending the lease."""
+    lost: bool = False
+    """The lease expired before it could be extended."""
+
+    def stop(self, reason: str) -> None:
+        """Ask the run to stop (thread-safe); the first reason wins."""
+        self.loop.call_soon_threadsafe(self._stop, reason)
+
+    def _stop(self, reason: str) -> None:
+        if not self.stop_reason.done():
+            self.stop_reason.set_result(reason)
+        self.ctx.cancelled.set()
+
+
+@dataclass
+class Registry:
+    """The tasks running in this server, keyed by id, safe to read from the heartbeat thread."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: dict[str, Running] = field(default_factory=dict)
+
+    def add(self, r: Running) -> None:
+        """Register a run."""
+        with self.lock:
+            self.running[r.msg.id] = r
+
+    def remove(self, r: Running) -> None:
+        """Forget a run."""
+        with self.lock:
+            if self.running.get(r.msg.id) is r:
+                del self.running[r.msg.id]
+
+    def snapshot(self) -> list[Running]:
+        """Return the runs now."""
+        with self.lock:
+            return list(self.running.values())
+
+    def get(self, task_id: str) -> Running | None:
+        """Return the run of ``task_id`` here, if any."""
+        with self.lock:
+            return self.running.get(task_id)
+
+
+def queue_order(queues: dict[str, int], strict: bool) -> list[str]:
+    """Return the order to try queues in: by priority when strict, else weighted random (Go's)."""
+    if len(queues) == 1:
+        return list(queues)
+    if strict:
+        return sorted(queues, key=lambda q: (-queues[q], q))
+    divisor = math.gcd(*queues.values())
+    names = [q for q, p in queues.items() for _ in range(p // divisor)]
+    random.shuffle(names)
+    return list(dict.fromkeys(names))
+
+
+def error_message(exc: BaseException) -> str:
+    """Return the message stored for a failure, in Go's words where Go has them."""
+    if isinstance(exc, TimeoutError):
+        text = "context deadline exceeded"
+    elif isinstance(exc, asyncio.CancelledError):
+        text = "context canceled"
+    else:
+        text = str(exc) or type(exc).__name__
+    return text[:MAX_ERROR_LENGTH]
+
+
+class _Acker:
+    """Sends the outcomes of tasks that finish together in one pipelined round trip."""
+
+    def __init__(self, broker: AsyncBroker) -> None:
+        self._broker = broker
+        self._pending: list[tuple[tuple[Script | Command, ...], asyncio.Future[list[Any]]]] = []
+        self._flushing = False
+
+    async def submit(self, calls: tuple[Script | Command, ...]) -> list[Any]:
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((calls, fut))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let every completion of this loop iteration join the batch
+            while self._pending:
+                batch, self._pending = self._pending, []
+                flat = tuple(c for calls, _ in batch for c in calls)
+                try:
+                    replies = await self._broker.execute(Batch(flat))
+                except AsynqError as exc:
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                i = 0
+                for calls, fut in batch:
+                    if not fut.done():
+                        fut.set_result(replies[i : i + len(calls)])
+                    i += len(calls)
+        finally:
+            self._flushing = False
+
+
+class Processor:
+    """Fetches tasks while slots are free and runs each to its outcome."""
+
+    def __init__(
+        self,
+        broker: AsyncBroker,
+        sync_broker: Broker,
+        config: ServerConfig,
+        resolve: Callable[[str], HandlerFunc],
+        clock: Clock,
+        registry: Registry,
+        logger: logging.Logger,
+    ) -> None:
+        self._broker = broker
+        self._sync_broker = sync_broker
+        self._config = config
+        self._queues = config.effective_queues()
+        self._resolve = resolve
+        self._clock = clock
+        self._registry = registry
+        self._log = logger
+        self._limited = RateLimitedLog(logger)
+        self._free = config.concurrency
+        self._slot_freed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._fetching = True
+        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="asynq-handler")
+        self._acker = _Acker(broker)
+        self._runs: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def wake(self) -> None:
+        """Tell an idle fetch loop that a queue has work (called on a wake message)."""
+        self._wake.set()
+
+    def stop_fetching(self) -> None:
+        """Take no new tasks (Go's Stop / SIGTSTP); running ones go on."""
+        self._fetching = False
+        self._wake.set()
+        self._slot_freed.set()
+
+    async def fetch_loop(self) -> None:
+        """Dequeue and start tasks until ``stop_fetching``."""
+        interval = self._config.task_check_interval_s
+        while self._fetching:
+            if self._free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            self._wake.clear()
+            try:
+                batch = await self._broker.run(
+                    rdb.dequeue(
+                        queue_order(self._queues, self._config.strict_priority),
+                        now=self._clock.now(),
+                        count=min(self._free, 64),
+                        lease_s=self._config.lease_duration_s,
+                    )
+                )
+            except AsynqError as exc:
+                self._limited.log(logging.ERROR, "dequeue", "cannot fetch tasks: %s", exc)
+                await self._wait_for_work(1.0)
+                continue
+            if not batch:
+                await self._wait_for_work(interval / 2 + random.random() * interval)
+                continue
+            for item in batch:
+                if not self._fetching:
+                    # Stopped while this batch was in flight: give the task back at once.
+                    await self._requeue_raw(item)
+                    continue
+                self._start(item)
+
+    async def _wait_for_work(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _requeue_raw(self, item: rdb.Dequeued) -> None:
+        try:
+            await self._broker.run(rdb.requeue(TaskMessage(type="", id=item.task_id, queue=item.queue)))
+        except AsynqError as exc:
+            self._log.warning("could not requeue task %s; it will be recovered: %s", item.task_id, exc)
+
+    def _start(self, item: rdb.Dequeued) -> None:
+        if not item.data:
+            self._spawn(self._drop_missing(item))
+            return
+        try:
+            msg = decode_task_message(item.data)
+        except DecodeError as exc:
+            self._spawn(self._archive_poison(item, exc))
+            return
+        now = self._clock.now()
+        deadline = _compute_deadline(msg, now)
+        loop = asyncio.get_running_loop()
+        ctx = TaskContext(
+            task_id=msg.id,
+            queue=msg.queue,
+            retry_count=msg.retried,
+            max_retry=msg.retry,
+            deadline=datetime.fromtimestamp(deadline, UTC),
+        )
+        run = Running(msg, ctx, now, deadline, item.lease_expiry, loop.create_future(), loop)
+        ctx._write_result = lambda data: self._write_result(run, data)
+        self._registry.add(run)
+        self._free -= 1
+        self._idle.clear()
+        self._spawn(self._process(run))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    def _release(self, _: object = None) -> None:
+        self._free += 1
+        self._slot_freed.set()
+        if self._free >= self._config.concurrency:
+            self._idle.set()
+
+    async def _process(self, run: Running) -> None:
+        msg = run.msg
+        task = Task(msg.type, msg.payload, headers=msg.headers)
+        fn = self._resolve(msg.type)
+        loop = asyncio.get_running_loop()
+        handler: asyncio.Future[Any]
+        on_loop = is_async_handler(fn)
+        if on_loop:
+            handler = loop.create_task(_call_async(fn, run.ctx, task))
+        else:
+            handler = loop.run_in_executor(self._pool, fn, run.ctx, task)
+        handler.add_done_callback(self._release)
+        timeout = max(0.0, run.deadline - self._clock.now())
+        done, _ = await asyncio.wait(
+            {handler, run.stop_reason}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if handler in done:
+            outcome: tuple[str, Any] = (
+                ("ok", handler.result())
+                if handler.exception() is None
+                else (
+                    "error",
+                    handler.exception(),
+                )
+            )
+        else:
+            reason = run.stop_reason.result() if run.stop_reason in done else "deadline"
+            run.ctx.cancelled.set()
+            if on_loop:
+                handler.cancel()
+            # A thread cannot be interrupted: its slot frees when it returns; its result is ignored.
+            handler.add_done_callback(_consume_exception)
+            outcome = {
+                "deadline": ("error", TimeoutError()),
+                "cancel": ("error", asyncio.CancelledError()),
+            }.get(reason, (reason, None))
+        try:
+            await self._finish(run, task, outcome)
+        finally:
+            run.done = True
+            self._registry.remove(run)
+
+    async def _finish(self, run: Running, task: Task, outcome: tuple[str, Any]) -> None:
+        kind, value = outcome
+        msg = run.msg
+        if kind == "lost":
+            self._log.warning(
+                "task %s lost its lease; not writing its outcome (it will be recovered)", msg.id
+            )
+            return
+        if kind == "abort":
+            await self._write(run, (rdb.requeue_call(msg),))
+            return
+        now = self._clock.now()
+        if kind == "ok":
+            calls: list[Script | Command] = []
+            if msg.retention > 0:
+                if value is not None:
+                    calls.append(rdb.write_result_call(msg.queue, msg.id, _result_bytes(value)))
+                msg.completed_at = int(now)
+                calls.append(rdb.mark_complete_call(msg, now=now))
+            else:
+                calls.append(rdb.done_call(msg, now=now))
+            await self._write(run, tuple(calls))
+            return
+        exc: BaseException = value
+        if not isinstance(exc, TimeoutError | asyncio.CancelledError | RevokeTask | SkipRetry):
+            self._log.error(
+                "task %s (%s) failed: %s",
+                msg.id,
+                msg.type,
+                "".join(traceback.format_exception(exc)).rstrip(),
+            )
+        if self._config.error_handler is not None:
+            try:
+                self._config.error_handler(task, exc)
+            except Exception:
+                self._log.exception("the error handler failed")
+        if isinstance(exc, RevokeTask):
+            await self._write(run, (rdb.done_call(msg, now=now),))
+            return
+        msg.error_msg = error_message(exc)
+        msg.last_failed_at = int(now)
+        if isinstance(exc, SkipRetry) or msg.retried >= msg.retry:
+            await self._write(run, (rdb.archive_call(msg, now=now),))
+            return
+        retried_before = msg.retried
+        is_failure = self._config.is_failure(exc)
+        if is_failure:
+            msg.retried += 1
+        delay = self._config.retry_delay_func(retried_before, exc, task)
+        call = rdb.retry_call(msg, now=now, retry_at=now + delay, is_failure=is_failure)
+        await self._write(run, (call,))
+
+    async def _write(self, run: Running, calls: tuple[Script | Command, ...]) -> None:
+        """Write an outcome while the lease is valid, retrying while Redis is unreachable."""
+        while True:
+            if run.lease_expiry <= self._clock.now() or run.lost:
+                self._log.warning("lease of task %s expired; leaving it to the recoverer", run.msg.id)
+                return
+            try:
+                replies = await self._acker.submit(calls)
+            except RedisUnavailableError as exc:
+                self._limited.log(logging.ERROR, "write", "cannot write a task outcome, will retry: %s", exc)
+                await asyncio.sleep(min(self._config.syncer_interval_s, 1.0))
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    self._log.warning("outcome of task %s not written: %s", run.msg.id, reply)
+            return
+
+    def _write_result(self, run: Running, data: bytes) -> None:
+        if run.done or run.ctx.cancelled.is_set():
+            raise TaskStateError("cannot write a result after the task's run ended", task_id=run.msg.id)
+        self._sync_broker.execute(rdb.write_result_call(run.msg.queue, run.msg.id, bytes(data)))
+
+    async def _drop_missing(self, item: rdb.Dequeued) -> None:
+        self._log.warning("task %s in queue %s has no data; dropping its id", item.task_id, item.queue)
+        try:
+            await self._broker.run(rdb.drop_active(item.queue, item.task_id))
+        except AsynqError as exc:
+            self._log.warning("could not drop task %s: %s", item.task_id, exc)
+
+    async def _archive_poison(self, item: rdb.Dequeued, exc: DecodeError) -> None:
+        self._log.error(
+            "task %s in queue %s cannot be decoded; archiving it: %s", item.task_id, item.queue, exc
+        )
+        now = self._clock.now()
+        stub = TaskMessage(type="", id=item.task_id, queue=item.queue)
+        try:
+            await self._broker.execute(rdb.archive_call(stub, now=now, raw=item.data))
+        except AsynqError as err:
+            self._log.warning("could not archive task %s: %s", item.task_id, err)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for running tasks, then stop and requeue the rest."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        except TimeoutError:
+            for run in self._registry.snapshot():
+                if not run.done:
+                    run.stop("abort")
+        if self._runs:
+            await asyncio.wait(set(self._runs), timeout=max(5.0, self._config.syncer_interval_s))
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _call_async(fn: HandlerFunc, ctx: TaskContext, task: Task) -> Any:
+    return await fn(ctx, task)
+
+
+def _consume_exception(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _result_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode()
+
+
+def _compute_deadline(msg: TaskMessage, now: float) -> float:
+    """Go's computeDeadline: the earlier of now + timeout and the deadline; 30 min if neither."""
+    if msg.timeout == 0 and msg.deadline == 0:
+        return now + DEFAULT_TIMEOUT_S
+    if msg.timeout != 0 and msg.deadline != 0:
+        return float(min(now + msg.timeout, msg.deadline))
+    if msg.timeout != 0:
+        return now + msg.timeout
+    return float(msg.deadline)

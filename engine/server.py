@@ -1,0 +1,267 @@
+"""``Server``: runs handlers for the tasks of its queues until shut down (wire spec §5).
+
+It wires the processor and the background loops (heartbeat thread, forwarder, recoverer, janitor,
+aggregator, subscriber, health check) and owns the lifecycle: ``run`` blocks and handles
+SIGTERM/SIGINT (shut down) and SIGTSTP (stop fetching); ``start``/``stop``/``shutdown`` drive it
+from another thread; ``run_async``/``start_async``/``shutdown_async`` for applications that own
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .aggregator import Aggregator
+from .broker import AsyncBroker, Broker
+from .calls import Command
+from .client import AsyncClient
+from .clock import Clock, RealClock
+from .config import RedisConnOpt, ServerConfig
+from .errors import AsynqError, TaskStateError, ValidationError
+from .forwarder import Forwarder
+from .heartbeat import Heartbeater, ServerIdentity
+from .janitor import Janitor
+from .mux import Handler, HandlerFunc, ServeMux
+from .periodic import run_periodically
+from .processor import Processor, Registry
+from .recoverer import Recoverer
+from .subscriber import Subscriber
+
+__all__ = ["Server"]
+
+
+def _resolver(handler: Handler | HandlerFunc | ServeMux) -> Callable[[str], HandlerFunc]:
+    if isinstance(handler, ServeMux):
+        return handler.resolve
+    mux = ServeMux()
+    mux.handle("", handler)  # the empty pattern prefixes every type
+    return mux.resolve
+
+
+class Server:
+    """Processes tasks from Redis with Go asynq's semantics.
+
+    Args:
+        redis: A Redis URL or ``RedisConnOpt`` (the server opens its own connections).
+        config: How to run (default ``ServerConfig()``).
+        clock: Time source (default the system clock).
+    """
+
+    def __init__(
+        self, redis: str | RedisConnOpt, config: ServerConfig | None = None, *, clock: Clock | None = None
+    ) -> None:
+        if not isinstance(redis, str | RedisConnOpt):
+            raise ValidationError("Server needs a Redis URL or RedisConnOpt: it opens its own connections")
+        self._redis = redis
+        self.config = config or ServerConfig()
+        """The configuration."""
+        self._clock = clock or RealClock()
+        self._log = self.config.logger or logging.getLogger("asynq_py")
+        if self.config.log_level is not None:
+            self._log.setLevel(self.config.log_level)
+        self._status = "new"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._processor: Processor | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+        self.identity = ServerIdentity(
+            host=socket.gethostname() or "unknown-host",
+            pid=os.getpid(),
+            server_id=str(uuid.uuid4()),
+            concurrency=self.config.concurrency,
+            queues=self.config.effective_queues(),
+            strict_priority=self.config.strict_priority,
+            started=self._clock.now(),
+        )
+        """Host, pid and id under which this server appears in the heartbeats."""
+
+    @property
+    def status(self) -> str:
+        """``new``, ``active``, ``stopped`` (fetching nothing) or ``closed``."""
+        return self._status
+
+    # Blocking API ---------------------------------------------------------------------------
+
+    def run(self, handler: Handler | HandlerFunc | ServeMux) -> None:
+        """Run until SIGTERM or SIGINT, then shut down gracefully; SIGTSTP stops fetching.
+
+        With ``config.processes > 1`` this process supervises that many worker processes.
+        """
+        if self.config.processes > 1:
+            from .supervisor import Supervisor
+
+            Supervisor(self._redis, self.config, handler).run()
+            return
+        asyncio.run(self._run_with_signals(handler))
+
+    def start(self, handler: Handler | HandlerFunc | ServeMux, timeout_s: float = 10.0) -> None:
+        """Start processing on a background thread and return once it runs."""
+        if self._thread is not None:
+            raise TaskStateError("the server was already started")
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._main(handler)), name="asynq-server", daemon=True
+        )
+        self._thread.start()
+        if not self._started.wait(timeout_s):
+            raise TaskStateError("the server did not start in time")
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        """Stop taking new tasks; running ones finish (Go's Stop)."""
+        if self._loop is not None and self._processor is not None:
+            self._loop.call_soon_threadsafe(self._stop_fetching)
+
+    def shutdown(self) -> None:
+        """Stop fetching, wait up to the shutdown timeout, requeue what still runs, and return."""
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(self.config.shutdown_timeout_s + 30)
+
+    # Asyncio API ----------------------------------------------------------------------------
+
+    async def run_async(self, handler: Handler | HandlerFunc | ServeMux) -> None:
+        """Run on the current event loop until ``shutdown_async`` (no signal handling)."""
+        await self._main(handler)
+
+    async def start_async(self, handler: Handler | HandlerFunc | ServeMux) -> asyncio.Task[None]:
+        """Start on the current event loop; return the task that runs the server."""
+        task = asyncio.get_running_loop().create_task(self._main(handler))
+        while not self._started.is_set():
+            await asyncio.sleep(0.005)
+        if self._failure is not None:
+            raise self._failure
+        return task
+
+    async def stop_async(self) -> None:
+        """Stop taking new tasks (from the server's own event loop)."""
+        self._stop_fetching()
+
+    async def shutdown_async(self) -> None:
+        """Ask the server running on this loop to shut down."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    # Internals ------------------------------------------------------------------------------
+
+    def _stop_fetching(self) -> None:
+        if self._processor is not None and self._status == "active":
+            self._processor.stop_fetching()
+            self._status = "stopped"
+            self._log.info("stopped fetching new tasks")
+
+    async def _run_with_signals(self, handler: Handler | HandlerFunc | ServeMux) -> None:
+        loop = asyncio.get_running_loop()
+        main = loop.create_task(self._main(handler))
+        while self._stopping is None and not main.done():
+            await asyncio.sleep(0.005)
+        if self._stopping is not None:
+            loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
+            loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+            loop.add_signal_handler(signal.SIGTSTP, self._stop_fetching)
+        await main
+
+    async def _main(self, handler: Handler | HandlerFunc | ServeMux) -> None:
+        cfg = self.config
+        queues = sorted(cfg.effective_queues())
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        broker = AsyncBroker(self._redis)
+        sync_broker = Broker(self._redis)
+        registry = Registry()
+        try:
+            await broker.execute(Command(("PING",)))
+        except AsynqError as exc:
+            self._failure = exc
+            self._started.set()
+            await broker.aclose()
+            sync_broker.close()
+            raise
+        processor = Processor(broker, sync_broker, cfg, _resolver(handler), self._clock, registry, self._log)
+        self._processor = processor
+        heartbeat = Heartbeater(
+            sync_broker, self.identity, registry, self._clock, lambda: self._status,
+            cfg.heartbeat_interval_s, cfg.lease_duration_s, self._log,
+        )  # fmt: skip
+        subscriber = Subscriber(
+            broker, queues, lambda task_id: _cancel(registry, task_id), processor.wake, self._log
+        )
+        client = AsyncClient(self._redis, clock=self._clock)
+        stop_loops = asyncio.Event()
+        loops: list[Coroutine[Any, Any, None]] = [
+            subscriber.run(stop_loops),
+            run_periodically("forwarder", Forwarder(broker, queues, self._clock).step,
+                             cfg.delayed_task_check_interval_s, stop_loops, self._log),
+            run_periodically("recoverer", Recoverer(broker, cfg, self._clock, registry, self._log).step,
+                             cfg.recoverer_interval_s, stop_loops, self._log),
+            run_periodically("janitor", Janitor(broker, queues, self._clock, cfg.janitor_batch_size).step,
+                             cfg.janitor_interval_s, stop_loops, self._log, first_now=False),
+        ]  # fmt: skip
+        if cfg.group_aggregator is not None:
+            aggregator = Aggregator(broker, client, cfg, cfg.group_aggregator, self._clock, self._log)
+            interval = min(7.0, cfg.group_grace_period_s)
+            loops.append(run_periodically("aggregator", aggregator.step, interval, stop_loops, self._log))
+        if cfg.health_check_func is not None:
+            loops.append(
+                run_periodically("healthcheck", _health_step(broker, cfg.health_check_func),
+                                 cfg.health_check_interval_s, stop_loops, self._log)
+            )  # fmt: skip
+        self._status = "active"
+        heartbeat.start()
+        background = [asyncio.get_running_loop().create_task(c) for c in loops]
+        fetcher = asyncio.get_running_loop().create_task(processor.fetch_loop())
+        self._log.info(
+            "asynq-py server %s started: queues %s, concurrency %d",
+            self.identity.server_id,
+            cfg.effective_queues(),
+            cfg.concurrency,
+        )
+        self._started.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            self._log.info("shutting down")
+            self._stop_fetching()
+            processor.stop_fetching()
+            await fetcher
+            await processor.drain(cfg.shutdown_timeout_s)
+            stop_loops.set()
+            await asyncio.gather(*background, return_exceptions=True)
+            self._status = "closed"
+            heartbeat.stop()
+            await asyncio.to_thread(heartbeat.join, 10.0)
+            await client.aclose()
+            await broker.aclose()
+            sync_broker.close()
+            self._log.info("shut down")
+
+
+def _cancel(registry: Registry, task_id: str) -> None:
+    run = registry.get(task_id)
+    if run is not None:
+        run.stop("cancel")
+
+
+def _health_step(
+    broker: AsyncBroker, check: Callable[[BaseException | None], None]
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def step() -> None:
+        try:
+            await broker.execute(Command(("PING",)))
+        except AsynqError as exc:
+            check(exc)
+        else:
+            check(None)
+
+    return step

@@ -1,0 +1,92 @@
+"""Several worker processes under one parent: forwards signals, restarts children that die.
+
+Each child is a full ``Server`` with its own heartbeat, so ``servers`` lists every one. Children
+are forked, so the handler needs no import path; CPU-bound ``def`` handlers get a GIL each.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
+
+from .config import RedisConnOpt, ServerConfig
+
+if TYPE_CHECKING:
+    from .mux import Handler, HandlerFunc, ServeMux
+
+__all__ = ["Supervisor"]
+
+RESTART_BACKOFF_S = 1.0
+"""Least time between two restarts of the same child slot."""
+
+
+def _child(
+    redis: str | RedisConnOpt, config: ServerConfig, handler: Handler | HandlerFunc | ServeMux
+) -> None:
+    from dataclasses import replace
+
+    from .server import Server
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards SIGTERM instead
+    Server(redis, replace(config, processes=1)).run(handler)
+
+
+class Supervisor:
+    """Keeps ``config.processes`` servers running until SIGTERM or SIGINT."""
+
+    def __init__(
+        self, redis: str | RedisConnOpt, config: ServerConfig, handler: Handler | HandlerFunc | ServeMux
+    ) -> None:
+        self._redis = redis
+        self._config = config
+        self._handler = handler
+        self._log = config.logger or logging.getLogger("asynq_py")
+        self._ctx = multiprocessing.get_context("fork")
+        self._children: list[BaseProcess | None] = [None] * config.processes
+        self._started_at = [0.0] * config.processes
+        self._stopping = False
+
+    def _spawn(self, slot: int) -> None:
+        proc = self._ctx.Process(
+            target=_child, args=(self._redis, self._config, self._handler), name=f"asynq-worker-{slot}"
+        )
+        proc.start()
+        self._children[slot] = proc
+        self._started_at[slot] = time.monotonic()
+        self._log.info("worker %d started (pid %s)", slot, proc.pid)
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self._stopping = True
+        for proc in self._children:
+            if proc is not None and proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
+
+    def run(self) -> None:
+        """Start the children and supervise them until shut down; return when all have exited."""
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP):
+            signal.signal(signum, self._forward)
+        for slot in range(len(self._children)):
+            self._spawn(slot)
+        while not self._stopping:
+            time.sleep(0.2)
+            for slot, proc in enumerate(self._children):
+                if proc is not None and not proc.is_alive() and not self._stopping:
+                    self._log.warning(
+                        "worker %d (pid %s) exited with %s; restarting", slot, proc.pid, proc.exitcode
+                    )
+                    if time.monotonic() - self._started_at[slot] < RESTART_BACKOFF_S:
+                        time.sleep(RESTART_BACKOFF_S)
+                    self._spawn(slot)
+        deadline = time.monotonic() + self._config.shutdown_timeout_s + 15
+        for proc in self._children:
+            if proc is not None:
+                proc.join(max(0.1, deadline - time.monotonic()))
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5)
