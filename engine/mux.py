@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_checkable
 
 from .errors import ValidationError
 
@@ -13,10 +13,20 @@ if TYPE_CHECKING:
     from .context import TaskContext
     from .task import Task
 
-__all__ = ["Handler", "HandlerFunc", "HandlerNotFoundError", "Middleware", "ServeMux", "is_async_handler"]
+__all__ = [
+    "Handler",
+    "HandlerFunc",
+    "HandlerNotFoundError",
+    "Middleware",
+    "ServeMux",
+    "handler_function",
+    "is_async_handler",
+]
 
 HandlerFunc = Callable[["TaskContext", "Task"], Any]
 """A ``def`` or ``async def`` taking ``(ctx, task)``; what it returns (bytes or str) is kept as the result."""
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 Middleware = Callable[[HandlerFunc], HandlerFunc]
 """Wraps a handler function into another."""
@@ -35,7 +45,8 @@ class HandlerNotFoundError(Exception):
     """No handler matches the task type (an ordinary failure: the task is retried, as in Go)."""
 
 
-def _function(handler: Handler | HandlerFunc) -> HandlerFunc:
+def handler_function(handler: Handler | HandlerFunc) -> HandlerFunc:
+    """Return the function to call for ``handler`` (its ``process_task`` or itself)."""
     if isinstance(handler, Handler):
         return handler.process_task
     if callable(handler):
@@ -69,15 +80,21 @@ class ServeMux:
             raise ValidationError("a handler pattern must be a non-blank string")
         if pattern in self._routes:
             raise ValidationError(f"a handler is already registered for pattern {pattern!r}")
-        self._routes[pattern] = _function(handler)
+        self._routes[pattern] = handler_function(handler)
 
-    def handle_func(self, pattern: str, fn: HandlerFunc | None = None) -> Any:
+    @overload
+    def handle_func(self, pattern: str) -> Callable[[F], F]: ...
+
+    @overload
+    def handle_func(self, pattern: str, fn: F) -> F: ...
+
+    def handle_func(self, pattern: str, fn: F | None = None) -> F | Callable[[F], F]:
         """Register a function for ``pattern``; without ``fn``, return a decorator that does."""
         if fn is not None:
             self.handle(pattern, fn)
             return fn
 
-        def decorator(func: HandlerFunc) -> HandlerFunc:
+        def decorator(func: F) -> F:
             self.handle(pattern, func)
             return func
 

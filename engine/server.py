@@ -29,7 +29,7 @@ from .errors import AsynqError, TaskStateError, ValidationError
 from .forwarder import Forwarder
 from .heartbeat import Heartbeater, ServerIdentity
 from .janitor import Janitor
-from .mux import Handler, HandlerFunc, ServeMux
+from .mux import Handler, HandlerFunc, ServeMux, handler_function
 from .periodic import run_periodically
 from .processor import Processor, Registry
 from .recoverer import Recoverer
@@ -41,9 +41,8 @@ __all__ = ["Server"]
 def _resolver(handler: Handler | HandlerFunc | ServeMux) -> Callable[[str], HandlerFunc]:
     if isinstance(handler, ServeMux):
         return handler.resolve
-    mux = ServeMux()
-    mux.handle("", handler)  # the empty pattern prefixes every type
-    return mux.resolve
+    fn = handler_function(handler)
+    return lambda task_type: fn
 
 
 class Server:
@@ -117,6 +116,16 @@ class Server:
         if self._failure is not None:
             raise self._failure
 
+    def _thread_main(self, handler: Handler | HandlerFunc | ServeMux) -> None:
+        try:
+            asyncio.run(self._main(handler))
+        except BaseException as exc:  # reported to start(), or logged if it happens later
+            if not self._started.is_set():
+                self._failure = exc
+                self._started.set()
+            else:
+                self._log.exception("the server stopped with an error")
+
     def stop(self) -> None:
         """Stop taking new tasks; running ones finish (Go's Stop)."""
         if self._loop is not None and self._processor is not None:
@@ -138,10 +147,10 @@ class Server:
     async def start_async(self, handler: Handler | HandlerFunc | ServeMux) -> asyncio.Task[None]:
         """Start on the current event loop; return the task that runs the server."""
         task = asyncio.get_running_loop().create_task(self._main(handler))
-        while not self._started.is_set():
+        while not self._started.is_set() and not task.done():
             await asyncio.sleep(0.005)
-        if self._failure is not None:
-            raise self._failure
+        if task.done():
+            task.result()  # raises what stopped it
         return task
 
     async def stop_async(self) -> None:
@@ -182,9 +191,7 @@ class Server:
         registry = Registry()
         try:
             await broker.execute(Command(("PING",)))
-        except AsynqError as exc:
-            self._failure = exc
-            self._started.set()
+        except AsynqError:
             await broker.aclose()
             sync_broker.close()
             raise

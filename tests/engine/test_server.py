@@ -1,0 +1,393 @@
+"""Server semantics on a real Redis: outcomes, retries, timeouts, cancellation and the loops."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from seed import message, seed_task
+
+from asynq_py.engine import (
+    Client,
+    Inspector,
+    RevokeTask,
+    ServeMux,
+    Server,
+    ServerConfig,
+    SkipRetry,
+    Task,
+    TaskState,
+)
+from asynq_py.engine.processor import queue_order
+
+pytestmark = pytest.mark.real
+
+FAST = {
+    "heartbeat_interval_s": 0.5,
+    "lease_duration_s": 2,
+    "recoverer_interval_s": 0.5,
+    "recoverer_cutoff_s": 0.5,
+    "delayed_task_check_interval_s": 0.3,
+    "task_check_interval_s": 0.2,
+    "janitor_interval_s": 0.3,
+    "shutdown_timeout_s": 2.0,
+    "retry_delay_func": lambda n, exc, task: 0.0,
+}
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"q-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def client(real_redis_url: str) -> Iterator[Client]:
+    with Client(real_redis_url) as c:
+        yield c
+
+
+@pytest.fixture
+def inspector(real_redis_url: str) -> Iterator[Inspector]:
+    with Inspector(real_redis_url) as i:
+        yield i
+
+
+@pytest.fixture
+def raw(real_redis_url: str) -> Iterator[redis.Redis]:
+    r = redis.Redis.from_url(real_redis_url)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def serve(real_redis_url: str, queue: str) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(handler: Any, **config: Any) -> Server:
+        options = {**FAST, "queues": {queue: 1}, "concurrency": 4, **config}
+        server = Server(real_redis_url, ServerConfig(**options))
+        server.start(handler)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+
+
+def test_async_and_sync_handlers_succeed(serve, client, inspector, queue) -> None:
+    seen: list[tuple[str, str, int]] = []
+    mux = ServeMux()
+
+    @mux.handle_func("async:")
+    async def on_async(ctx, task) -> None:
+        seen.append(("async", task.type, ctx.retry_count))
+
+    @mux.handle_func("sync")
+    def on_sync(ctx, task) -> bytes:
+        seen.append(("sync", task.type, ctx.retry_count))
+        return b"result:" + bytes(task.payload)
+
+    serve(mux)
+    client.enqueue(Task("async:one"), queue=queue)
+    kept = client.enqueue(Task("sync", b"x"), queue=queue, retention=60)
+    wait_for(lambda: len(seen) == 2, what="both handlers")
+    info = wait_for(
+        lambda: inspector.get_queue_info(queue).completed == 1 and inspector.get_task_info(queue, kept.id)
+    )
+    assert info.state is TaskState.COMPLETED and info.result == b"result:x" and info.completed_at is not None
+    stats = inspector.get_queue_info(queue)
+    assert (stats.processed, stats.failed, stats.pending, stats.active) == (2, 0, 0, 0)
+
+
+def test_failure_retries_then_archives(serve, client, inspector, queue) -> None:
+    runs: list[int] = []
+
+    def fail(ctx, task) -> None:
+        runs.append(ctx.retry_count)
+        raise ValueError("boom")
+
+    serve(fail)
+    info = client.enqueue(Task("fails"), queue=queue, max_retry=2)
+    wait_for(lambda: inspector.get_queue_info(queue).archived == 1, what="archive")
+    assert runs == [0, 1, 2]
+    archived = inspector.get_task_info(queue, info.id)
+    assert (archived.retried, archived.last_error, archived.state) == (2, "boom", TaskState.ARCHIVED)
+    stats = inspector.get_queue_info(queue)
+    assert (stats.processed, stats.failed) == (3, 3)
+
+
+def test_retry_delay_and_is_failure(serve, client, inspector, queue) -> None:
+    serve(lambda ctx, task: (_ for _ in ()).throw(KeyError("k")), retry_delay_func=lambda n, e, t: 3600.0,
+          is_failure=lambda exc: False)  # fmt: skip
+    info = client.enqueue(Task("t"), queue=queue)
+    retry = wait_for(lambda: inspector.list_retry_tasks(queue), what="retry")
+    assert retry[0].retried == 0  # not a failure: retries are not used up
+    assert retry[0].next_process_at is not None
+    assert 3590 < retry[0].next_process_at.timestamp() - time.time() < 3610
+    assert inspector.get_queue_info(queue).failed == 0
+    assert retry[0].id == info.id and retry[0].last_error == "'k'"
+
+
+def test_skip_retry_and_revoke(serve, client, inspector, queue) -> None:
+    mux = ServeMux()
+    mux.handle_func("skip", lambda ctx, task: (_ for _ in ()).throw(SkipRetry("no point")))
+    mux.handle_func("revoke", lambda ctx, task: (_ for _ in ()).throw(RevokeTask("gone")))
+    serve(mux)
+    skipped = client.enqueue(Task("skip"), queue=queue, max_retry=5)
+    revoked = client.enqueue(Task("revoke"), queue=queue, max_retry=5)
+    wait_for(lambda: inspector.get_queue_info(queue).processed == 2)
+    assert inspector.get_task_info(queue, skipped.id).state is TaskState.ARCHIVED
+    assert inspector.find_task(revoked.id) == []
+    assert inspector.get_queue_info(queue).failed == 1
+
+
+def test_unknown_type_is_a_retried_failure(serve, client, inspector, queue) -> None:
+    mux = ServeMux()
+    mux.handle_func("known", lambda ctx, task: None)
+    serve(mux, retry_delay_func=lambda n, e, t: 3600.0)
+    client.enqueue(Task("unknown"), queue=queue)
+    (task,) = wait_for(lambda: inspector.list_retry_tasks(queue))
+    assert task.last_error == 'handler not found for task "unknown"'
+
+
+def test_timeout_cancels_async_and_signals_sync(serve, client, inspector, queue) -> None:
+    saw_cancel = threading.Event()
+    mux = ServeMux()
+
+    @mux.handle_func("async")
+    async def slow_async(ctx, task) -> None:
+        await asyncio.sleep(30)
+
+    @mux.handle_func("sync")
+    def slow_sync(ctx, task) -> None:
+        if ctx.cancelled.wait(30):
+            saw_cancel.set()
+
+    serve(mux, retry_delay_func=lambda n, e, t: 3600.0)
+    started = time.monotonic()
+    client.enqueue(Task("async"), queue=queue, timeout=1)
+    client.enqueue(Task("sync"), queue=queue, timeout=1)
+    tasks = wait_for(
+        lambda: len(inspector.list_retry_tasks(queue)) == 2 and inspector.list_retry_tasks(queue)
+    )
+    assert time.monotonic() - started < 5
+    assert {t.last_error for t in tasks} == {"context deadline exceeded"}
+    assert saw_cancel.wait(5)
+    assert inspector.get_queue_info(queue).active == 0
+
+
+def test_cancel_processing(serve, client, inspector, queue) -> None:
+    running = threading.Event()
+
+    async def slow(ctx, task) -> None:
+        running.set()
+        await asyncio.sleep(30)
+
+    serve(slow, retry_delay_func=lambda n, e, t: 3600.0)
+    info = client.enqueue(Task("slow"), queue=queue)
+    assert running.wait(5)
+    time.sleep(0.2)  # the subscription is up long before the task started; be generous anyway
+    inspector.cancel_processing(info.id)
+    (task,) = wait_for(lambda: inspector.list_retry_tasks(queue), what="cancelled task in retry")
+    assert task.last_error == "context canceled"
+
+
+def test_scheduled_tasks_are_forwarded_and_run(serve, client, inspector, queue) -> None:
+    ran: list[float] = []
+    serve(lambda ctx, task: ran.append(time.time()))
+    due = time.time() + 1.5
+    client.enqueue_in(1.5, Task("later"), queue=queue)
+    wait_for(lambda: ran, timeout=10, what="scheduled task")
+    assert ran[0] >= int(due) - 0.05  # scores are whole seconds, as in Go
+
+
+def test_paused_queue_is_skipped_and_strict_priority(serve, client, inspector, queue) -> None:
+    order: list[str] = []
+    high, low = f"{queue}-high", f"{queue}-low"
+    for n in range(5):
+        client.enqueue(Task("t", str(n)), queue=low)
+        client.enqueue(Task("t", str(n)), queue=high)
+    inspector.pause_queue(high)
+    server = serve(lambda ctx, task: order.append(ctx.queue), queues={high: 6, low: 1}, strict_priority=True,
+                   concurrency=1)  # fmt: skip
+    wait_for(lambda: len(order) == 5, what="low queue drained")
+    assert set(order) == {low}
+    inspector.unpause_queue(high)
+    wait_for(lambda: len(order) == 10, what="high queue after unpause")
+    assert server.status == "active"
+
+
+def test_strict_priority_drains_higher_queue_first(serve, client, queue) -> None:
+    order: list[str] = []
+    high, low = f"{queue}-high", f"{queue}-low"
+    for n in range(20):
+        client.enqueue(Task("t", str(n)), queue=low)
+        client.enqueue(Task("t", str(n)), queue=high)
+    serve(
+        lambda ctx, task: order.append(ctx.queue),
+        queues={high: 2, low: 1},
+        strict_priority=True,
+        concurrency=1,
+    )
+    wait_for(lambda: len(order) == 40)
+    assert order == [high] * 20 + [low] * 20
+
+
+def test_weighted_order_follows_priorities() -> None:
+    counts = Counter(
+        queue_order({"critical": 6, "default": 3, "low": 1}, strict=False)[0] for _ in range(20000)
+    )
+    assert abs(counts["critical"] / 20000 - 0.6) < 0.02
+    assert abs(counts["default"] / 20000 - 0.3) < 0.02
+    assert abs(counts["low"] / 20000 - 0.1) < 0.02
+
+
+def test_weighted_processing_share_on_real_redis(serve, client, queue) -> None:
+    names = {f"{queue}-c": 6, f"{queue}-d": 3, f"{queue}-l": 1}
+    for name in names:
+        client.enqueue_many([Task("t") for _ in range(3000)], queue=name)
+    order: list[str] = []
+    server = serve(lambda ctx, task: order.append(ctx.queue), queues=names, concurrency=1)
+    wait_for(lambda: len(order) >= 3000, timeout=30, what="3000 tasks")
+    server.stop()
+    share = Counter(order[:3000])
+    for name, weight in names.items():
+        assert abs(share[name] / 3000 - weight / 10) < 0.04, share
+
+
+def test_go_shaped_tasks_are_processed(serve, raw, inspector, queue) -> None:
+    seen: list[tuple[str, bytes, dict[str, str]]] = []
+    serve(lambda ctx, task: seen.append((task.type, bytes(task.payload), task.headers)))
+    seed_task(raw, message("go:task", b'{"id":1}', queue=queue, headers={"h": "v"}), "pending")
+    seed_task(raw, message("go:later", b"", queue=queue), "scheduled", score=time.time() - 1)
+    seed_task(
+        raw, message("go:retry", b"r", queue=queue, retried=1, error_msg="x"), "retry", score=time.time() - 1
+    )
+    wait_for(lambda: len(seen) == 3)
+    assert ("go:task", b'{"id":1}', {"h": "v"}) in seen
+    assert inspector.get_queue_info(queue).size == 0
+
+
+def test_recoverer_retries_expired_and_unleased_tasks(serve, raw, inspector, queue) -> None:
+    ran: list[tuple[str, int]] = []
+    seed_task(raw, message("t", queue=queue, task_id="expired"), "active", lease_expiry=time.time() - 60)
+    seed_task(raw, message("t", queue=queue, task_id="unleased"), "active")
+    raw.zrem(f"asynq:{{{queue}}}:lease", "unleased")
+    seed_task(
+        raw, message("t", queue=queue, task_id="exhausted", retry=0), "active", lease_expiry=time.time() - 60
+    )
+    serve(lambda ctx, task: ran.append((ctx.task_id, ctx.retry_count)))
+    wait_for(lambda: len(ran) == 2, what="recovered tasks to run again")
+    assert sorted(ran) == [("expired", 1), ("unleased", 1)]
+    archived = inspector.get_task_info(queue, "exhausted")
+    assert (archived.state, archived.last_error) == (TaskState.ARCHIVED, "asynq: task lease expired")
+
+
+def test_poison_message_is_archived_and_others_run(serve, raw, inspector, queue) -> None:
+    ran: list[str] = []
+    raw.sadd("asynq:queues", queue)
+    raw.lpush(f"asynq:{{{queue}}}:pending", "poison")
+    raw.hset(f"asynq:{{{queue}}}:t:poison", mapping={"msg": b"\xff\xfe\xfd", "state": "pending"})
+    raw.lpush(f"asynq:{{{queue}}}:pending", "nohash")
+    seed_task(raw, message("good", queue=queue, task_id="good"), "pending")
+    serve(lambda ctx, task: ran.append(ctx.task_id))
+    wait_for(lambda: ran == ["good"] and raw.zcard(f"asynq:{{{queue}}}:archived") == 1)
+    assert raw.hget(f"asynq:{{{queue}}}:t:poison", "state") == b"archived"
+    wait_for(lambda: raw.llen(f"asynq:{{{queue}}}:active") == 0, what="active list to empty")
+
+
+def test_janitor_deletes_expired_completed(serve, raw, inspector, queue) -> None:
+    seed_task(raw, message("t", queue=queue, task_id="old", retention=1), "completed", score=time.time() - 5)
+    serve(lambda ctx, task: None)
+    wait_for(lambda: raw.exists(f"asynq:{{{queue}}}:t:old") == 0, what="janitor")
+    assert raw.zcard(f"asynq:{{{queue}}}:completed") == 0
+
+
+def test_heartbeat_reports_server_and_workers(serve, client, inspector, queue) -> None:
+    release = threading.Event()
+    serve(lambda ctx, task: release.wait(10), concurrency=3)
+    info = client.enqueue(Task("busy", b"p"), queue=queue)
+    server = wait_for(lambda: [s for s in inspector.servers() if queue in s.queues and s.active_workers])
+    (worker,) = server[0].active_workers
+    assert (worker.task_id, worker.task_type, worker.queue) == (info.id, "busy", queue)
+    assert server[0].concurrency == 3 and server[0].status == "active"
+    lease = inspector.list_active_tasks(queue)
+    assert lease and not lease[0].is_orphaned
+    release.set()
+
+
+def test_shutdown_requeues_running_task_unchanged(real_redis_url, client, inspector, queue) -> None:
+    started = threading.Event()
+
+    async def forever(ctx, task) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    server = Server(real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}, "shutdown_timeout_s": 0.5}))
+    server.start(forever)
+    info = client.enqueue(Task("forever"), queue=queue, max_retry=3)
+    assert started.wait(5)
+    server.shutdown()
+    task = inspector.get_task_info(queue, info.id)
+    assert (task.state, task.retried) == (TaskState.PENDING, 0)
+    assert [s for s in inspector.servers() if queue in s.queues] == []
+    assert server.status == "closed"
+
+
+def test_group_aggregation(serve, client, inspector, queue) -> None:
+    got: list[bytes] = []
+
+    def aggregate(group: str, tasks: list[Task]) -> Task:
+        return Task("batch", b",".join(bytes(t.payload) for t in tasks))
+
+    mux = ServeMux()
+    mux.handle_func("batch", lambda ctx, task: got.append(bytes(task.payload)))
+    serve(mux, group_aggregator=aggregate, group_grace_period_s=1, group_max_size=3)
+    for n in range(3):
+        client.enqueue(Task("item", str(n)), queue=queue, group="g")
+    wait_for(lambda: got, timeout=15, what="aggregated task")
+    # Members added in the same second tie on score and come out in id order, as in Go.
+    assert len(got) == 1 and sorted(got[0].split(b",")) == [b"0", b"1", b"2"]
+    assert inspector.get_queue_info(queue).aggregating == 0
+
+
+def test_middleware_wraps_handlers(serve, client, queue) -> None:
+    calls: list[str] = []
+    mux = ServeMux()
+
+    def logging_mw(next_handler):
+        async def wrapper(ctx, task):
+            calls.append("before")
+            result = next_handler(ctx, task)
+            if asyncio.iscoroutine(result):
+                result = await result
+            calls.append("after")
+            return result
+
+        return wrapper
+
+    mux.use(logging_mw)
+    mux.handle_func("t", lambda ctx, task: calls.append("handler"))
+    serve(mux)
+    client.enqueue(Task("t"), queue=queue)
+    wait_for(lambda: len(calls) == 3)
+    assert calls == ["before", "handler", "after"]
