@@ -36,6 +36,9 @@ DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 """Largest payload a client stores unless told otherwise (Go has no limit; Redis's is 512 MiB)."""
 
 
+_NO_OPTIONS = EnqueueOptions()
+
+
 class _ClientCore:
     """Everything a client does that is not I/O."""
 
@@ -51,7 +54,7 @@ class _ClientCore:
     def message(self, task: Task, options: dict[str, Any]) -> tuple[TaskMessage, EnqueueOptions, float]:
         """Build the message a task is stored as; return it, the merged options and process_at."""
         validate_task_type(task.type)
-        opts = merge_options(self.type_defaults.get(task.type, EnqueueOptions()), task.options)
+        opts = merge_options(self.type_defaults.get(task.type, _NO_OPTIONS), task.options)
         opts = merge_options(opts, parse_options(options))
         raw = task.raw_payload
         if self.max_payload_bytes is not None and raw is not None and len(raw) > self.max_payload_bytes:

@@ -132,6 +132,8 @@ def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
+_NONE = EnqueueOptions()
+
 _CHECKS: dict[str, Any] = {
     "max_retry": None,
     "queue": validate_queue_name,
@@ -162,11 +164,15 @@ def parse_options(options: Mapping[str, Any]) -> EnqueueOptions:
             values[name] = min(max(value, 0), 2**31 - 1)
         else:
             values[name] = _CHECKS[name](value)
-    return EnqueueOptions(**values)
+    return EnqueueOptions(**values) if values else _NONE
 
 
 def merge_options(base: EnqueueOptions, override: EnqueueOptions) -> EnqueueOptions:
     """Return ``base`` with every option that ``override`` gives replaced (the last one wins)."""
+    if override is _NONE or override == _NONE:
+        return base
+    if base is _NONE:
+        return override
     changes = {
         f.name: getattr(override, f.name)
         for f in dataclasses.fields(override)
