@@ -268,6 +268,18 @@ class Inspector:
         """Return the task with this id in every queue that has one (usually zero or one)."""
         return self._broker.run(rdb_inspect.find_task(task_id, now=self._now()))
 
+    def redis_info(self) -> dict[str, str]:
+        """Return the Redis server's ``INFO`` fields (version, memory, clients, ...)."""
+        return self._broker.run(rdb_inspect.redis_info())
+
+    def cluster_key_slot(self, queue: str) -> int:
+        """Return the Redis Cluster hash slot of the queue; raises ``BrokerError`` outside a cluster."""
+        return self._broker.run(rdb_inspect.cluster_key_slot(queue))
+
+    def cluster_nodes(self, queue: str) -> list[tuple[str, str]]:
+        """Return (node id, address) of the cluster nodes serving the queue's slot."""
+        return self._broker.run(rdb_inspect.cluster_nodes(queue))
+
     def close(self) -> None:
         """Close the connection pool (unless the Redis client was passed in)."""
         self._broker.close()
@@ -522,6 +534,18 @@ class AsyncInspector:
     async def find_task(self, task_id: str) -> list[TaskInfo]:
         """Return the task with this id in every queue that has one (usually zero or one)."""
         return await self._broker.run(rdb_inspect.find_task(task_id, now=self._now()))
+
+    async def redis_info(self) -> dict[str, str]:
+        """Return the Redis server's ``INFO`` fields (version, memory, clients, ...)."""
+        return await self._broker.run(rdb_inspect.redis_info())
+
+    async def cluster_key_slot(self, queue: str) -> int:
+        """Return the Redis Cluster hash slot of the queue; raises ``BrokerError`` outside a cluster."""
+        return await self._broker.run(rdb_inspect.cluster_key_slot(queue))
+
+    async def cluster_nodes(self, queue: str) -> list[tuple[str, str]]:
+        """Return (node id, address) of the cluster nodes serving the queue's slot."""
+        return await self._broker.run(rdb_inspect.cluster_nodes(queue))
 
     async def aclose(self) -> None:
         """Close the connection pool (unless the Redis client was passed in)."""

@@ -45,6 +45,8 @@ __all__ = [
     "archive_all",
     "archive_task",
     "cancel_processing",
+    "cluster_key_slot",
+    "cluster_nodes",
     "delete_all",
     "delete_queue",
     "delete_task",
@@ -57,6 +59,7 @@ __all__ = [
     "list_tasks",
     "pause_queue",
     "queues",
+    "redis_info",
     "run_all",
     "run_task",
     "scheduler_entries",
@@ -619,3 +622,40 @@ def list_scheduler_events(entry_id: str, *, page: int, page_size: int) -> Plan[l
             continue
         out.append(SchedulerEnqueueEvent(e.task_id, e.enqueued_at))
     return out
+
+
+def redis_info() -> Plan[dict[str, str]]:
+    """Return the server's ``INFO`` fields (version, memory, clients, ...) as strings."""
+    raw = yield Command(("INFO",))
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            key, _, value = line.partition(":")
+            info[key] = value
+    return info
+
+
+def cluster_key_slot(queue: str) -> Plan[int]:
+    """Return the Redis Cluster hash slot of the queue's keys."""
+    slot = yield Command(("CLUSTER", "KEYSLOT", keys.pending_key(queue)))
+    return int(slot)
+
+
+def cluster_nodes(queue: str) -> Plan[list[tuple[str, str]]]:
+    """Return (node id, "host:port") of the cluster nodes serving the queue's slot."""
+    slot = yield from cluster_key_slot(queue)
+    ranges = yield Command(("CLUSTER", "SLOTS"))
+    nodes: list[tuple[str, str]] = []
+    for entry in ranges:
+        start, end, *servers = entry
+        if int(start) <= slot <= int(end):
+            for server in servers:
+                host, port = server[0], server[1]
+                node_id = server[2] if len(server) > 2 else b""
+                host_text = host.decode() if isinstance(host, bytes) else str(host)
+                node_text = node_id.decode() if isinstance(node_id, bytes) else str(node_id)
+                nodes.append((node_text, f"{host_text}:{int(port)}"))
+    return nodes

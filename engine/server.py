@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from . import rdb_inspect
 from .aggregator import Aggregator
 from .broker import AsyncBroker, Broker
 from .calls import Command
@@ -35,7 +36,7 @@ from .processor import Processor, Registry
 from .recoverer import Recoverer
 from .subscriber import Subscriber
 
-__all__ = ["Server"]
+__all__ = ["Server", "redis_warnings"]
 
 
 def _resolver(handler: Handler | HandlerFunc | ServeMux) -> Callable[[str], HandlerFunc]:
@@ -191,6 +192,8 @@ class Server:
         registry = Registry()
         try:
             await broker.execute(Command(("PING",)))
+            for warning in redis_warnings(await broker.run(rdb_inspect.redis_info())):
+                self._log.warning("%s", warning)
         except AsynqError:
             await broker.aclose()
             sync_broker.close()
@@ -252,6 +255,24 @@ class Server:
             await broker.aclose()
             sync_broker.close()
             self._log.info("shut down")
+
+
+def redis_warnings(info: dict[str, str]) -> list[str]:
+    """Return the warnings a server logs once at start about how Redis is configured (spec S13)."""
+    warnings = []
+    policy = info.get("maxmemory_policy", "noeviction")
+    if policy != "noeviction":
+        warnings.append(
+            f"Redis maxmemory-policy is {policy!r}: under memory pressure it may evict tasks; use noeviction"
+        )
+    version = info.get("redis_version", "0")
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        major, minor = 0, 0
+    if (major, minor) < (6, 2):
+        warnings.append(f"Redis {version} is older than 6.2, which asynq's scripts need (ZRANGE BYSCORE)")
+    return warnings
 
 
 def _cancel(registry: Registry, task_id: str) -> None:

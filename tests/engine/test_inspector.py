@@ -256,3 +256,13 @@ async def test_async_inspector_is_a_twin(
     sync_methods = [m for m in vars(Inspector) if not m.startswith("_")]
     async_methods = [m for m in vars(AsyncInspector) if not m.startswith("_")]
     assert [m for m in sync_methods if m != "close"] == [m for m in async_methods if m != "aclose"]
+
+
+def test_redis_info_and_startup_warnings(inspector: Inspector, backend: str) -> None:
+    from asynq_py.engine.server import redis_warnings
+
+    if backend == "real":  # fakeredis has no INFO
+        assert "redis_version" in inspector.redis_info()
+    assert redis_warnings({"maxmemory_policy": "noeviction", "redis_version": "7.2.4"}) == []
+    warned = redis_warnings({"maxmemory_policy": "allkeys-lru", "redis_version": "6.0.9"})
+    assert len(warned) == 2 and "allkeys-lru" in warned[0] and "6.0.9" in warned[1]
