@@ -35,6 +35,8 @@ from .info import (
 from .inspector import AsyncInspector, Inspector
 from .mux import Handler, HandlerNotFoundError, ServeMux
 from .payload import Payload
+from .periodic_manager import PeriodicTaskConfig, PeriodicTaskManager, ScheduleSource, TomlScheduleSource
+from .scheduler import Scheduler, SchedulerStats
 from .server import Server
 from .task import Task, TaskInfo, TaskState
 
@@ -54,6 +56,8 @@ __all__ = [
     "Inspector",
     "Payload",
     "PayloadError",
+    "PeriodicTaskConfig",
+    "PeriodicTaskManager",
     "QueueInfo",
     "QueueNotEmptyError",
     "QueueNotFoundError",
@@ -61,8 +65,11 @@ __all__ = [
     "RedisConnOpt",
     "RedisUnavailableError",
     "RevokeTask",
+    "ScheduleSource",
+    "Scheduler",
     "SchedulerEnqueueEvent",
     "SchedulerEntryInfo",
+    "SchedulerStats",
     "ServeMux",
     "Server",
     "ServerConfig",
@@ -76,6 +83,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskState",
     "TaskStateError",
+    "TomlScheduleSource",
     "ValidationError",
     "WorkerInfo",
 ]

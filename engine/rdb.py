@@ -23,11 +23,14 @@ __all__ = [
     "ARCHIVE_MAX_SIZE",
     "LEASE_DURATION_S",
     "MAX_INT64",
+    "SCHEDULER_HISTORY_MAX",
     "STATS_TTL_S",
     "Dequeued",
     "aggregate_group",
     "archive",
     "archive_call",
+    "clear_scheduler_entries",
+    "clear_scheduler_history",
     "clear_server_state",
     "delete_aggregation_set",
     "delete_expired_completed",
@@ -46,12 +49,14 @@ __all__ = [
     "mark_complete_call",
     "reclaim_aggregation_sets",
     "reclaim_unleased",
+    "record_scheduler_event",
     "requeue",
     "requeue_call",
     "retry",
     "retry_call",
     "sadd_queue_call",
     "write_result_call",
+    "write_scheduler_entries",
     "write_server_state",
 ]
 
@@ -459,3 +464,54 @@ def clear_server_state(server_key: str, workers_key: str) -> Plan[None]:
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
+
+
+# Scheduler
+
+SCHEDULER_HISTORY_MAX = 1000
+"""Enqueue events kept per scheduler entry (Go's cap)."""
+
+
+def _raise_first(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
+def write_scheduler_entries(
+    scheduler_key: str, entries: Sequence[bytes], *, now: float, ttl_s: int
+) -> Plan[None]:
+    """Publish a scheduler's entries (``SchedulerEntry`` bytes) for ``ttl_s`` seconds (wire spec §4.1.18)."""
+    replies = yield Batch(
+        (
+            Command(("ZADD", keys.ALL_SCHEDULERS, int(now) + ttl_s, scheduler_key)),
+            Script("write_scheduler_entries", (scheduler_key,), (ttl_s, *entries)),
+        )
+    )
+    _raise_first(replies)
+
+
+def clear_scheduler_entries(scheduler_key: str) -> Plan[None]:
+    """Withdraw a scheduler's entries at shutdown."""
+    replies = yield Batch(
+        (Command(("ZREM", keys.ALL_SCHEDULERS, scheduler_key)), Command(("DEL", scheduler_key)))
+    )
+    _raise_first(replies)
+
+
+def record_scheduler_event(
+    entry_id: str, event: bytes, *, enqueued_at: float, max_events: int = SCHEDULER_HISTORY_MAX
+) -> Plan[None]:
+    """Add an enqueue event (``SchedulerEnqueueEvent`` bytes) to an entry's history, keeping the newest."""
+    yield Script(
+        "record_scheduler_event",
+        (keys.scheduler_history_key(entry_id),),
+        (int(enqueued_at), event, max_events),
+    )
+
+
+def clear_scheduler_history(entry_ids: Sequence[str]) -> Plan[None]:
+    """Delete the enqueue history of the given entries (one DEL each: the keys share no hash slot)."""
+    if entry_ids:
+        replies = yield Batch(tuple(Command(("DEL", keys.scheduler_history_key(e))) for e in entry_ids))
+        _raise_first(replies)
