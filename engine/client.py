@@ -51,7 +51,9 @@ class _ClientCore:
     def set_default_options(self, task_type: str, options: dict[str, Any]) -> None:
         self.type_defaults[validate_task_type(task_type)] = parse_options(options)
 
-    def message(self, task: Task, options: dict[str, Any]) -> tuple[TaskMessage, EnqueueOptions, float]:
+    def message(
+        self, task: Task, options: dict[str, Any], now: float
+    ) -> tuple[TaskMessage, EnqueueOptions, float]:
         """Build the message a task is stored as; return it, the merged options and process_at."""
         validate_task_type(task.type)
         opts = merge_options(self.type_defaults.get(task.type, _NO_OPTIONS), task.options)
@@ -61,7 +63,6 @@ class _ClientCore:
             raise ValidationError(
                 f"payload of {len(raw)} bytes is larger than the limit of {self.max_payload_bytes} bytes"
             )
-        now = self.clock.now()
         queue = opts.queue or "default"
         timeout = opts.timeout
         if (timeout is None or timeout == timedelta(0)) and opts.deadline is None:
@@ -93,8 +94,8 @@ class _ClientCore:
         return msg, opts, process_at
 
     def enqueue_plan(self, task: Task, options: dict[str, Any]) -> Plan[TaskInfo]:
-        msg, opts, process_at = self.message(task, options)
         now = self.clock.now()
+        msg, opts, process_at = self.message(task, options, now)
         state = yield from rdb.enqueue(
             msg,
             now=now,
@@ -109,7 +110,7 @@ class _ClientCore:
         self, tasks: Iterable[Task], options: dict[str, Any]
     ) -> Plan[list[TaskInfo | AsynqError]]:
         now = self.clock.now()
-        built = [self.message(task, options) for task in tasks]
+        built = [self.message(task, options, now) for task in tasks]
         calls = [
             rdb.enqueue_call(
                 msg,

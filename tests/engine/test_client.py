@@ -204,3 +204,13 @@ async def test_async_client_writes_the_same(
     assert read_message(redis_client, "aq", info.id).payload == b"text"
     assert scores(redis_client, "asynq:{aq}:scheduled") == {later.id: int(clock.now() + 30)}
     assert len(many) == 2 and redis_client.llen("asynq:{aq}:pending") == 3
+
+
+def test_enqueue_many_states(client: Client, redis_client: redis.Redis, clock: SimulatedClock) -> None:
+    results = client.enqueue_many([Task("now"), Task("grouped", group="g"), Task("later", process_in=60)])
+    assert [r.state for r in results if not isinstance(r, Exception)] == [
+        TaskState.PENDING,
+        TaskState.AGGREGATING,
+        TaskState.SCHEDULED,
+    ]
+    assert redis_client.llen("asynq:{default}:pending") == 1

@@ -1,0 +1,124 @@
+"""``asynq-py serve APP``: run a worker for a ``ServeMux`` or handler found by import path or file."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from asynq_py.engine import Handler, ServeMux, Server, ServerConfig
+
+from .context import get_state
+from .errors import CliError, ExitCode
+from .parse import duration_option
+
+__all__ = ["app", "load_app", "parse_queues"]
+
+app = typer.Typer()
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def parse_queues(text: str) -> dict[str, int]:
+    """Parse ``critical=6,default=3`` (a bare name means priority 1)."""
+    queues: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, weight = item.partition("=")
+        try:
+            priority = int(weight) if sep else 1
+        except ValueError:
+            raise typer.BadParameter(
+                f"priority of queue {name!r} must be a whole number, got {weight!r}"
+            ) from None
+        if priority < 1:
+            raise typer.BadParameter(f"priority of queue {name!r} must be at least 1")
+        queues[name] = priority
+    if not queues:
+        raise typer.BadParameter("give at least one queue, e.g. critical=6,default=3")
+    return queues
+
+
+def load_app(spec: str) -> Any:
+    """Import ``module:attribute`` or ``path/to/file.py:attribute`` and return the attribute."""
+    target, sep, attribute = spec.rpartition(":")
+    if not sep or not target or not attribute:
+        raise CliError(
+            f"APP must look like module:attribute or file.py:attribute, got {spec!r}", ExitCode.USAGE
+        )
+    try:
+        if target.endswith(".py") or "/" in target:
+            path = Path(target).resolve()
+            if not path.is_file():
+                raise CliError(f"no such file: {target}", ExitCode.NOT_FOUND)
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            if module_spec is None or module_spec.loader is None:
+                raise CliError(f"cannot load {target}", ExitCode.USAGE)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[path.stem] = module
+            module_spec.loader.exec_module(module)
+        else:
+            sys.path.insert(0, str(Path.cwd()))
+            module = importlib.import_module(target)
+    except CliError:
+        raise
+    except ImportError as exc:
+        raise CliError(f"cannot import {target!r}: {exc}", ExitCode.NOT_FOUND) from None
+    try:
+        found = getattr(module, attribute)
+    except AttributeError:
+        raise CliError(f"{target!r} has no attribute {attribute!r}", ExitCode.NOT_FOUND) from None
+    if not (isinstance(found, ServeMux | Handler) or callable(found)):
+        raise CliError(f"{spec} is not a ServeMux, a handler or a function", ExitCode.USAGE)
+    return found
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    target: Annotated[
+        str,
+        typer.Argument(metavar="APP", help="module:attribute or file.py:attribute (a ServeMux or handler)."),
+    ],
+    queues: Annotated[
+        str, typer.Option("--queues", "-q", help="Queues and priorities, e.g. critical=6,default=3.")
+    ] = "default=1",
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Tasks run at once per process (default: CPUs).")
+    ] = None,
+    processes: Annotated[int, typer.Option(min=1, help="Worker processes under one supervisor.")] = 1,
+    strict: Annotated[bool, typer.Option("--strict", help="Serve queues in strict priority order.")] = False,
+    shutdown_timeout: Annotated[
+        str, typer.Option(metavar="DURATION", help="How long shutdown waits for running tasks.")
+    ] = "8s",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run a worker until SIGTERM or SIGINT (graceful shutdown); SIGTSTP stops fetching new tasks."""
+    state = get_state(ctx)
+    if log_level.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    parsed_queues = parse_queues(queues)
+    timeout = duration_option(shutdown_timeout)
+    handler = load_app(target)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    options: dict[str, Any] = {
+        "queues": parsed_queues,
+        "strict_priority": strict,
+        "processes": processes,
+        "shutdown_timeout_s": timeout.total_seconds(),
+    }
+    if concurrency is not None:
+        options["concurrency"] = concurrency
+    opt = state.settings.conn_opt()
+    if opt is None:
+        raise CliError("no Redis to serve from", ExitCode.UNAVAILABLE)
+    state.note(f"serving {', '.join(f'{q}={p}' for q, p in parsed_queues.items())} from {state.display_url}")
+    Server(opt, ServerConfig(**options)).run(handler)

@@ -1,0 +1,205 @@
+"""Where asynq-py's settings come from: flag > environment > config file > default.
+
+Each setting comes from the first place that has it:
+
+- Redis URL: ``--redis``, then ``ASYNQ_REDIS_URL``, then ``url`` in the config file's ``[redis]`` table,
+  then the embedded server;
+- Redis password: ``--password`` (accepted with a warning, since other users can read a process's
+  arguments), then ``ASYNQ_REDIS_PASSWORD``, then ``password`` in ``[redis]``, then the URL's own;
+- config file: ``--config``, then ``ASYNQ_CONFIG``, then ``$XDG_CONFIG_HOME/asynq-py/config.toml``, then
+  ``~/.config/asynq-py/config.toml``; a file named by ``--config`` or ``ASYNQ_CONFIG`` must exist;
+- data folder: ``ASYNQ_PY_HOME``, then ``$XDG_DATA_HOME/asynq-py``, then ``~/.local/share/asynq-py``.
+
+The URL ``embedded`` names the embedded server (a Valkey server per user, started on demand in the
+data folder and shared by every asynq-py process of the user). The config file is TOML::
+
+    [redis]
+    url = "redis://10.0.0.5:6379/0"
+    password = "..."
+
+It is read with ``tomllib``; ``config init`` writes it with ``tomli-w`` (mode 0600) and so never edits
+a file it did not create. Resolving the settings opens no connection: the embedded server starts with
+the first command that needs Redis.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asynq_py.engine import RedisConnOpt, ValidationError
+from asynq_py.engine.embedded import EmbeddedRedis
+
+from .errors import CliError, ExitCode
+
+__all__ = ["EMBEDDED", "Settings", "resolve"]
+
+EMBEDDED = "embedded"
+"""The Redis URL that names the embedded server."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings, each with where it came from."""
+
+    redis_url: str
+    """The Redis URL, or ``embedded``."""
+    redis_url_source: str
+    """``--redis``, ``ASYNQ_REDIS_URL``, ``config file`` or ``default``."""
+    password: str | None
+    """A password given apart from the URL, or None."""
+    password_source: str | None
+    """Where ``password`` came from."""
+    config_path: Path
+    """The config file (it may not exist)."""
+    config_path_source: str
+    """``--config``, ``ASYNQ_CONFIG`` or ``default``."""
+    config_exists: bool
+    """Whether the config file exists."""
+    data_dir: Path
+    """The data folder (the embedded server lives there)."""
+    data_dir_source: str
+    """``ASYNQ_PY_HOME``, ``XDG_DATA_HOME`` or ``default``."""
+    problem: str | None = None
+    """Why the settings cannot be used (a missing or invalid config file), or None."""
+    warnings: tuple[str, ...] = ()
+    """Things worth telling (unknown keys in the config file)."""
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the embedded server is the one to use."""
+        return self.redis_url == EMBEDDED
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, or ``embedded (<socket>)``."""
+        if self.embedded:
+            return f"embedded ({EmbeddedRedis(self.data_dir).socket_path})"
+        try:
+            return RedisConnOpt.from_url(self.redis_url).redacted_url()
+        except ValidationError:
+            scheme, sep, rest = self.redis_url.partition("://")
+            return scheme + sep + ("***@" + rest.rpartition("@")[2] if "@" in rest else rest)
+
+    def check(self) -> None:
+        """Raise ``CliError`` if the settings cannot be used."""
+        if self.problem:
+            raise CliError(self.problem, ExitCode.USAGE)
+
+    def conn_opt(self, *, start: bool = True, **overrides: Any) -> RedisConnOpt | None:
+        """Return the connection options; start the embedded server if needed (None if not ``start``)."""
+        self.check()
+        url = self.redis_url
+        if self.embedded:
+            server = EmbeddedRedis(self.data_dir)
+            if start:
+                url = server.ensure_running()
+            elif server.is_running():
+                url = server.url
+            else:
+                return None
+        if self.password is not None and not self.embedded:
+            overrides["password"] = self.password
+        try:
+            return RedisConnOpt.from_url(url, **overrides)
+        except ValidationError as exc:
+            raise CliError(f"invalid Redis URL from {self.redis_url_source}: {exc}", ExitCode.USAGE) from None
+
+
+def _default_config_path(env: Mapping[str, str], home: Path) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(home / ".config")
+    return Path(base) / "asynq-py" / "config.toml"
+
+
+def _data_dir(env: Mapping[str, str], home: Path) -> tuple[Path, str]:
+    if env.get("ASYNQ_PY_HOME"):
+        return Path(env["ASYNQ_PY_HOME"]), "ASYNQ_PY_HOME"
+    if env.get("XDG_DATA_HOME"):
+        return Path(env["XDG_DATA_HOME"]) / "asynq-py", "XDG_DATA_HOME"
+    return home / ".local" / "share" / "asynq-py", "default"
+
+
+def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Return the ``[redis]`` settings of a config file and warnings; raise ``ValueError`` if it is bad."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+    warnings = [f"config file {path}: unknown key {key!r} (ignored)" for key in data if key != "redis"]
+    section = data.get("redis", {})
+    if not isinstance(section, dict):
+        raise ValueError(f"config file {path}: 'redis' must be a table ([redis])")
+    found: dict[str, str] = {}
+    for key, value in section.items():
+        if key not in ("url", "password"):
+            warnings.append(f"config file {path}: unknown key 'redis.{key}' (ignored)")
+        elif not isinstance(value, str):
+            raise ValueError(f"config file {path}: 'redis.{key}' must be a string")
+        else:
+            found[key] = value
+    return found, warnings
+
+
+def resolve(
+    *,
+    redis: str | None,
+    password: str | None,
+    config: str | None,
+    env: Mapping[str, str],
+    home: Path | None = None,
+) -> Settings:
+    """Resolve the settings from the flags, the environment and the config file (no Redis access)."""
+    home = home or Path.home()
+    if config:
+        config_path, config_source, explicit = Path(config), "--config", True
+    elif env.get("ASYNQ_CONFIG"):
+        config_path, config_source, explicit = Path(env["ASYNQ_CONFIG"]), "ASYNQ_CONFIG", True
+    else:
+        config_path, config_source, explicit = _default_config_path(env, home), "default", False
+    config_path = config_path.expanduser()
+    exists = config_path.is_file()
+    problem: str | None = None
+    file_values: dict[str, str] = {}
+    warnings: list[str] = []
+    if exists:
+        try:
+            file_values, warnings = _read_file(config_path)
+        except ValueError as exc:
+            problem = str(exc)
+    elif explicit:
+        problem = (
+            f"config file {config_path} (from {config_source}) does not exist; "
+            "'asynq-py config init' creates it"
+        )
+    url_candidates = (
+        (redis, "--redis"),
+        (env.get("ASYNQ_REDIS_URL"), "ASYNQ_REDIS_URL"),
+        (file_values.get("url"), "config file"),
+        (EMBEDDED, "default"),
+    )
+    url, url_source = next((v.strip(), s) for v, s in url_candidates if v and v.strip())
+    password_candidates = (
+        (password, "--password"),
+        (env.get("ASYNQ_REDIS_PASSWORD"), "ASYNQ_REDIS_PASSWORD"),
+        (file_values.get("password"), "config file"),
+    )
+    pw, pw_source = next(((v, s) for v, s in password_candidates if v), (None, None))
+    data_dir, data_source = _data_dir(env, home)
+    return Settings(
+        redis_url=url,
+        redis_url_source=url_source,
+        password=pw,
+        password_source=pw_source,
+        config_path=config_path,
+        config_path_source=config_source,
+        config_exists=exists,
+        data_dir=data_dir.expanduser(),
+        data_dir_source=data_source,
+        problem=problem,
+        warnings=tuple(warnings),
+    )

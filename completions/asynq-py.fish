@@ -1,0 +1,1 @@
+complete --command asynq-py --no-files --arguments "(env _ASYNQ_PY_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) asynq-py)" --condition "env _ASYNQ_PY_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) asynq-py"
