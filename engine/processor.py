@@ -51,6 +51,8 @@ class Running:
     lease_expiry: float
     stop_reason: asyncio.Future[str]
     loop: asyncio.AbstractEventLoop
+    handler: asyncio.Future[Any] | None = None
+    """The running handler (a task on the loop, or a thread's future)."""
     done: bool = False
     """The outcome is written (or given up); the heartbeat stops extending the lease."""
     lost: bool = False
@@ -61,6 +63,8 @@ class Running:
         self.loop.call_soon_threadsafe(self._stop, reason)
 
     def _stop(self, reason: str) -> None:
+        if self.handler is not None and self.handler.done():
+            return  # the handler finished first: its outcome stands
         if not self.stop_reason.done():
             self.stop_reason.set_result(reason)
         self.ctx.cancelled.set()
@@ -292,19 +296,16 @@ class Processor:
         else:
             handler = loop.run_in_executor(self._pool, fn, run.ctx, task)
         handler.add_done_callback(self._release)
+        run.handler = handler
         timeout = max(0.0, run.deadline - self._clock.now())
         done, _ = await asyncio.wait(
             {handler, run.stop_reason}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
-        if handler in done:
-            outcome: tuple[str, Any] = (
-                ("ok", handler.result())
-                if handler.exception() is None
-                else (
-                    "error",
-                    handler.exception(),
-                )
-            )
+        # A stop that was asked before the handler returned wins: a handler that returns because it
+        # saw ctx.cancelled has not finished its work.
+        if handler in done and run.stop_reason not in done:
+            error = handler.exception()
+            outcome: tuple[str, Any] = ("ok", handler.result()) if error is None else ("error", error)
         else:
             reason = run.stop_reason.result() if run.stop_reason in done else "deadline"
             run.ctx.cancelled.set()

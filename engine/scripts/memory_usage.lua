@@ -51,9 +51,8 @@ if #groups > 0 then
                 table.insert(ids, id)
             end
         end
-        bytes = bytes + usage(key)
     end
+    -- As Go: only the sampled task hashes of groups count, not the group zsets themselves.
     bytes = bytes + sampled(ids, total)
-    bytes = bytes + usage(KEYS[7])
 end
 return bytes
