@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stats",
     "cron",
     "serve",
+    "dash",
     "config",
 )
 """The command modules, in the order their commands appear in ``--help``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Group
@@ -24,9 +24,8 @@ app = typer.Typer()
 
 
 def last_heartbeat(server: ServerInfo) -> datetime | None:
-    """Return when the server last beat, once the engine reports it (``ServerInfo.last_heartbeat``)."""
-    value: Any = getattr(server, "last_heartbeat", None)  # not in ServerInfo yet; shown as "-" until it is
-    return value if isinstance(value, datetime) else None
+    """Return when the server last beat."""
+    return server.last_heartbeat
 
 
 def _queues(server: ServerInfo) -> str:

@@ -122,6 +122,9 @@ class ServerInfo:
     """``new``, ``active``, ``stopped`` or ``closed``."""
     active_workers: list[WorkerInfo] = field(default_factory=list)
     """The tasks it is running."""
+    last_heartbeat: datetime | None = None
+    """When it last wrote its heartbeat: the expiry it wrote minus the standard 10 s TTL (Go's
+    ServerInfo has no such field; asynq-py derives it from ``asynq:servers``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -539,12 +539,17 @@ def servers(*, now: float) -> Plan[list[ServerInfo]]:
     replies = yield Batch((_live_keys(keys.ALL_SERVERS, now), _live_keys(keys.ALL_WORKERS, now)))
     _raise_errors(replies)
     server_keys, worker_keys = replies
-    calls = [Command(("GET", k)) for k in server_keys] + [Command(("HVALS", k)) for k in worker_keys]
+    calls = (
+        [Command(("GET", k)) for k in server_keys]
+        + [Command(("HVALS", k)) for k in worker_keys]
+        + [Command(("ZSCORE", keys.ALL_SERVERS, k)) for k in server_keys]
+    )
     if not calls:
         return []
     data = yield Batch(tuple(calls))
+    expiries = data[len(server_keys) + len(worker_keys) :]
     workers: dict[str, list[WorkerInfo]] = {}
-    for values in data[len(server_keys) :]:
+    for values in data[len(server_keys) : len(server_keys) + len(worker_keys)]:
         for raw in values if isinstance(values, list) else ():
             try:
                 w = decode_worker_info(raw)
@@ -554,7 +559,7 @@ def servers(*, now: float) -> Plan[list[ServerInfo]]:
                 WorkerInfo(w.task_id, w.task_type, w.task_payload, w.queue, w.started, w.deadline)
             )
     out: list[ServerInfo] = []
-    for raw in data[: len(server_keys)]:
+    for raw, expiry in zip(data[: len(server_keys)], expiries, strict=True):
         if not isinstance(raw, bytes):
             continue
         try:
@@ -571,12 +576,23 @@ def servers(*, now: float) -> Plan[list[ServerInfo]]:
                 strict_priority=s.strict_priority,
                 started=s.started,
                 status=s.status,
+                last_heartbeat=_beat_time(expiry),
                 active_workers=sorted(
                     workers.get(s.server_id, []), key=lambda w: w.started or datetime.min.replace(tzinfo=UTC)
                 ),
             )
         )
     return sorted(out, key=lambda s: (s.host, s.pid, s.id))
+
+
+SERVER_INFO_TTL_S = 10
+"""TTL a heartbeat is written with (2 x Go's 5 s interval), to tell when it was written."""
+
+
+def _beat_time(expiry: Any) -> datetime | None:
+    if expiry is None or isinstance(expiry, Exception):
+        return None
+    return datetime.fromtimestamp(float(expiry) - SERVER_INFO_TTL_S, UTC)
 
 
 def scheduler_entries(*, now: float) -> Plan[list[SchedulerEntryInfo]]:

@@ -1,0 +1,71 @@
+"""The dashboard's layering: it reaches Redis only through the public engine API."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import asynq_py.tui
+
+TUI = Path(asynq_py.tui.__file__).resolve().parent
+SOURCES = sorted(TUI.glob("**/*.py"))
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            if node.module == "asynq_py.engine":
+                names.update(f"asynq_py.engine.{alias.name}" for alias in node.names if alias.name.islower())
+    return names
+
+
+def test_there_are_sources() -> None:
+    assert {p.name for p in SOURCES} >= {"app.py", "fetch.py", "messages.py", "__init__.py"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_only_the_public_engine_api_is_imported(path: Path) -> None:
+    imported = _imports(path)
+    forbidden = {
+        name
+        for name in imported
+        if name.split(".")[0] in {"redis", "typer", "fakeredis"}
+        or name.startswith(("asynq_py.cli", "asynq_py.engine."))
+    }
+    assert forbidden == set()
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_no_key_names(path: Path) -> None:
+    assert "asynq:" not in path.read_text()
+
+
+def test_only_fetch_calls_the_inspector() -> None:
+    calls = {
+        p.name: set(re.findall(r"inspector\.(\w+)\(", p.read_text())) for p in SOURCES if p.name != "fetch.py"
+    }
+    # run_dashboard closes what it was given; nothing else outside fetch.py touches the inspector.
+    assert {name: found for name, found in calls.items() if found} == {"app.py": {"aclose"}}
+
+
+def test_importing_the_engine_does_not_load_textual() -> None:
+    code = "import sys, asynq_py.engine; assert 'textual' not in sys.modules, 'textual was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_entry_point_signature() -> None:
+    code = "import inspect, asynq_py.tui as t; print(inspect.signature(t.run_dashboard))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, timeout=60, capture_output=True, text=True)
+    assert out.stdout.strip() == (
+        "(inspector: 'AsyncInspector', client: 'AsyncClient | None' = None, "
+        "refresh_s: 'float' = 2.0) -> 'int'"
+    )
