@@ -37,3 +37,25 @@ def test_headless_imports_do_not_load_textual() -> None:
 def test_source_folders_are_not_importable_as_top_level() -> None:
     code = "import importlib.util as u; assert all(u.find_spec(n) is None for n in ('engine', 'cli', 'tui'))"
     subprocess.run([sys.executable, "-P", "-c", code], check=True, timeout=60, cwd="/")
+
+
+def test_wheel_ships_every_source_file(tmp_path: Path) -> None:
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    (wheel,) = tmp_path.glob("asynq_py-*.whl")
+    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("asynq_py/")}
+    expected = {
+        f"asynq_py/{p.relative_to(ROOT)}"
+        for folder in ("engine", "cli", "tui")
+        for p in (ROOT / folder).rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.suffix in (".py", ".lua", ".pyi", ".tcss", ".typed", ".proto")
+    }
+    assert expected - shipped == set()
