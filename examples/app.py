@@ -43,6 +43,6 @@ def resize_image(ctx: TaskContext, task: Task) -> bytes:
 @mux.handle_func("report:flaky")
 def flaky_report(ctx: TaskContext, task: Task) -> None:
     """Fails half the time, so that retries and archiving can be watched."""
-    if random.random() < 0.5:  # noqa: S311 - a demo, not crypto
+    if random.random() < 0.5:
         raise RuntimeError(f"report failed on attempt {ctx.retry_count + 1}")
     log.info("report done after %d retries", ctx.retry_count)
