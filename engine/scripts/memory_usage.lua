@@ -10,7 +10,7 @@
 -- ARGV[2] -> sample size
 -- ARGV[3] -> number of groups to sample
 -- ARGV[4] -> group key prefix
--- Returns the estimated number of bytes.
+-- Returns the estimated number of bytes (Redis truncates the Lua number once, as in Go).
 local sample = tonumber(ARGV[2])
 -- pcall: a missing key gives nil, and a server without MEMORY (an emulator) counts as 0.
 local function usage(key)
@@ -28,7 +28,7 @@ local function sampled(ids, total)
     for _, id in ipairs(ids) do
         sum = sum + usage(ARGV[1] .. id)
     end
-    return math.floor(sum / #ids * total)
+    return sum / #ids * total
 end
 local bytes = 0
 for i = 1, 2 do

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .gobuild import GoBuildError, build_go_tools, go_available
+from .support import Go
 
 _build_error: str | None = None
 
@@ -41,3 +42,11 @@ def go_tools() -> dict[str, Path]:
     if _build_error is not None:
         pytest.fail(f"building the Go interop tools failed:\n{_build_error}", pytrace=False)
     return build_go_tools()
+
+
+@pytest.fixture
+def go(go_tools: dict[str, Path], real_redis_url: str, tmp_path: Path) -> Go:
+    """The Go programs bound to the session's Redis (see support.Go); skips when Go is missing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return Go(go_tools, real_redis_url, home)

@@ -7,6 +7,11 @@
 //	{"type": "ok", "payload_b64": "aGk=" | null, "headers": {"k": "v"} | null,
 //	 "opts": {"max_retry": 3, "queue": "q", ...}}
 //
+// Instead of "payload_b64", a request may give "payload_json": any JSON value.
+// It is decoded into a Go `any` (objects become map[string]any, numbers
+// float64) and the payload is what json.Marshal makes of that value, the bytes
+// a Go program marshalling the same map would enqueue.
+//
 // and gets exactly one stdout line back, in order: the TaskInfo (see
 // harness.TaskInfoJSON) or {"error": "...", "kind": "duplicate"|"conflict"|"other"}.
 // Blank lines are ignored. The program exits 0 at end of input; it exits 1
@@ -29,10 +34,11 @@ import (
 )
 
 type request struct {
-	Type       string            `json:"type"`
-	PayloadB64 *string           `json:"payload_b64"`
-	Headers    map[string]string `json:"headers"`
-	Opts       *harness.Opts     `json:"opts"`
+	Type        string            `json:"type"`
+	PayloadB64  *string           `json:"payload_b64"`
+	PayloadJSON json.RawMessage   `json:"payload_json"`
+	Headers     map[string]string `json:"headers"`
+	Opts        *harness.Opts     `json:"opts"`
 }
 
 func main() {
@@ -73,6 +79,20 @@ func handle(client *asynq.Client, line string) map[string]any {
 		}
 		if b == nil {
 			b = []byte{}
+		}
+		payload = b
+	}
+	if req.PayloadJSON != nil {
+		if req.PayloadB64 != nil {
+			return harness.ErrorJSON(errors.New("give payload_b64 or payload_json, not both"), "other")
+		}
+		var value any
+		if err := json.Unmarshal(req.PayloadJSON, &value); err != nil {
+			return harness.ErrorJSON(fmt.Errorf("bad payload_json: %w", err), "other")
+		}
+		b, err := json.Marshal(value)
+		if err != nil {
+			return harness.ErrorJSON(fmt.Errorf("cannot marshal payload_json: %w", err), "other")
 		}
 		payload = b
 	}
