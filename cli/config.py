@@ -37,6 +37,8 @@ CONFIG_SCHEMA = Schema(
         Field("config_exists", "boolean", "whether the config file exists"),
         Field("data_dir", "string", "the data folder, where the embedded server lives"),
         Field("data_dir_source", "string", "`ASYNQ_PY_HOME`, `XDG_DATA_HOME` or `default`"),
+        Field("schedules_path", "string", "the schedules file of `schedule` and `scheduler`"),
+        Field("schedules_path_source", "string", "`ASYNQ_SCHEDULES`, `config file` or `default`"),
     ),
 )
 
@@ -54,6 +56,8 @@ def config_record(settings: Settings) -> dict[str, Any]:
         "config_exists": settings.config_exists,
         "data_dir": str(settings.data_dir),
         "data_dir_source": settings.data_dir_source,
+        "schedules_path": str(settings.schedules_path),
+        "schedules_path_source": settings.schedules_path_source,
     }
 
 
@@ -73,6 +77,7 @@ def show(ctx: typer.Context, json_: JsonFlag = False) -> None:
     exists = "" if s.config_exists else " (not found)"
     table.add_row(cell("config file"), cell(f"{s.config_path}{exists}"), cell(s.config_path_source))
     table.add_row(cell("data folder"), cell(s.data_dir), cell(s.data_dir_source))
+    table.add_row(cell("schedules file"), cell(s.schedules_path), cell(s.schedules_path_source))
     state.out.print(table)
 
 

@@ -1,4 +1,7 @@
-"""``asynq-py cron ls|history``: the periodic tasks published by running schedulers."""
+"""``asynq-py cron ls|history``: the periodic tasks published by running schedulers, Go's or ours.
+
+``schedule`` manages asynq-py's own schedules file and joins it with the same published entries.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ __all__ = ["app"]
 
 app = typer.Typer()
 cron_app = typer.Typer(help="List periodic tasks and what they enqueued.", no_args_is_help=True)
-app.add_typer(cron_app, name="cron", rich_help_panel="Servers")
+app.add_typer(cron_app, name="cron", rich_help_panel="Schedules")
 
 
 @cron_app.command("ls")

@@ -15,7 +15,7 @@ import typer
 from typer._click import Command, Context
 from typer.core import TyperGroup
 
-from . import enqueue, schema, settings
+from . import enqueue, schedfile, schema, settings
 from .config import CONFIG_SCHEMA
 from .errors import EXIT_CODES
 from .main import app
@@ -93,6 +93,7 @@ def generate() -> str:
     for record in (*SCHEMAS, CONFIG_SCHEMA):
         lines += _schema_section(record)
     lines += ["## Batch input (`enqueue --batch`)", "", _module_doc(enqueue), ""]
+    lines += ["## The schedules file (`schedule`, `scheduler`)", "", _module_doc(schedfile), ""]
     lines += ["## Commands", ""]
     lines += _command_section(root, ctx, 3)
     return "\n".join(lines).rstrip() + "\n"

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server",
     "stats",
     "cron",
+    "schedule",
     "serve",
     "dash",
     "config",

@@ -44,6 +44,7 @@ __all__ = [
     "daily_record",
     "group_record",
     "queue_record",
+    "schedule_entry_record",
     "server_record",
     "stats_record",
     "task_record",
@@ -375,7 +376,7 @@ def cron_entry_record(entry: SchedulerEntryInfo) -> Record:
 
 CRON_EVENT = Schema(
     "cron_event",
-    "`cron history`",
+    "`cron history`, `schedule history`",
     (
         Field("entry_id", "string", "scheduler entry id"),
         Field("task_id", "string", "id of the task it enqueued"),
@@ -389,5 +390,75 @@ def cron_event_record(entry_id: str, event: SchedulerEnqueueEvent) -> Record:
     return {"entry_id": entry_id, "task_id": event.task_id, "enqueued_at": _time(event.enqueued_at)}
 
 
-SCHEMAS: tuple[Schema, ...] = (TASK, QUEUE, DAILY, GROUP, SERVER, WORKER, STATS, CRON_ENTRY, CRON_EVENT)
+SCHEDULE_ENTRY = Schema(
+    "schedule_entry",
+    "`schedule ls`, `schedule add`",
+    (
+        Field(
+            "id",
+            "string",
+            "entry id: the name given with `add --id` (the file's `id`), else derived from the entry",
+        ),
+        Field(
+            "status",
+            "string | null",
+            "`running` (in the file, published by a live scheduler), `not_running` (in the file, no live "
+            "scheduler runs it), `outdated` (a live scheduler runs an older version: it has not reloaded "
+            "the file yet), `not_in_file` (a live scheduler runs it, the file does not have it); "
+            "null from `schedule add`, which does not read Redis",
+        ),
+        Field("spec", "string", "cron spec, descriptor or `@every` interval"),
+        Field("type", "string", "type of the task it enqueues"),
+        *_PAYLOAD,
+        Field("options", "array of string", 'enqueue options in Go\'s form, e.g. `Queue("q")`'),
+        Field("schedulers", "array of string", "ids (`host:pid:uuid`) of the live schedulers publishing it"),
+        Field(
+            "next_enqueue_at",
+            "time | null",
+            "when it fires next: computed from the file's spec for entries in the file, else as a live "
+            "scheduler published it (at most a heartbeat, 10 s, ago)",
+        ),
+        Field(
+            "prev_enqueue_at",
+            "time | null",
+            "when it last fired: the later of what live schedulers published and the entry's newest enqueue "
+            "event; null if never or not running",
+        ),
+    ),
+)
+
+
+def schedule_entry_record(
+    entry: SchedulerEntryInfo,
+    status: str | None,
+    schedulers: Sequence[str],
+    next_enqueue_at: datetime | None,
+    prev_enqueue_at: datetime | None,
+) -> Record:
+    """Return the ``schedule_entry`` record of ``entry`` (as the file has it) joined with the live entries."""
+    return {
+        "id": entry.id,
+        "status": status,
+        "spec": entry.spec,
+        "type": entry.task_type,
+        **_bytes("payload", entry.task_payload),
+        "options": list(entry.options),
+        "schedulers": list(schedulers),
+        "next_enqueue_at": _time(next_enqueue_at),
+        "prev_enqueue_at": _time(prev_enqueue_at),
+    }
+
+
+SCHEMAS: tuple[Schema, ...] = (
+    TASK,
+    QUEUE,
+    DAILY,
+    GROUP,
+    SERVER,
+    WORKER,
+    STATS,
+    CRON_ENTRY,
+    CRON_EVENT,
+    SCHEDULE_ENTRY,
+)
 """Every record ``--json`` prints (``config show`` documents its own in ``cli/config.py``)."""

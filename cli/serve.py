@@ -1,4 +1,8 @@
-"""``asynq-py serve APP``: run a worker for a ``ServeMux`` or handler found by import path or file."""
+"""``asynq-py serve APP``: run a worker for a ``ServeMux`` or handler found by import path or file.
+
+With ``--schedules FILE`` the process also runs a scheduler for that schedules file (see ``schedule``)
+on a background thread: it starts before the worker and stops after it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,12 +21,39 @@ from asynq_py.engine import Handler, ServeMux, Server, ServerConfig
 from .context import get_state
 from .errors import CliError, ExitCode
 from .parse import duration_option
+from .schedfile import periodic_manager, start_scheduler
 
-__all__ = ["app", "load_app", "parse_queues"]
+__all__ = [
+    "DEFAULT_SYNC_INTERVAL",
+    "LOG_LEVELS",
+    "app",
+    "check_log_level",
+    "configure_logging",
+    "load_app",
+    "parse_queues",
+]
 
 app = typer.Typer()
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_SYNC_INTERVAL = timedelta(minutes=3)
+"""How often a scheduler rereads its schedules file by default (Go's PeriodicTaskManager: 3 min)."""
+
+
+def check_log_level(level: str) -> str:
+    """Return ``level`` in lower case, or raise ``BadParameter`` naming ``--log-level``."""
+    if level.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    return level.lower()
+
+
+def configure_logging(level: str) -> None:
+    """Send the engine's logs to stderr at ``level`` (one of ``LOG_LEVELS``)."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def parse_queues(text: str) -> dict[str, int]:
@@ -96,19 +128,37 @@ def serve(
         str, typer.Option(metavar="DURATION", help="How long shutdown waits for running tasks.")
     ] = "8s",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    schedules: Annotated[
+        str | None,
+        typer.Option(
+            "--schedules",
+            metavar="FILE",
+            help="Also run a scheduler for this schedules file (see `schedule`), in this process.",
+            show_default=False,
+        ),
+    ] = None,
+    sync_interval: Annotated[
+        timedelta,
+        typer.Option(
+            "--sync-interval",
+            parser=duration_option,
+            metavar="DURATION",
+            show_default="3m",
+            help="With --schedules: how often the file is reread.",
+        ),
+    ] = DEFAULT_SYNC_INTERVAL,
 ) -> None:
-    """Run a worker until SIGTERM or SIGINT (graceful shutdown); SIGTSTP stops fetching new tasks."""
+    """Run a worker until SIGTERM or SIGINT (graceful shutdown); SIGTSTP stops fetching new tasks.
+
+    With --schedules FILE the worker also runs a scheduler for FILE, as `asynq-py scheduler` does: it
+    starts before the worker takes tasks and stops after the worker has shut down.
+    """
     state = get_state(ctx)
-    if log_level.lower() not in LOG_LEVELS:
-        raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    level = check_log_level(log_level)
     parsed_queues = parse_queues(queues)
     timeout = duration_option(shutdown_timeout)
     handler = load_app(target)
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(level)
     options: dict[str, Any] = {
         "queues": parsed_queues,
         "strict_priority": strict,
@@ -120,5 +170,18 @@ def serve(
     opt = state.settings.conn_opt()
     if opt is None:
         raise CliError("no Redis to serve from", ExitCode.UNAVAILABLE)
-    state.note(f"serving {', '.join(f'{q}={p}' for q, p in parsed_queues.items())} from {state.display_url}")
-    Server(opt, ServerConfig(**options)).run(handler)
+    server = Server(opt, ServerConfig(**options))
+    manager = None
+    if schedules is not None:
+        manager = periodic_manager(opt, Path(schedules).expanduser(), sync_interval)
+    try:
+        if manager is not None:
+            start_scheduler(manager)
+            state.note(f"scheduling {len(manager.entries())} entries from {schedules}")
+        state.note(
+            f"serving {', '.join(f'{q}={p}' for q, p in parsed_queues.items())} from {state.display_url}"
+        )
+        server.run(handler)
+    finally:
+        if manager is not None:
+            manager.shutdown()

@@ -8,10 +8,15 @@ Each setting comes from the first place that has it:
   arguments), then ``ASYNQ_REDIS_PASSWORD``, then ``password`` in ``[redis]``, then the URL's own;
 - config file: ``--config``, then ``ASYNQ_CONFIG``, then ``$XDG_CONFIG_HOME/asynq-py/config.toml``, then
   ``~/.config/asynq-py/config.toml``; a file named by ``--config`` or ``ASYNQ_CONFIG`` must exist;
-- data folder: ``ASYNQ_PY_HOME``, then ``$XDG_DATA_HOME/asynq-py``, then ``~/.local/share/asynq-py``.
+- data folder: ``ASYNQ_PY_HOME``, then ``$XDG_DATA_HOME/asynq-py``, then ``~/.local/share/asynq-py``;
+- schedules file (periodic tasks, for ``schedule`` and ``scheduler``): ``--schedules``, then
+  ``ASYNQ_SCHEDULES``, then ``schedules`` in the config file (a relative path starts at the config
+  file's folder), then ``schedules.toml`` in the config file's folder.
 
 The URL ``embedded`` names the embedded server (a Valkey server per user, started on demand in the
 data folder and shared by every asynq-py process of the user). The config file is TOML::
+
+    schedules = "/etc/asynq-py/schedules.toml"
 
     [redis]
     url = "redis://10.0.0.5:6379/0"
@@ -63,6 +68,10 @@ class Settings:
     """The data folder (the embedded server lives there)."""
     data_dir_source: str
     """``ASYNQ_PY_HOME``, ``XDG_DATA_HOME`` or ``default``."""
+    schedules_path: Path
+    """The schedules file of ``schedule`` and ``scheduler`` (it may not exist)."""
+    schedules_path_source: str
+    """``ASYNQ_SCHEDULES``, ``config file`` or ``default``."""
     problem: str | None = None
     """Why the settings cannot be used (a missing or invalid config file), or None."""
     warnings: tuple[str, ...] = ()
@@ -123,18 +132,29 @@ def _data_dir(env: Mapping[str, str], home: Path) -> tuple[Path, str]:
 
 
 def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Return the ``[redis]`` settings of a config file and warnings; raise ``ValueError`` if it is bad."""
+    """Return the settings of a config file and warnings; raise ``ValueError`` if it is bad.
+
+    The keys of the result are ``url`` and ``password`` (from ``[redis]``) and ``schedules``.
+    """
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:
         raise ValueError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
-    warnings = [f"config file {path}: unknown key {key!r} (ignored)" for key in data if key != "redis"]
+    warnings = [
+        f"config file {path}: unknown key {key!r} (ignored)"
+        for key in data
+        if key not in ("redis", "schedules")
+    ]
+    found: dict[str, str] = {}
+    if "schedules" in data:
+        if not isinstance(data["schedules"], str) or not data["schedules"].strip():
+            raise ValueError(f"config file {path}: 'schedules' must be a path (a non-empty string)")
+        found["schedules"] = data["schedules"]
     section = data.get("redis", {})
     if not isinstance(section, dict):
         raise ValueError(f"config file {path}: 'redis' must be a table ([redis])")
-    found: dict[str, str] = {}
     for key, value in section.items():
         if key not in ("url", "password"):
             warnings.append(f"config file {path}: unknown key 'redis.{key}' (ignored)")
@@ -190,6 +210,13 @@ def resolve(
     )
     pw, pw_source = next(((v, s) for v, s in password_candidates if v), (None, None))
     data_dir, data_source = _data_dir(env, home)
+    if env.get("ASYNQ_SCHEDULES", "").strip():
+        schedules, schedules_source = Path(env["ASYNQ_SCHEDULES"].strip()), "ASYNQ_SCHEDULES"
+    elif "schedules" in file_values:
+        named = Path(file_values["schedules"].strip()).expanduser()
+        schedules, schedules_source = config_path.parent / named, "config file"
+    else:
+        schedules, schedules_source = config_path.parent / "schedules.toml", "default"
     return Settings(
         redis_url=url,
         redis_url_source=url_source,
@@ -200,6 +227,8 @@ def resolve(
         config_exists=exists,
         data_dir=data_dir.expanduser(),
         data_dir_source=data_source,
+        schedules_path=schedules.expanduser(),
+        schedules_path_source=schedules_source,
         problem=problem,
         warnings=tuple(warnings),
     )

@@ -82,7 +82,8 @@ def _duration(name: str, value: object, *, minimum: timedelta = timedelta(0)) ->
     except (OverflowError, ValueError):
         raise ValidationError(f"{name} is out of range") from None
     if d < minimum:
-        raise ValidationError(f"{name} must be at least {minimum.total_seconds():g}s, got {value!r}")
+        least, got = minimum.total_seconds(), d.total_seconds()
+        raise ValidationError(f"{name} must be at least {least:g}s, got {got:g}s")
     return d
 
 

@@ -205,6 +205,8 @@ class TomlScheduleSource:
             raise ValidationError(f"{self.path}: cannot read the schedule: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ValidationError(f"{self.path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{self.path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from None
         unknown = sorted(doc.keys() - {"schedule"})
         if unknown:
             raise ValidationError(

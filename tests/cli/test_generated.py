@@ -121,6 +121,7 @@ def sample_records():
         "stats": schema.stats_record([queue], None, NOW),
         "cron_entry": schema.cron_entry_record(entry),
         "cron_event": schema.cron_event_record("e", SchedulerEnqueueEvent("id", NOW)),
+        "schedule_entry": schema.schedule_entry_record(entry, "running", ["host:1:uuid"], NOW, None),
         "config": config_record(
             resolve(redis=None, password=None, config=None, env={}, home=Path("/home/x"))
         ),
@@ -144,3 +145,5 @@ def test_record_values():
     assert records["queue"]["error_rate"] == 0.25
     assert records["stats"]["aggregate"]["size"] == 3
     assert records["cron_entry"]["prev_enqueue_at"] is None
+    assert records["schedule_entry"]["schedulers"] == ["host:1:uuid"]
+    assert records["schedule_entry"]["next_enqueue_at"] == "2026-01-02T15:04:05Z"

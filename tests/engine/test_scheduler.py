@@ -556,3 +556,12 @@ def test_run_stops_on_sigterm(real_redis_url, raw, queue) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def test_toml_source_refuses_non_utf8(tmp_path) -> None:
+    from asynq_py.engine import TomlScheduleSource, ValidationError
+
+    path = tmp_path / "s.toml"
+    path.write_bytes(b'[[schedule]]\nspec = "@every 1s"\ntype = "\xff"\n')
+    with pytest.raises(ValidationError, match="not UTF-8"):
+        TomlScheduleSource(path).load()
