@@ -65,8 +65,7 @@ class Running:
     def _stop(self, reason: str) -> None:
         if self.handler is not None and self.handler.done():
             return  # the handler finished first: its outcome stands
-        if not self.stop_reason.done():
-            self.stop_reason.set_result(reason)
+        _settle(self.stop_reason, reason)
         self.ctx.cancelled.set()
 
 
@@ -297,17 +296,20 @@ class Processor:
             handler = loop.run_in_executor(self._pool, fn, run.ctx, task)
         handler.add_done_callback(self._release)
         run.handler = handler
+        # One future decides the race between the handler, the deadline, and a stop (cancel, lost
+        # lease, shutdown): whichever sets it first wins.
+        first = run.stop_reason
+        handler.add_done_callback(lambda _: _settle(first, "finished"))
         timeout = max(0.0, run.deadline - self._clock.now())
-        done, _ = await asyncio.wait(
-            {handler, run.stop_reason}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        # A stop that was asked before the handler returned wins: a handler that returns because it
-        # saw ctx.cancelled has not finished its work.
-        if handler in done and run.stop_reason not in done:
+        timer = loop.call_later(timeout, _settle, first, "deadline")
+        reason = await first
+        timer.cancel()
+        if reason == "finished" and handler.cancelled():
+            outcome: tuple[str, Any] = ("error", asyncio.CancelledError())
+        elif reason == "finished":
             error = handler.exception()
-            outcome: tuple[str, Any] = ("ok", handler.result()) if error is None else ("error", error)
+            outcome = ("ok", handler.result()) if error is None else ("error", error)
         else:
-            reason = run.stop_reason.result() if run.stop_reason in done else "deadline"
             run.ctx.cancelled.set()
             if on_loop:
                 handler.cancel()
@@ -431,6 +433,11 @@ class Processor:
 
 async def _call_async(fn: HandlerFunc, ctx: TaskContext, task: Task) -> Any:
     return await fn(ctx, task)
+
+
+def _settle(fut: asyncio.Future[str], reason: str) -> None:
+    if not fut.done():
+        fut.set_result(reason)
 
 
 def _consume_exception(fut: asyncio.Future[Any]) -> None:
