@@ -15,7 +15,6 @@ import random
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ from .errors import AsynqError, DecodeError, RedisUnavailableError, RevokeTask, 
 from .mux import HandlerFunc, is_async_handler
 from .ratelimit import RateLimitedLog
 from .task import Task
+from .threads import HandlerThreads
 from .wire import TaskMessage, decode_task_message
 
 __all__ = ["Processor", "Registry", "Running", "queue_order"]
@@ -185,7 +185,7 @@ class Processor:
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
         self._fetching = True
-        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="asynq-handler")
+        self._threads = HandlerThreads(asyncio.get_running_loop(), config.concurrency)
         self._acker = _Acker(broker)
         self._runs: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -293,7 +293,7 @@ class Processor:
         if on_loop:
             handler = loop.create_task(_call_async(fn, run.ctx, task))
         else:
-            handler = loop.run_in_executor(self._pool, fn, run.ctx, task)
+            handler = self._threads.submit(fn, run.ctx, task)
         handler.add_done_callback(self._release)
         run.handler = handler
         # One future decides the race between the handler, the deadline, and a stop (cancel, lost
@@ -428,7 +428,7 @@ class Processor:
                     run.stop("abort")
         if self._runs:
             await asyncio.wait(set(self._runs), timeout=max(5.0, self._config.syncer_interval_s))
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown()
 
 
 async def _call_async(fn: HandlerFunc, ctx: TaskContext, task: Task) -> Any:
