@@ -524,9 +524,12 @@ def pause_queue(queue: str, *, now: float) -> Plan[None]:
 
 
 def unpause_queue(queue: str) -> Plan[None]:
-    """Unpause a queue; raise ``TaskStateError`` if it is not paused."""
-    n = yield Command(("DEL", keys.paused_key(queue)))
-    if not n:
+    """Unpause a queue and wake idle asynq-py servers; raise ``TaskStateError`` if it is not paused."""
+    replies = yield Batch(
+        (Command(("DEL", keys.paused_key(queue))), Command(("PUBLISH", keys.wake_channel(queue), "1")))
+    )
+    _raise_errors(replies)
+    if not replies[0]:
         raise TaskStateError(f"queue {queue!r} is not paused", queue=queue)
 
 
