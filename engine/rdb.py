@@ -55,6 +55,7 @@ __all__ = [
     "retry",
     "retry_call",
     "sadd_queue_call",
+    "server_time",
     "write_result_call",
     "write_scheduler_entries",
     "write_server_state",
@@ -410,6 +411,12 @@ def group_names(queue: str) -> Plan[list[str]]:
     """Return the names of the queue's groups with waiting tasks."""
     names = yield Command(("SMEMBERS", keys.groups_key(queue)))
     return sorted(n.decode() for n in names)
+
+
+def server_time() -> Plan[float]:
+    """Return the Redis server's clock as Unix seconds."""
+    seconds, micros = yield Command(("TIME",))
+    return int(seconds) + int(micros) / 1e6
 
 
 def extend_leases(leases: dict[str, list[str]], *, now: float, lease_s: int = LEASE_DURATION_S) -> Plan[int]:

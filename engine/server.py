@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from . import rdb_inspect
+from . import rdb, rdb_inspect
 from .aggregator import Aggregator
 from .broker import AsyncBroker, Broker
 from .calls import Command
@@ -36,7 +36,10 @@ from .processor import Processor, Registry
 from .recoverer import Recoverer
 from .subscriber import Subscriber
 
-__all__ = ["Server", "redis_warnings"]
+__all__ = ["MAX_CLOCK_SKEW_S", "Server", "redis_warnings"]
+
+MAX_CLOCK_SKEW_S = 5.0
+"""A server logs a warning at start when its clock differs from Redis's by more than this."""
 
 
 def _resolver(handler: Handler | HandlerFunc | ServeMux) -> Callable[[str], HandlerFunc]:
@@ -194,6 +197,14 @@ class Server:
             await broker.execute(Command(("PING",)))
             for warning in redis_warnings(await broker.run(rdb_inspect.redis_info())):
                 self._log.warning("%s", warning)
+            skew = self._clock.now() - await broker.run(rdb.server_time())
+            if abs(skew) > MAX_CLOCK_SKEW_S:
+                self._log.warning(
+                    "this machine's clock is %+.1fs off the Redis server's; leases and schedules use "
+                    "each process's own clock, so skews near the %gs recovery cutoff cause early recoveries",
+                    skew,
+                    cfg.recoverer_cutoff_s,
+                )
         except AsynqError:
             await broker.aclose()
             sync_broker.close()

@@ -391,3 +391,17 @@ def test_middleware_wraps_handlers(serve, client, queue) -> None:
     client.enqueue(Task("t"), queue=queue)
     wait_for(lambda: len(calls) == 3)
     assert calls == ["before", "handler", "after"]
+
+
+def test_clock_skew_against_redis_is_warned(real_redis_url, queue, caplog) -> None:
+    from asynq_py.engine import SimulatedClock
+
+    skewed = Server(
+        real_redis_url,
+        ServerConfig(**{**FAST, "queues": {queue: 1}}),
+        clock=SimulatedClock(time.time() + 90),
+    )
+    with caplog.at_level("WARNING", logger="asynq_py"):
+        skewed.start(lambda ctx, task: None)
+        skewed.shutdown()
+    assert any("clock is +90" in r.getMessage() or "clock is +89" in r.getMessage() for r in caplog.records)
