@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError as _PbDecodeError
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ._pb import asynq_pb2 as pb
@@ -74,6 +76,18 @@ class TaskMessage:
     """Task headers (field 15, new in asynq v0.26.0)."""
 
 
+_PbMessage = TypeVar("_PbMessage", bound=Message)
+
+
+def _parse(message: _PbMessage, data: bytes, what: str) -> _PbMessage:
+    """Fill ``message`` from ``data``; any failure becomes a ``DecodeError``."""
+    try:
+        message.ParseFromString(data)
+    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"undecodable {what} ({len(data)} bytes): {exc}") from None
+    return message
+
+
 def encode_task_message(msg: TaskMessage) -> bytes:
     """Serialize a task message exactly as Go asynq does."""
     out = pb.TaskMessage(
@@ -98,11 +112,7 @@ def encode_task_message(msg: TaskMessage) -> bytes:
 
 def decode_task_message(data: bytes) -> TaskMessage:
     """Parse a task message; raise ``DecodeError`` on anything that is not one."""
-    m = pb.TaskMessage()
-    try:
-        m.ParseFromString(data)
-    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
-        raise DecodeError(f"undecodable task message ({len(data)} bytes): {exc}") from None
+    m = _parse(pb.TaskMessage(), data, "task message")
     return TaskMessage(
         type=m.type,
         payload=m.payload,
@@ -183,11 +193,7 @@ def encode_server_info(info: ServerInfo) -> bytes:
 
 def decode_server_info(data: bytes) -> ServerInfo:
     """Parse a ``ServerInfo``; raise ``DecodeError`` on anything else."""
-    m = pb.ServerInfo()
-    try:
-        m.ParseFromString(data)
-    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
-        raise DecodeError(f"undecodable server info: {exc}") from None
+    m = _parse(pb.ServerInfo(), data, "server info")
     return ServerInfo(
         host=m.host,
         pid=m.pid,
@@ -243,11 +249,7 @@ def encode_worker_info(info: WorkerInfo) -> bytes:
 
 def decode_worker_info(data: bytes) -> WorkerInfo:
     """Parse a ``WorkerInfo``; raise ``DecodeError`` on anything else."""
-    m = pb.WorkerInfo()
-    try:
-        m.ParseFromString(data)
-    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
-        raise DecodeError(f"undecodable worker info: {exc}") from None
+    m = _parse(pb.WorkerInfo(), data, "worker info")
     return WorkerInfo(
         host=m.host,
         pid=m.pid,
@@ -297,11 +299,7 @@ def encode_scheduler_entry(entry: SchedulerEntry) -> bytes:
 
 def decode_scheduler_entry(data: bytes) -> SchedulerEntry:
     """Parse a ``SchedulerEntry``; raise ``DecodeError`` on anything else."""
-    m = pb.SchedulerEntry()
-    try:
-        m.ParseFromString(data)
-    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
-        raise DecodeError(f"undecodable scheduler entry: {exc}") from None
+    m = _parse(pb.SchedulerEntry(), data, "scheduler entry")
     return SchedulerEntry(
         id=m.id,
         spec=m.spec,
@@ -332,11 +330,7 @@ def encode_scheduler_event(event: SchedulerEnqueueEvent) -> bytes:
 
 def decode_scheduler_event(data: bytes) -> SchedulerEnqueueEvent:
     """Parse a ``SchedulerEnqueueEvent``; raise ``DecodeError`` on anything else."""
-    m = pb.SchedulerEnqueueEvent()
-    try:
-        m.ParseFromString(data)
-    except (_PbDecodeError, RuntimeError, ValueError, TypeError) as exc:
-        raise DecodeError(f"undecodable scheduler event: {exc}") from None
+    m = _parse(pb.SchedulerEnqueueEvent(), data, "scheduler event")
     return SchedulerEnqueueEvent(
         task_id=m.task_id, enqueued_at=_from_ts(m.enqueue_time.seconds, m.enqueue_time.nanos)
     )
