@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,12 @@ RedisLike = str | RedisConnOpt | redis.Redis | aredis.Redis | redis.RedisCluster
 _UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
-def _translate(exc: Exception) -> AsynqError:
+def _translate(exc: Exception, call: Command | Script | None = None) -> AsynqError:
     if isinstance(exc, AsynqError):
         return exc
+    if isinstance(exc, redis.exceptions.NoPermissionError) and call is not None:
+        what = f"script {call.name}" if isinstance(call, Script) else " ".join(str(a) for a in call.args[:2])
+        return BrokerError(f"Redis denied {what}: {exc}")
     if isinstance(exc, redis.AuthenticationError):
         return RedisUnavailableError("Redis refused the credentials (authentication failed)")
     if isinstance(exc, _UNAVAILABLE):
@@ -60,6 +64,11 @@ def _common_kwargs(opt: RedisConnOpt) -> dict[str, Any]:
         "decode_responses": False,
     }
     if opt.tls:
+        if opt.tls_insecure:
+            logging.getLogger("asynq_py").warning(
+                "TLS certificate verification is off for %s: anyone on the path can read and change tasks",
+                opt.redacted_url(),
+            )
         kwargs["ssl"] = True
         kwargs["ssl_ca_certs"] = opt.tls_ca_file
         kwargs["ssl_cert_reqs"] = ssl.CERT_NONE if opt.tls_insecure else ssl.CERT_REQUIRED
@@ -137,8 +146,8 @@ def _needs_reload(replies: Sequence[Any]) -> bool:
     return any(isinstance(r, redis.exceptions.NoScriptError) for r in replies)
 
 
-def _batch_replies(replies: Sequence[Any]) -> list[Any]:
-    return [_translate(r) if isinstance(r, Exception) else r for r in replies]
+def _batch_replies(replies: Sequence[Any], calls: Sequence[Command | Script]) -> list[Any]:
+    return [_translate(r, c) if isinstance(r, Exception) else r for r, c in zip(replies, calls, strict=True)]
 
 
 class Broker:
@@ -175,7 +184,7 @@ class Broker:
                 return self.redis.execute_command(*_wire_args(call))  # type: ignore[no-untyped-call]
         except Exception as exc:
             if isinstance(exc, redis.RedisError | OSError):
-                raise _translate(exc) from None
+                raise _translate(exc, None if isinstance(call, Batch) else call) from None
             raise
 
     def _batch(self, batch: Batch) -> list[Any]:
@@ -191,7 +200,7 @@ class Broker:
                 retry.execute_command(*_wire_args(batch.calls[i]))
             for i, reply in zip(redo, retry.execute(raise_on_error=False), strict=True):
                 replies[i] = reply
-        return _batch_replies(replies)
+        return _batch_replies(replies, batch.calls)
 
     def _load_scripts(self) -> None:
         for lua in all_scripts().values():
@@ -237,7 +246,7 @@ class AsyncBroker:
                 return await self.redis.execute_command(*_wire_args(call))
         except Exception as exc:
             if isinstance(exc, redis.RedisError | OSError):
-                raise _translate(exc) from None
+                raise _translate(exc, None if isinstance(call, Batch) else call) from None
             raise
 
     async def _batch(self, batch: Batch) -> list[Any]:
@@ -253,7 +262,7 @@ class AsyncBroker:
                 retry.execute_command(*_wire_args(batch.calls[i]))
             for i, reply in zip(redo, await retry.execute(raise_on_error=False), strict=True):
                 replies[i] = reply
-        return _batch_replies(replies)
+        return _batch_replies(replies, batch.calls)
 
     async def _load_scripts(self) -> None:
         for lua in all_scripts().values():

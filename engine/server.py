@@ -112,7 +112,7 @@ class Server:
         if self._thread is not None:
             raise TaskStateError("the server was already started")
         self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._main(handler)), name="asynq-server", daemon=True
+            target=self._thread_main, args=(handler,), name="asynq-server", daemon=True
         )
         self._thread.start()
         if not self._started.wait(timeout_s):

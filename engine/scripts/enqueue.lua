@@ -6,7 +6,8 @@
 -- ARGV[2] -> task ID
 -- ARGV[3] -> current unix time in nsec (pending_since)
 -- ARGV[4] -> uniqueness TTL in seconds (only with KEYS[3])
--- ARGV[5] -> wake channel, published to when the pending list was empty (asynq-py addition)
+-- ARGV[5] -> wake channel, published to when the pending list was empty (asynq-py addition; published with pcall so that
+-- a denied or failing wake-up never fails the write already made)
 -- Returns 1 if enqueued, 0 if the task ID already exists, -1 if the unique lock is held.
 if KEYS[3] then
     local ok = redis.call("SET", KEYS[3], ARGV[2], "NX", "EX", ARGV[4])
@@ -24,6 +25,6 @@ else
     redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "pending", "pending_since", ARGV[3])
 end
 if redis.call("LPUSH", KEYS[2], ARGV[2]) == 1 then
-    redis.call("PUBLISH", ARGV[5], "1")
+    redis.pcall("PUBLISH", ARGV[5], "1")
 end
 return 1

@@ -6,7 +6,8 @@
 -- ARGV[2] -> task key prefix
 -- ARGV[3] -> current Unix time in nsec
 -- ARGV[4] -> group key prefix
--- ARGV[5] -> wake channel (asynq-py addition)
+-- ARGV[5] -> wake channel (asynq-py addition; published with pcall so that
+-- a denied or failing wake-up never fails the write already made)
 -- Returns the number of tasks moved (at most 100 per call).
 local ids = redis.call("ZRANGE", KEYS[1], "-inf", ARGV[1], "BYSCORE", "LIMIT", 0, 100)
 for _, id in ipairs(ids) do
@@ -19,7 +20,7 @@ for _, id in ipairs(ids) do
         redis.call("SADD", KEYS[3], group)
     else
         if redis.call("LPUSH", KEYS[2], id) == 1 then
-            redis.call("PUBLISH", ARGV[5], "1")
+            redis.pcall("PUBLISH", ARGV[5], "1")
         end
         redis.call("ZREM", KEYS[1], id)
         redis.call("HSET", key, "state", "pending", "pending_since", ARGV[3])

@@ -4,7 +4,8 @@
 -- KEYS[3] -> asynq:{<qname>}:pending
 -- KEYS[4] -> asynq:{<qname>}:t:<task_id>
 -- ARGV[1] -> task ID
--- ARGV[2] -> wake channel (asynq-py addition)
+-- ARGV[2] -> wake channel (asynq-py addition; published with pcall so that
+-- a denied or failing wake-up never fails the write already made)
 -- Returns "OK", or an error reply "NOT FOUND".
 if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
@@ -13,7 +14,7 @@ if redis.call("ZREM", KEYS[2], ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
 if redis.call("RPUSH", KEYS[3], ARGV[1]) == 1 then
-    redis.call("PUBLISH", ARGV[2], "1")
+    redis.pcall("PUBLISH", ARGV[2], "1")
 end
 redis.call("HSET", KEYS[4], "state", "pending")
 return redis.status_reply("OK")

@@ -4,7 +4,8 @@
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:groups (only for a group)
 -- ARGV[1] -> task key prefix
--- ARGV[2] -> wake channel (asynq-py addition)
+-- ARGV[2] -> wake channel (asynq-py addition; published with pcall so that
+-- a denied or failing wake-up never fails the write already made)
 -- ARGV[3] -> group name (only for a group)
 -- Returns the number of tasks moved.
 local ids = redis.call("ZRANGE", KEYS[1], 0, -1)
@@ -17,6 +18,6 @@ if KEYS[3] then
     redis.call("SREM", KEYS[3], ARGV[3])
 end
 if #ids > 0 then
-    redis.call("PUBLISH", ARGV[2], "1")
+    redis.pcall("PUBLISH", ARGV[2], "1")
 end
 return #ids

@@ -5,7 +5,8 @@
 -- ARGV[1] -> task ID
 -- ARGV[2] -> queue key prefix
 -- ARGV[3] -> group key prefix
--- ARGV[4] -> wake channel (asynq-py addition)
+-- ARGV[4] -> wake channel (asynq-py addition; published with pcall so that
+-- a denied or failing wake-up never fails the write already made)
 -- Returns 1 on success, 0 if the task is missing, -1 if it is active, -2 if it is already pending.
 if redis.call("EXISTS", KEYS[1]) == 0 then
     return 0
@@ -31,7 +32,7 @@ else
     end
 end
 if redis.call("LPUSH", KEYS[2], ARGV[1]) == 1 then
-    redis.call("PUBLISH", ARGV[4], "1")
+    redis.pcall("PUBLISH", ARGV[4], "1")
 end
 redis.call("HSET", KEYS[1], "state", "pending")
 return 1
