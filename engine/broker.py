@@ -91,33 +91,35 @@ def _check_client(client: Any) -> None:
         raise ValidationError("the Redis client must be created with decode_responses=False")
 
 
-def connect_sync(target: RedisLike) -> redis.Redis | redis.RedisCluster:
-    """Return a blocking redis-py client for a URL, options, or an existing client."""
+def connect_sync(target: RedisLike) -> tuple[redis.Redis | redis.RedisCluster, list[redis.Redis]]:
+    """Return a blocking redis-py client for a URL, options, or an existing client, and the
+    Sentinel connections behind it (to close with it)."""
     if isinstance(target, redis.Redis | redis.RedisCluster):
         _check_client(target)
-        return target
+        return target, []
     if isinstance(target, aredis.Redis | aredis.RedisCluster):
         raise ValidationError("a blocking Client/Inspector needs a blocking redis.Redis, not redis.asyncio")
     opt = RedisConnOpt.from_url(target) if isinstance(target, str) else target
     kwargs = _common_kwargs(opt)
     if opt.cluster_addrs:
         nodes = [ClusterNode(h, p) for h, p in opt.cluster_addrs]  # type: ignore[no-untyped-call]
-        return redis.RedisCluster(startup_nodes=nodes, **kwargs)
+        return redis.RedisCluster(startup_nodes=nodes, **kwargs), []
     if opt.sentinel_addrs:
         sentinel = Sentinel(list(opt.sentinel_addrs), sentinel_kwargs=_sentinel_kwargs(opt), **kwargs)  # type: ignore[no-untyped-call]
         master: redis.Redis = sentinel.master_for(opt.sentinel_master, db=opt.db)  # type: ignore[no-untyped-call]
-        return master
+        return master, list(sentinel.sentinels)
     if opt.unix_socket:
         kwargs.pop("ssl", None)
-        return redis.Redis(unix_socket_path=opt.unix_socket, db=opt.db, **kwargs)
-    return redis.Redis(host=opt.host, port=opt.port, db=opt.db, **kwargs)
+        return redis.Redis(unix_socket_path=opt.unix_socket, db=opt.db, **kwargs), []
+    return redis.Redis(host=opt.host, port=opt.port, db=opt.db, **kwargs), []
 
 
-def connect_async(target: RedisLike) -> aredis.Redis | aredis.RedisCluster:
-    """Return an asyncio redis-py client for a URL, options, or an existing client."""
+def connect_async(target: RedisLike) -> tuple[aredis.Redis | aredis.RedisCluster, list[aredis.Redis]]:
+    """Return an asyncio redis-py client for a URL, options, or an existing client, and the
+    Sentinel connections behind it (to close with it)."""
     if isinstance(target, aredis.Redis | aredis.RedisCluster):
         _check_client(target)
-        return target
+        return target, []
     if isinstance(target, redis.Redis | redis.RedisCluster):
         raise ValidationError("an async Client/Inspector needs a redis.asyncio client, not a blocking one")
     opt = RedisConnOpt.from_url(target) if isinstance(target, str) else target
@@ -125,15 +127,15 @@ def connect_async(target: RedisLike) -> aredis.Redis | aredis.RedisCluster:
     if opt.cluster_addrs:
         kwargs.pop("health_check_interval")
         nodes = [AsyncClusterNode(h, p) for h, p in opt.cluster_addrs]
-        return aredis.RedisCluster(startup_nodes=nodes, **kwargs)
+        return aredis.RedisCluster(startup_nodes=nodes, **kwargs), []
     if opt.sentinel_addrs:
         sentinel = AsyncSentinel(list(opt.sentinel_addrs), sentinel_kwargs=_sentinel_kwargs(opt), **kwargs)  # type: ignore[no-untyped-call]
         amaster: aredis.Redis = sentinel.master_for(opt.sentinel_master, db=opt.db)
-        return amaster
+        return amaster, list(sentinel.sentinels)
     if opt.unix_socket:
         kwargs.pop("ssl", None)
-        return aredis.Redis(unix_socket_path=opt.unix_socket, db=opt.db, **kwargs)
-    return aredis.Redis(host=opt.host, port=opt.port, db=opt.db, **kwargs)
+        return aredis.Redis(unix_socket_path=opt.unix_socket, db=opt.db, **kwargs), []
+    return aredis.Redis(host=opt.host, port=opt.port, db=opt.db, **kwargs), []
 
 
 def _wire_args(call: Command | Script) -> tuple[Any, ...]:
@@ -154,7 +156,7 @@ class Broker:
     """Runs plans on a blocking redis-py client."""
 
     def __init__(self, target: RedisLike) -> None:
-        self.redis = connect_sync(target)
+        self.redis, self._sentinels = connect_sync(target)
         """The underlying redis-py client."""
         self._owned = not isinstance(target, redis.Redis | redis.RedisCluster)
 
@@ -210,13 +212,15 @@ class Broker:
         """Close the connection pool if this broker created it."""
         if self._owned:
             self.redis.close()
+            for sentinel in self._sentinels:
+                sentinel.close()
 
 
 class AsyncBroker:
     """Runs plans on an asyncio redis-py client."""
 
     def __init__(self, target: RedisLike) -> None:
-        self.redis = connect_async(target)
+        self.redis, self._sentinels = connect_async(target)
         """The underlying redis-py client."""
         self._owned = not isinstance(target, aredis.Redis | aredis.RedisCluster)
 
@@ -299,3 +303,5 @@ class AsyncBroker:
         """Close the connection pool if this broker created it."""
         if self._owned:
             await self.redis.aclose()
+            for sentinel in self._sentinels:
+                await sentinel.aclose()
