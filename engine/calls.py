@@ -7,11 +7,11 @@ awaiting. A failed call is thrown into the plan as an ``AsynqError``.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Arg", "Batch", "Call", "Command", "Plan", "Script", "T"]
+__all__ = ["Arg", "Batch", "Call", "Command", "Plan", "Script", "T", "raise_failed"]
 
 Arg = bytes | str | int | float
 """What a Redis argument may be (never bool, never a float TTL)."""
@@ -55,3 +55,10 @@ Call = Command | Script | Batch
 
 Plan = Generator[Call, Any, T]
 """A generator that yields calls, receives their replies, and returns a result."""
+
+
+def raise_failed(replies: Sequence[Any]) -> None:
+    """Raise the first error among a ``Batch``'s replies, if any."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply

@@ -129,17 +129,18 @@ class Heartbeater(threading.Thread):
         for r in valid:
             leases.setdefault(r.msg.queue, []).append(r.msg.id)
         try:
-            self._broker.run(
-                rdb.write_server_state(
+            expiry = self._broker.run(
+                rdb.heartbeat(
                     ident.server_key,
                     ident.workers_key,
                     encode_server_info(info),
                     workers,
+                    leases,
                     now=now,
                     ttl_s=int(self._interval_s * 2) or 1,
+                    lease_s=self._lease_s,
                 )
             )
-            expiry = self._broker.run(rdb.extend_leases(leases, now=now, lease_s=self._lease_s))
         except AsynqError as exc:
             self._limited.log(logging.ERROR, "beat", "heartbeat failed: %s", exc)
             return

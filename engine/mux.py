@@ -73,6 +73,8 @@ class ServeMux:
     def __init__(self) -> None:
         self._routes: dict[str, HandlerFunc] = {}
         self._middlewares: list[Middleware] = []
+        self._resolved: dict[str, HandlerFunc] = {}
+        """Task type to its wrapped handler: the chain is built once per type, not per task."""
 
     def handle(self, pattern: str, handler: Handler | HandlerFunc) -> None:
         """Register ``handler`` for task types equal to or starting with ``pattern``."""
@@ -81,6 +83,7 @@ class ServeMux:
         if pattern in self._routes:
             raise ValidationError(f"a handler is already registered for pattern {pattern!r}")
         self._routes[pattern] = handler_function(handler)
+        self._resolved.clear()
 
     @overload
     def handle_func(self, pattern: str) -> Callable[[F], F]: ...
@@ -103,6 +106,7 @@ class ServeMux:
     def use(self, *middlewares: Middleware) -> None:
         """Wrap every handler in ``middlewares`` (applied in the order given, first outermost)."""
         self._middlewares.extend(middlewares)
+        self._resolved.clear()
 
     def match(self, task_type: str) -> HandlerFunc | None:
         """Return the handler registered for the longest pattern matching ``task_type``."""
@@ -114,6 +118,14 @@ class ServeMux:
 
     def resolve(self, task_type: str) -> HandlerFunc:
         """Return the handler for ``task_type`` wrapped in the middleware chain."""
+        resolved = self._resolved.get(task_type)
+        if resolved is None:
+            if len(self._resolved) >= 4096:  # task types come from Redis: keep the cache bounded
+                self._resolved.clear()
+            resolved = self._resolved[task_type] = self._wrap(task_type)
+        return resolved
+
+    def _wrap(self, task_type: str) -> HandlerFunc:
         fn = self.match(task_type) or _not_found
         for middleware in reversed(self._middlewares):
             inner_async = is_async_handler(fn)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import keys
-from .calls import Arg, Batch, Command, Plan, Script
+from .calls import Arg, Batch, Command, Plan, Script, raise_failed
 from .errors import BrokerError, DuplicateTaskError, TaskIdConflictError
 from .wire import TaskMessage, encode_task_message
 
@@ -44,11 +44,15 @@ __all__ = [
     "extend_leases",
     "forward_due",
     "group_names",
+    "heartbeat",
     "list_lease_expired",
     "mark_complete",
     "mark_complete_call",
+    "reclaim",
     "reclaim_aggregation_sets",
+    "reclaim_aggregation_sets_call",
     "reclaim_unleased",
+    "reclaim_unleased_call",
     "record_scheduler_event",
     "requeue",
     "requeue_call",
@@ -330,23 +334,33 @@ def list_lease_expired(queues: Sequence[str], *, cutoff: float) -> Plan[list[tup
     return found
 
 
+def reclaim_unleased_call(queue: str, *, now: float) -> Script:
+    """Return the call that gives active tasks without a lease an expired one (see the script)."""
+    return Script("reclaim_unleased", (keys.active_key(queue), keys.lease_key(queue)), (int(now) - 1,))
+
+
 def reclaim_unleased(queue: str, *, now: float) -> Plan[int]:
     """Give active tasks without a lease an expired one, so the recoverer picks them up."""
-    n = yield Script("reclaim_unleased", (keys.active_key(queue), keys.lease_key(queue)), (int(now) - 1,))
+    n = yield reclaim_unleased_call(queue, now=now)
     return int(n)
+
+
+def reclaim(queues: Sequence[str], *, now: float) -> Plan[None]:
+    """Reclaim unleased active tasks and stale aggregation sets of every queue, in one round trip."""
+    calls: list[Command | Script] = []
+    for queue in queues:
+        calls += [reclaim_unleased_call(queue, now=now), reclaim_aggregation_sets_call(queue, now=now)]
+    yield from _send(calls)
 
 
 def drop_active(queue: str, task_id: str) -> Plan[None]:
     """Remove an id that has no task hash from active and lease (nothing to run or recover)."""
-    replies = yield Batch(
-        (
+    yield from _send(
+        [
             Command(("LREM", keys.active_key(queue), 0, task_id)),
             Command(("ZREM", keys.lease_key(queue), task_id)),
-        )
+        ]
     )
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
 
 
 def write_result_call(queue: str, task_id: str, data: bytes) -> Command:
@@ -368,13 +382,18 @@ def delete_expired_completed(queue: str, *, now: float, batch: int) -> Plan[int]
             return total
 
 
-def reclaim_aggregation_sets(queue: str, *, now: float) -> Plan[None]:
-    """Put the tasks of aggregation sets past their deadline back into their groups."""
-    yield Script(
+def reclaim_aggregation_sets_call(queue: str, *, now: float) -> Script:
+    """Return the call that puts the tasks of stale aggregation sets back into their groups."""
+    return Script(
         "reclaim_aggregation_sets",
         (keys.aggregation_sets_key(queue), keys.groups_key(queue)),
         (int(now), keys.group_key_prefix(queue)),
     )
+
+
+def reclaim_aggregation_sets(queue: str, *, now: float) -> Plan[None]:
+    """Put the tasks of aggregation sets past their deadline back into their groups."""
+    yield reclaim_aggregation_sets_call(queue, now=now)
 
 
 AGGREGATION_SET_TIMEOUT_S = 120
@@ -419,12 +438,7 @@ def server_time() -> Plan[float]:
     return int(seconds) + int(micros) / 1e6
 
 
-def extend_leases(leases: dict[str, list[str]], *, now: float, lease_s: int = LEASE_DURATION_S) -> Plan[int]:
-    """Extend the leases of the given task ids (by queue) to now + ``lease_s``; return the new expiry.
-
-    ``ZADD XX`` never re-adds an id that is gone, so a task already recovered stays recovered.
-    """
-    expiry = int(now) + lease_s
+def _lease_calls(leases: dict[str, list[str]], expiry: int) -> list[Command | Script]:
     calls: list[Command | Script] = []
     for q, ids in leases.items():
         if ids:
@@ -432,11 +446,34 @@ def extend_leases(leases: dict[str, list[str]], *, now: float, lease_s: int = LE
             for task_id in ids:
                 pairs += [expiry, task_id]
             calls.append(Command(("ZADD", keys.lease_key(q), "XX", *pairs)))
+    return calls
+
+
+def _server_state_calls(
+    server_key: str, workers_key: str, info: bytes, workers: dict[str, bytes], *, now: float, ttl_s: int
+) -> list[Command | Script]:
+    pairs: list[Any] = []
+    for task_id, data in workers.items():
+        pairs += [task_id, data]
+    return [
+        Command(("ZADD", keys.ALL_SERVERS, int(now) + ttl_s, server_key)),
+        Command(("ZADD", keys.ALL_WORKERS, int(now) + ttl_s, workers_key)),
+        Script("write_server_state", (server_key, workers_key), (ttl_s, info, *pairs)),
+    ]
+
+
+def _send(calls: list[Command | Script]) -> Plan[None]:
     if calls:
-        replies = yield Batch(tuple(calls))
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        raise_failed((yield Batch(tuple(calls))))
+
+
+def extend_leases(leases: dict[str, list[str]], *, now: float, lease_s: int = LEASE_DURATION_S) -> Plan[int]:
+    """Extend the leases of the given task ids (by queue) to now + ``lease_s``; return the new expiry.
+
+    ``ZADD XX`` never re-adds an id that is gone, so a task already recovered stays recovered.
+    """
+    expiry = int(now) + lease_s
+    yield from _send(_lease_calls(leases, expiry))
     return expiry
 
 
@@ -444,33 +481,36 @@ def write_server_state(
     server_key: str, workers_key: str, info: bytes, workers: dict[str, bytes], *, now: float, ttl_s: int
 ) -> Plan[None]:
     """Write a server's heartbeat: its info, its workers, and their entries in the global zsets."""
-    pairs: list[Any] = []
-    for task_id, data in workers.items():
-        pairs += [task_id, data]
-    replies = yield Batch(
-        (
-            Command(("ZADD", keys.ALL_SERVERS, int(now) + ttl_s, server_key)),
-            Command(("ZADD", keys.ALL_WORKERS, int(now) + ttl_s, workers_key)),
-            Script("write_server_state", (server_key, workers_key), (ttl_s, info, *pairs)),
-        )
-    )
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
+    yield from _send(_server_state_calls(server_key, workers_key, info, workers, now=now, ttl_s=ttl_s))
+
+
+def heartbeat(
+    server_key: str,
+    workers_key: str,
+    info: bytes,
+    workers: dict[str, bytes],
+    leases: dict[str, list[str]],
+    *,
+    now: float,
+    ttl_s: int,
+    lease_s: int,
+) -> Plan[int]:
+    """Write the server state and extend the leases in one round trip; return the new lease expiry."""
+    expiry = int(now) + lease_s
+    calls = _server_state_calls(server_key, workers_key, info, workers, now=now, ttl_s=ttl_s)
+    yield from _send(calls + _lease_calls(leases, expiry))
+    return expiry
 
 
 def clear_server_state(server_key: str, workers_key: str) -> Plan[None]:
     """Remove a server's heartbeat records at shutdown."""
-    replies = yield Batch(
-        (
+    yield from _send(
+        [
             Command(("ZREM", keys.ALL_SERVERS, server_key)),
             Command(("ZREM", keys.ALL_WORKERS, workers_key)),
             Script("clear_server_state", (server_key, workers_key), ()),
-        )
+        ]
     )
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
 
 
 # Scheduler
@@ -479,31 +519,21 @@ SCHEDULER_HISTORY_MAX = 1000
 """Enqueue events kept per scheduler entry (Go's cap)."""
 
 
-def _raise_first(replies: Sequence[Any]) -> None:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-
-
 def write_scheduler_entries(
     scheduler_key: str, entries: Sequence[bytes], *, now: float, ttl_s: int
 ) -> Plan[None]:
     """Publish a scheduler's entries (``SchedulerEntry`` bytes) for ``ttl_s`` seconds (wire spec §4.1.18)."""
-    replies = yield Batch(
-        (
+    yield from _send(
+        [
             Command(("ZADD", keys.ALL_SCHEDULERS, int(now) + ttl_s, scheduler_key)),
             Script("write_scheduler_entries", (scheduler_key,), (ttl_s, *entries)),
-        )
+        ]
     )
-    _raise_first(replies)
 
 
 def clear_scheduler_entries(scheduler_key: str) -> Plan[None]:
     """Withdraw a scheduler's entries at shutdown."""
-    replies = yield Batch(
-        (Command(("ZREM", keys.ALL_SCHEDULERS, scheduler_key)), Command(("DEL", scheduler_key)))
-    )
-    _raise_first(replies)
+    yield from _send([Command(("ZREM", keys.ALL_SCHEDULERS, scheduler_key)), Command(("DEL", scheduler_key))])
 
 
 def record_scheduler_event(
@@ -519,6 +549,4 @@ def record_scheduler_event(
 
 def clear_scheduler_history(entry_ids: Sequence[str]) -> Plan[None]:
     """Delete the enqueue history of the given entries (one DEL each: the keys share no hash slot)."""
-    if entry_ids:
-        replies = yield Batch(tuple(Command(("DEL", keys.scheduler_history_key(e))) for e in entry_ids))
-        _raise_first(replies)
+    yield from _send([Command(("DEL", keys.scheduler_history_key(e))) for e in entry_ids])

@@ -6,12 +6,11 @@ pause, unpause and cancel first checks that the queue exists, in the same round 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import keys
-from .calls import Batch, Command, Plan, Script
+from .calls import Batch, Command, Plan, Script, raise_failed
 from .errors import (
     AsynqError,
     DecodeError,
@@ -33,6 +32,7 @@ from .info import (
 from .rdb import ARCHIVE_MAX_AGE_S, ARCHIVE_MAX_SIZE
 from .task import TaskInfo, TaskState, task_info_from_message
 from .wire import (
+    TaskMessage,
     decode_scheduler_entry,
     decode_scheduler_event,
     decode_server_info,
@@ -82,12 +82,6 @@ def _check(queue: str, reply: Any) -> None:
         raise QueueNotFoundError(f"queue {queue!r} not found", queue=queue)
 
 
-def _raise_errors(replies: Sequence[Any]) -> None:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-
-
 def queues() -> Plan[list[str]]:
     """Return every queue name, sorted."""
     names = yield Command(("SMEMBERS", keys.ALL_QUEUES))
@@ -134,7 +128,7 @@ def get_queue_info(queue: str, *, now: float) -> Plan[QueueInfo]:
         )
     )
     _check(queue, replies[0])
-    _raise_errors(replies[1:])
+    raise_failed(replies[1:])
     raw = replies[1]
     stats = {raw[i].decode(): int(raw[i + 1] or 0) for i in range(0, len(raw), 2)}
     since_ns = stats["oldest_pending_since"]
@@ -173,7 +167,7 @@ def history(queue: str, days: int, *, now: float) -> Plan[list[DailyStats]]:
         calls += [Command(("GET", keys.processed_key(queue, d))), Command(("GET", keys.failed_key(queue, d)))]
     replies = yield Batch(tuple(calls))
     _check(queue, replies[0])
-    _raise_errors(replies[1:])
+    raise_failed(replies[1:])
     return [
         DailyStats(queue, int(replies[1 + 2 * i] or 0), int(replies[2 + 2 * i] or 0), d.date())
         for i, d in enumerate(dates)
@@ -188,7 +182,7 @@ def groups(queue: str) -> Plan[list[GroupInfo]]:
     if not names:
         return []
     sizes = yield Batch(tuple(Command(("ZCARD", keys.group_key(queue, g))) for g in names))
-    _raise_errors(sizes)
+    raise_failed(sizes)
     return [GroupInfo(g, int(n)) for g, n in zip(names, sizes, strict=True)]
 
 
@@ -248,7 +242,7 @@ def list_tasks(
         calls.append(Command(("ZRANGE", keys.lease_key(queue), "-inf", int(now), "BYSCORE")))
     replies = yield Batch(tuple(calls))
     _check(queue, replies[0])
-    _raise_errors(replies[1:])
+    raise_failed(replies[1:])
     orphans: set[str] = set()
     if state in (TaskState.PENDING, TaskState.ACTIVE):
         ids = [i.decode() for i in reversed(replies[1])]
@@ -268,6 +262,12 @@ def list_tasks(
 
 def get_task_info(queue: str, task_id: str, *, now: float) -> Plan[TaskInfo]:
     """Return one task; raise ``QueueNotFoundError`` or ``TaskNotFoundError``."""
+    reply = yield from _task_reply(queue, task_id, now)
+    return _parse_task_info(queue, task_id, reply)
+
+
+def _task_reply(queue: str, task_id: str, now: float) -> Plan[list[Any]]:
+    """Return the get_task_info script's reply: [msg, state, next process time, result]."""
     replies = yield Batch(
         (
             _exists(queue),
@@ -286,15 +286,19 @@ def get_task_info(queue: str, task_id: str, *, now: float) -> Plan[TaskInfo]:
                 f"task {task_id!r} not found in queue {queue!r}", queue=queue, task_id=task_id
             )
         raise reply
-    return _parse_task_info(queue, task_id, reply)
+    return list(reply)
+
+
+def _decode(queue: str, task_id: str, data: bytes) -> TaskMessage:
+    try:
+        return decode_task_message(data)
+    except DecodeError as exc:
+        raise DecodeError(str(exc), queue=queue, task_id=task_id) from None
 
 
 def _parse_task_info(queue: str, task_id: str, reply: list[Any]) -> TaskInfo:
     data, state, next_at, result = reply
-    try:
-        msg = decode_task_message(data)
-    except DecodeError as exc:
-        raise DecodeError(str(exc), queue=queue, task_id=task_id) from None
+    msg = _decode(queue, task_id, data)
     return task_info_from_message(
         msg, TaskState(state.decode()), next_process_at=float(next_at or 0), result=result or None
     )
@@ -407,13 +411,12 @@ def delete_task(queue: str, task_id: str) -> Plan[None]:
 
 def update_task_payload(queue: str, task_id: str, payload: bytes, *, now: float) -> Plan[None]:
     """Replace a scheduled task's payload; raise ``TaskNotFoundError`` or ``TaskStateError``."""
-    info = yield from get_task_info(queue, task_id, now=now)
-    if info.state is not TaskState.SCHEDULED:
+    data, state, _, _ = yield from _task_reply(queue, task_id, now)
+    if state != b"scheduled":
         raise TaskStateError(
             "cannot update task that is not in scheduled state.", queue=queue, task_id=task_id
         )
-    data = yield Command(("HGET", keys.task_key(queue, task_id), "msg"))
-    msg = decode_task_message(data)
+    msg = _decode(queue, task_id, data)
     msg.payload = payload
     code = yield Script("update_task_payload", (keys.task_key(queue, task_id),), (encode_task_message(msg),))
     _task_code(queue, task_id, [1, code], {-1: "cannot update task that is not in scheduled state."})
@@ -429,7 +432,7 @@ def _source_key(queue: str, state: TaskState, group: str | None) -> str:
 
 def _count(queue: str, replies: list[Any]) -> int:
     _check(queue, replies[0])
-    _raise_errors(replies[1:])
+    raise_failed(replies[1:])
     return int(replies[1])
 
 
@@ -528,7 +531,7 @@ def unpause_queue(queue: str) -> Plan[None]:
     replies = yield Batch(
         (Command(("DEL", keys.paused_key(queue))), Command(("PUBLISH", keys.wake_channel(queue), "1")))
     )
-    _raise_errors(replies)
+    raise_failed(replies)
     if not replies[0]:
         raise TaskStateError(f"queue {queue!r} is not paused", queue=queue)
 
@@ -540,7 +543,7 @@ def _live_keys(zset: str, now: float) -> Script:
 def servers(*, now: float) -> Plan[list[ServerInfo]]:
     """Return the servers with a live heartbeat, with the tasks they run, sorted by host and pid."""
     replies = yield Batch((_live_keys(keys.ALL_SERVERS, now), _live_keys(keys.ALL_WORKERS, now)))
-    _raise_errors(replies)
+    raise_failed(replies)
     server_keys, worker_keys = replies
     calls = (
         [Command(("GET", k)) for k in server_keys]

@@ -49,8 +49,7 @@ class Recoverer:
     async def step(self) -> int:
         """Recover expired leases and stale aggregation sets; return how many tasks were recovered."""
         now = self._clock.now()
-        for queue in self._queues:
-            await self._broker.run(rdb.reclaim_unleased(queue, now=now))
+        await self._broker.run(rdb.reclaim(self._queues, now=now))
         expired = await self._broker.run(
             rdb.list_lease_expired(self._queues, cutoff=now - self._config.recoverer_cutoff_s)
         )
@@ -64,8 +63,6 @@ class Recoverer:
                 recovered += 1
             except AsynqError as exc:
                 self._log.warning("could not recover task %s in queue %s: %s", task_id, queue, exc)
-        for queue in self._queues:
-            await self._broker.run(rdb.reclaim_aggregation_sets(queue, now=now))
         return recovered
 
     async def _recover(self, queue: str, task_id: str, data: bytes, now: float) -> None:
