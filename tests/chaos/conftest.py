@@ -1,0 +1,49 @@
+"""Fixtures of the chaos scenarios: the tier, a private Redis with AOF, a ledger directory, a fleet."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaos.harness import Fleet, Tier
+
+
+@pytest.fixture(scope="session")
+def tier() -> Tier:
+    return Tier.from_env()
+
+
+@pytest.fixture
+def aof_redis(real_server_factory: Callable[..., Any]) -> Any:
+    """A private server with AOF (everysec), so a scenario may stop, kill and restart it."""
+    return real_server_factory(extra=("--appendonly", "yes", "--appendfsync", "everysec"))
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"chaos-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def ledger_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_fleet(tmp_path: Path, ledger_dir: Path) -> Iterator[Callable[..., Fleet]]:
+    """Build fleets of chaos workers; every worker still running at the end is killed."""
+    fleets: list[Fleet] = []
+
+    def make(redis_url: str, queues: list[str], lifetime_s: float = 600.0) -> Fleet:
+        fleet = Fleet(redis_url, queues, ledger_dir, tmp_path, lifetime_s)
+        fleets.append(fleet)
+        return fleet
+
+    yield make
+    for fleet in fleets:
+        fleet.close()
