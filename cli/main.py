@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cron",
     "schedule",
     "serve",
+    "metrics",
     "dash",
     "config",
 )

@@ -10,16 +10,18 @@ import importlib
 import importlib.util
 import logging
 import sys
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from asynq_py.engine import Handler, ServeMux, Server, ServerConfig
+from asynq_py.engine import Handler, RedisConnOpt, ServeMux, Server, ServerConfig
 
-from .context import get_state
+from .context import AppState, get_state
 from .errors import CliError, ExitCode
+from .httpd import parse_listen, serve_routes
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
 
@@ -147,6 +149,16 @@ def serve(
             help="With --schedules: how often the file is reread.",
         ),
     ] = DEFAULT_SYNC_INTERVAL,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            metavar="HOST:PORT",
+            help="Serve the worker's Prometheus metrics at /metrics there (one endpoint for all "
+            "--processes); needs asynq-py[metrics].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a worker until SIGTERM or SIGINT (graceful shutdown); SIGTSTP stops fetching new tasks.
 
@@ -156,6 +168,7 @@ def serve(
     state = get_state(ctx)
     level = check_log_level(log_level)
     parsed_queues = parse_queues(queues)
+    metrics_at = None if metrics is None else parse_listen(metrics, "--metrics")
     timeout = duration_option(shutdown_timeout)
     handler = load_app(target)
     configure_logging(level)
@@ -170,7 +183,25 @@ def serve(
     opt = state.settings.conn_opt()
     if opt is None:
         raise CliError("no Redis to serve from", ExitCode.UNAVAILABLE)
-    server = Server(opt, ServerConfig(**options))
+    with ExitStack() as stack:
+        if metrics_at is not None:
+            from .metrics import worker_metrics
+
+            options["observer"], route = stack.enter_context(worker_metrics())
+            stack.callback(serve_routes(*metrics_at, {"/metrics": route}).shutdown)
+            state.note(f"serving worker metrics at http://{metrics}/metrics")
+        _run(state, opt, ServerConfig(**options), handler, schedules, sync_interval)
+
+
+def _run(
+    state: AppState,
+    opt: RedisConnOpt,
+    config: ServerConfig,
+    handler: Any,
+    schedules: str | None,
+    sync_interval: timedelta,
+) -> None:
+    server = Server(opt, config)
     manager = None
     if schedules is not None:
         manager = periodic_manager(opt, Path(schedules).expanduser(), sync_interval)
@@ -179,7 +210,7 @@ def serve(
             start_scheduler(manager)
             state.note(f"scheduling {len(manager.entries())} entries from {schedules}")
         state.note(
-            f"serving {', '.join(f'{q}={p}' for q, p in parsed_queues.items())} from {state.display_url}"
+            f"serving {', '.join(f'{q}={p}' for q, p in config.queues.items())} from {state.display_url}"
         )
         server.run(handler)
     finally:

@@ -15,6 +15,7 @@ from .errors import ValidationError
 from .options import validate_queue_name
 
 if TYPE_CHECKING:
+    from .observer import WorkerObserver
     from .task import Task
 
 __all__ = ["RedisConnOpt", "ServerConfig", "default_is_failure", "default_retry_delay"]
@@ -246,6 +247,8 @@ class ServerConfig:
     """Seconds between retries of state writes that failed (default 5)."""
     processes: int = 1
     """Worker processes under one supervising parent (default 1: no supervisor)."""
+    observer: WorkerObserver | None = None
+    """Told of every run, lease failure and Redis error, for metrics (default none)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -16,6 +16,7 @@ from . import keys, rdb
 from .broker import Broker
 from .clock import Clock
 from .errors import AsynqError
+from .observer import WorkerObserver
 from .processor import Registry
 from .ratelimit import RateLimitedLog
 from .wire import ServerInfo, WorkerInfo, encode_server_info, encode_worker_info
@@ -59,6 +60,7 @@ class Heartbeater(threading.Thread):
         interval_s: float,
         lease_s: int,
         logger: logging.Logger,
+        observer: WorkerObserver | None = None,
     ) -> None:
         super().__init__(name="asynq-heartbeat", daemon=True)
         self._broker = broker
@@ -69,6 +71,7 @@ class Heartbeater(threading.Thread):
         self._interval_s = interval_s
         self._lease_s = lease_s
         self._limited = RateLimitedLog(logger)
+        self._observer = observer
         self._stopping = threading.Event()
         self.beats = 0
         """How many beats were written (for tests and health)."""
@@ -143,6 +146,10 @@ class Heartbeater(threading.Thread):
             )
         except AsynqError as exc:
             self._limited.log(logging.ERROR, "beat", "heartbeat failed: %s", exc)
+            if self._observer is not None:
+                self._observer.redis_error(type(exc).__name__)
+                for queue, ids in leases.items():
+                    self._observer.lease_extensions_failed(queue, len(ids))
             return
         for r in valid:
             r.lease_expiry = expiry

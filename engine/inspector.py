@@ -52,6 +52,10 @@ class Inspector:
         """Return the queue's sizes per state and counters; raises ``QueueNotFoundError``."""
         return self._broker.run(rdb_inspect.get_queue_info(queue, now=self._now()))
 
+    def queue_infos(self) -> list[QueueInfo]:
+        """Return every queue's info, sorted by name, read in one pipelined round trip."""
+        return self._broker.run(rdb_inspect.queue_infos(now=self._now()))
+
     def history(self, queue: str, days: int = 7) -> list[DailyStats]:
         """Return processed and failed counts per UTC day, today first; raises ``QueueNotFoundError``."""
         return self._broker.run(rdb_inspect.history(queue, days, now=self._now()))
@@ -314,6 +318,10 @@ class AsyncInspector:
     async def get_queue_info(self, queue: str) -> QueueInfo:
         """Return the queue's sizes per state and counters; raises ``QueueNotFoundError``."""
         return await self._broker.run(rdb_inspect.get_queue_info(queue, now=self._now()))
+
+    async def queue_infos(self) -> list[QueueInfo]:
+        """Return every queue's info, sorted by name, read in one pipelined round trip."""
+        return await self._broker.run(rdb_inspect.queue_infos(now=self._now()))
 
     async def history(self, queue: str, days: int = 7) -> list[DailyStats]:
         """Return processed and failed counts per UTC day, today first; raises ``QueueNotFoundError``."""

@@ -27,6 +27,7 @@ from .config import ServerConfig
 from .context import TaskContext
 from .errors import AsynqError, DecodeError, RedisUnavailableError, RevokeTask, SkipRetry, TaskStateError
 from .mux import HandlerFunc, is_async_handler
+from .observer import Outcome
 from .ratelimit import RateLimitedLog
 from .task import Task
 from .threads import HandlerThreads
@@ -181,6 +182,7 @@ class Processor:
         self._registry = registry
         self._log = logger
         self._limited = RateLimitedLog(logger)
+        self._observer = config.observer
         self._free = config.concurrency
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -221,6 +223,8 @@ class Processor:
                 )
             except AsynqError as exc:
                 self._limited.log(logging.ERROR, "dequeue", "cannot fetch tasks: %s", exc)
+                if self._observer is not None:
+                    self._observer.redis_error(type(exc).__name__)
                 await self._wait_for_work(1.0)
                 continue
             if not batch:
@@ -270,6 +274,9 @@ class Processor:
         self._registry.add(run)
         self._free -= 1
         self._idle.clear()
+        if self._observer is not None:
+            waited = now - item.pending_since_ns / 1e9 if item.pending_since_ns else None
+            self._observer.started(msg.queue, msg.type, waited)
         self._spawn(self._process(run))
 
     def _spawn(self, coro: Any) -> None:
@@ -332,12 +339,15 @@ class Processor:
             self._log.warning(
                 "task %s lost its lease; not writing its outcome (it will be recovered)", msg.id
             )
+            self._observe(run, "lost")
             return
         if kind == "abort":
+            self._observe(run, "requeued")
             await self._write(run, (rdb.requeue_call(msg),))
             return
         now = self._clock.now()
         if kind == "ok":
+            self._observe(run, "succeeded")
             calls: list[Script | Command] = []
             if msg.retention > 0:
                 if value is not None:
@@ -362,13 +372,16 @@ class Processor:
             except Exception:
                 self._log.exception("the error handler failed")
         if isinstance(exc, RevokeTask):
+            self._observe(run, "revoked")
             await self._write(run, (rdb.done_call(msg, now=now),))
             return
         msg.error_msg = error_message(exc)
         msg.last_failed_at = int(now)
         if isinstance(exc, SkipRetry) or msg.retried >= msg.retry:
+            self._observe(run, "archived")
             await self._write(run, (rdb.archive_call(msg, now=now),))
             return
+        self._observe(run, "retried")
         retried_before = msg.retried
         is_failure = self._config.is_failure(exc)
         if is_failure:
@@ -376,6 +389,10 @@ class Processor:
         delay = self._config.retry_delay_func(retried_before, exc, task)
         call = rdb.retry_call(msg, now=now, retry_at=now + delay, is_failure=is_failure)
         await self._write(run, (call,))
+
+    def _observe(self, run: Running, outcome: Outcome) -> None:
+        if self._observer is not None:
+            self._observer.finished(run.msg.queue, run.msg.type, outcome, self._clock.now() - run.started)
 
     async def _write(self, run: Running, calls: tuple[Script | Command, ...]) -> None:
         """Write an outcome while the lease is valid, retrying while Redis is unreachable."""
@@ -387,6 +404,8 @@ class Processor:
                 replies = await self._acker.submit(calls)
             except RedisUnavailableError as exc:
                 self._limited.log(logging.ERROR, "write", "cannot write a task outcome, will retry: %s", exc)
+                if self._observer is not None:
+                    self._observer.redis_error(type(exc).__name__)
                 await asyncio.sleep(min(self._config.syncer_interval_s, 1.0))
                 continue
             for reply in replies:

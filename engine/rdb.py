@@ -150,6 +150,8 @@ class Dequeued:
     """The queue it came from."""
     lease_expiry: int
     """Unix seconds when its lease expires unless extended."""
+    pending_since_ns: int = 0
+    """Unix nanoseconds since when it was pending (0 if the hash had no such field)."""
 
 
 def dequeue(
@@ -164,7 +166,10 @@ def dequeue(
             (expiry, keys.task_key_prefix(q), count),
         )
         if reply:
-            return [Dequeued(reply[i].decode(), reply[i + 1], q, expiry) for i in range(0, len(reply), 2)]
+            return [
+                Dequeued(reply[i].decode(), reply[i + 1], q, expiry, int(reply[i + 2] or 0))
+                for i in range(0, len(reply), 3)
+            ]
     return []
 
 

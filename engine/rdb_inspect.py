@@ -58,6 +58,7 @@ __all__ = [
     "list_scheduler_events",
     "list_tasks",
     "pause_queue",
+    "queue_infos",
     "queues",
     "redis_info",
     "run_all",
@@ -88,55 +89,52 @@ def queues() -> Plan[list[str]]:
     return sorted(n.decode() for n in names)
 
 
-def get_queue_info(queue: str, *, now: float) -> Plan[QueueInfo]:
-    """Return the queue's sizes and counters; raise ``QueueNotFoundError``."""
-    when = datetime.fromtimestamp(now, UTC)
-    replies = yield Batch(
-        (
-            _exists(queue),
-            Script(
-                "current_stats",
-                (
-                    keys.pending_key(queue),
-                    keys.active_key(queue),
-                    keys.scheduled_key(queue),
-                    keys.retry_key(queue),
-                    keys.archived_key(queue),
-                    keys.completed_key(queue),
-                    keys.processed_key(queue, when),
-                    keys.failed_key(queue, when),
-                    keys.processed_total_key(queue),
-                    keys.failed_total_key(queue),
-                    keys.paused_key(queue),
-                    keys.groups_key(queue),
-                ),
-                (keys.task_key_prefix(queue), keys.group_key_prefix(queue)),
+def _queue_info_calls(queue: str, when: datetime) -> tuple[Script, Script]:
+    """The two scripts that read a queue's counters and its sampled memory usage."""
+    return (
+        Script(
+            "current_stats",
+            (
+                keys.pending_key(queue),
+                keys.active_key(queue),
+                keys.scheduled_key(queue),
+                keys.retry_key(queue),
+                keys.archived_key(queue),
+                keys.completed_key(queue),
+                keys.processed_key(queue, when),
+                keys.failed_key(queue, when),
+                keys.processed_total_key(queue),
+                keys.failed_total_key(queue),
+                keys.paused_key(queue),
+                keys.groups_key(queue),
             ),
-            Script(
-                "memory_usage",
-                (
-                    keys.active_key(queue),
-                    keys.pending_key(queue),
-                    keys.scheduled_key(queue),
-                    keys.retry_key(queue),
-                    keys.archived_key(queue),
-                    keys.completed_key(queue),
-                    keys.groups_key(queue),
-                ),
-                (keys.task_key_prefix(queue), 20, 5, keys.group_key_prefix(queue)),
+            (keys.task_key_prefix(queue), keys.group_key_prefix(queue)),
+        ),
+        Script(
+            "memory_usage",
+            (
+                keys.active_key(queue),
+                keys.pending_key(queue),
+                keys.scheduled_key(queue),
+                keys.retry_key(queue),
+                keys.archived_key(queue),
+                keys.completed_key(queue),
+                keys.groups_key(queue),
             ),
-        )
+            (keys.task_key_prefix(queue), 20, 5, keys.group_key_prefix(queue)),
+        ),
     )
-    _check(queue, replies[0])
-    raise_failed(replies[1:])
-    raw = replies[1]
-    stats = {raw[i].decode(): int(raw[i + 1] or 0) for i in range(0, len(raw), 2)}
+
+
+def _parse_queue_info(queue: str, stats_reply: Any, memory_reply: Any, now: float) -> QueueInfo:
+    raise_failed((stats_reply, memory_reply))
+    stats = {stats_reply[i].decode(): int(stats_reply[i + 1] or 0) for i in range(0, len(stats_reply), 2)}
     since_ns = stats["oldest_pending_since"]
     latency = timedelta(microseconds=max(0, now * 1e9 - since_ns) / 1000) if since_ns else timedelta(0)
     sizes = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating_count")
     return QueueInfo(
         queue=queue,
-        memory_usage=int(replies[2]),
+        memory_usage=int(memory_reply),
         latency=latency,
         size=sum(stats[s] for s in sizes),
         groups=stats["group_size"],
@@ -152,8 +150,25 @@ def get_queue_info(queue: str, *, now: float) -> Plan[QueueInfo]:
         processed_total=stats["processed_total"],
         failed_total=stats["failed_total"],
         paused=bool(stats["paused"]),
-        timestamp=when,
+        timestamp=datetime.fromtimestamp(now, UTC),
     )
+
+
+def get_queue_info(queue: str, *, now: float) -> Plan[QueueInfo]:
+    """Return the queue's sizes and counters; raise ``QueueNotFoundError``."""
+    replies = yield Batch((_exists(queue), *_queue_info_calls(queue, datetime.fromtimestamp(now, UTC))))
+    _check(queue, replies[0])
+    return _parse_queue_info(queue, replies[1], replies[2], now)
+
+
+def queue_infos(*, now: float) -> Plan[list[QueueInfo]]:
+    """Return every queue's info, sorted by name: the names, then every queue in one round trip."""
+    names = yield from queues()
+    if not names:
+        return []
+    when = datetime.fromtimestamp(now, UTC)
+    replies = yield Batch(tuple(call for q in names for call in _queue_info_calls(q, when)))
+    return [_parse_queue_info(q, replies[2 * i], replies[2 * i + 1], now) for i, q in enumerate(names)]
 
 
 def history(queue: str, days: int, *, now: float) -> Plan[list[DailyStats]]:

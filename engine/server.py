@@ -213,7 +213,7 @@ class Server:
         self._processor = processor
         heartbeat = Heartbeater(
             sync_broker, self.identity, registry, self._clock, lambda: self._status,
-            cfg.heartbeat_interval_s, cfg.lease_duration_s, self._log,
+            cfg.heartbeat_interval_s, cfg.lease_duration_s, self._log, cfg.observer,
         )  # fmt: skip
         subscriber = Subscriber(
             broker, queues, lambda task_id: _cancel(registry, task_id), processor.wake, self._log
@@ -248,6 +248,8 @@ class Server:
             cfg.effective_queues(),
             cfg.concurrency,
         )
+        if cfg.observer is not None:
+            cfg.observer.serving(cfg.concurrency)
         self._started.set()
         try:
             await self._stopping.wait()
@@ -265,6 +267,8 @@ class Server:
             await client.aclose()
             await broker.aclose()
             sync_broker.close()
+            if cfg.observer is not None:
+                cfg.observer.serving(0)
             self._log.info("shut down")
 
 

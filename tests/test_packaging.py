@@ -34,6 +34,32 @@ def test_headless_imports_do_not_load_textual() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_engine_and_cli_work_without_the_extras() -> None:
+    # Blocked as if not installed (redis-py itself tries to import opentelemetry, and copes).
+    code = (
+        "import sys; sys.modules.update(prometheus_client=None, opentelemetry=None); "
+        "import asynq_py.engine, asynq_py.cli.main; "
+        "assert not [m for m in sys.modules if m.startswith(('asynq_py.engine.x.', 'prometheus_client.'))]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    code = "import sys, asynq_py.engine, asynq_py.cli.main; assert 'prometheus_client' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_base_install_does_not_pull_the_extras() -> None:
+    from importlib.metadata import requires
+
+    def name(req: str) -> str:
+        return re.split(r"[ <>=!~;\[]", req, maxsplit=1)[0].lower()
+
+    reqs = requires("asynq-py") or []
+    base = {name(r) for r in reqs if "extra ==" not in r}
+    extras = {name(r): r.split("extra ==")[1].strip(" '\"") for r in reqs if "extra ==" in r}
+    assert not base & {"prometheus-client", "opentelemetry-api", "opentelemetry-sdk"}
+    assert extras["prometheus-client"] == "metrics"
+    assert (extras["opentelemetry-api"], extras["opentelemetry-sdk"]) == ("otel", "otel")
+
+
 def test_source_folders_are_not_importable_as_top_level() -> None:
     code = "import importlib.util as u; assert all(u.find_spec(n) is None for n in ('engine', 'cli', 'tui'))"
     subprocess.run([sys.executable, "-P", "-c", code], check=True, timeout=60, cwd="/")

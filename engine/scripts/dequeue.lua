@@ -7,7 +7,8 @@
 -- ARGV[1] -> lease expiration Unix time in seconds
 -- ARGV[2] -> task key prefix
 -- ARGV[3] -> how many tasks to take at most
--- Returns a flat list of (task ID, message) pairs; empty if paused or nothing is pending.
+-- Returns a flat list of (task ID, message, pending_since in Unix ns or "") triples; empty if paused
+-- or nothing is pending.
 if redis.call("EXISTS", KEYS[2]) == 0 then
     local out = {}
     for _ = 1, tonumber(ARGV[3]) do
@@ -16,12 +17,13 @@ if redis.call("EXISTS", KEYS[2]) == 0 then
             break
         end
         local key = ARGV[2] .. id
+        local fields = redis.call("HMGET", key, "msg", "pending_since")
         redis.call("HSET", key, "state", "active")
         redis.call("HDEL", key, "pending_since")
         redis.call("ZADD", KEYS[4], ARGV[1], id)
-        local msg = redis.call("HGET", key, "msg")
         table.insert(out, id)
-        table.insert(out, msg or "")
+        table.insert(out, fields[1] or "")
+        table.insert(out, fields[2] or "")
     end
     return out
 end

@@ -19,7 +19,9 @@ from asynq_py.engine import (
     TaskState,
     TaskStateError,
     ValidationError,
+    rdb_inspect,
 )
+from asynq_py.engine.calls import Batch, Command
 from asynq_py.engine.wire import ServerInfo as WireServer
 from asynq_py.engine.wire import WorkerInfo as WireWorker
 from asynq_py.engine.wire import encode_server_info, encode_worker_info
@@ -63,6 +65,27 @@ def test_queue_info_counts_every_state(inspector: Inspector, redis_client: redis
     assert (info.aggregating, info.groups, info.size) == (1, 1, 7)
     assert (info.processed, info.failed, info.processed_total, info.failed_total) == (7, 2, 70, 0)
     assert info.latency == timedelta(seconds=5) and not info.paused
+
+
+def test_queue_infos_reads_every_queue_in_one_round_trip(
+    inspector: Inspector, redis_client: redis.Redis
+) -> None:
+    seed_every_state(redis_client, "q")
+    seed_every_state(redis_client, "p")
+    redis_client.set("asynq:{p}:failed", 3)
+    redis_client.set("asynq:{p}:paused", 1)
+    plan = rdb_inspect.queue_infos(now=NOW)
+    assert plan.send(None) == Command(("SMEMBERS", "asynq:queues"))
+    batch = plan.send([b"q", b"p"])
+    assert isinstance(batch, Batch) and len(batch.calls) == 4  # stats and memory of both queues at once
+    infos = inspector.queue_infos()
+    assert [i.queue for i in infos] == ["p", "q"]
+    assert infos[1] == inspector.get_queue_info("q")
+    assert (infos[0].failed_total, infos[0].paused, infos[0].size) == (3, True, 7)
+
+
+def test_queue_infos_of_no_queues(inspector: Inspector) -> None:
+    assert inspector.queue_infos() == []
 
 
 def test_unknown_queue(inspector: Inspector) -> None:

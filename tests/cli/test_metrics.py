@@ -1,0 +1,119 @@
+"""``asynq-py metrics`` and ``serve --metrics``: scraped over HTTP and parsed with prometheus_client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from asynq_py.engine import Client, Inspector, Task
+
+from ..conftest import free_port
+from .conftest import ASYNQ_PY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+    return value
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return None
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [ASYNQ_PY, *args], cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> bytes:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return err
+
+
+def test_exporter_serves_go_named_queue_metrics(env, client: Client, inspector: Inspector) -> None:
+    for _ in range(3):
+        client.enqueue(Task("t"), queue="mail")
+    client.enqueue_in(3600, Task("t"), queue="mail")
+    inspector.pause_queue("mail")
+    port = free_port()
+    proc = start(env, "metrics", "--listen", f"127.0.0.1:{port}")
+    try:
+        got = wait_for(lambda: scrape(f"http://127.0.0.1:{port}/metrics"))
+        assert got[("asynq_tasks_enqueued_total", (("queue", "mail"), ("state", "pending")))] == 3
+        assert got[("asynq_tasks_enqueued_total", (("queue", "mail"), ("state", "scheduled")))] == 1
+        assert got[("asynq_queue_size", (("queue", "mail"),))] == 4
+        assert got[("asynq_queue_paused_total", (("queue", "mail"),))] == 1
+        assert got[("asynq_tasks_processed_total", (("queue", "mail"),))] == 0
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err
+
+
+def test_exporter_refuses_a_bad_address_and_warns_on_a_public_one(cli) -> None:
+    bad = cli("metrics", "--listen", "nowhere")
+    assert bad.exit_code == 2 and "HOST:PORT" in bad.stderr
+    busy = free_port()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", busy))
+        held.listen()
+        taken = cli("metrics", "--listen", f"127.0.0.1:{busy}")
+    assert taken.exit_code == 1 and "cannot listen" in taken.stderr
+    public = cli("metrics", "--listen", "203.0.113.7:1")  # TEST-NET-3: never bound here
+    assert "not a loopback address" in public.stderr and "cannot listen" in public.stderr
+
+
+def test_serve_group_has_one_metrics_endpoint(env, client: Client, inspector: Inspector) -> None:
+    port = free_port()
+    proc = start(env, "serve", "examples/app.py:mux", "--processes", "2", "--concurrency", "3", "-q", "work",
+                 "--shutdown-timeout", "2s", "--metrics", f"127.0.0.1:{port}")  # fmt: skip
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        wait_for(lambda: len([s for s in inspector.servers() if "work" in s.queues]) == 2)
+        for i in range(10):
+            client.enqueue(Task("email:deliver", {"user_id": i}), queue="work")
+        key = ("asynq_worker_tasks_succeeded_total", (("queue", "work"), ("task_type", "email:deliver")))
+        got = wait_for(lambda: (m := scrape(url)) and m.get(key) == 10 and m)
+        assert got[("asynq_worker_concurrency", ())] == 6  # both processes, summed
+        assert got[("asynq_worker_tasks_started_total", key[1])] == 10
+        assert got[("asynq_worker_task_duration_seconds_count", key[1])] == 10
+        assert got[("asynq_worker_tasks_in_flight", key[1])] == 0
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err
