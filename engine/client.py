@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "AsyncClient", "Client"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "AsyncClient", "Client", "EnqueueHook"]
+
+EnqueueHook = Callable[[str, str, str], Mapping[str, str] | None]
+"""Called with the type, queue and id of every task being enqueued; returns headers to add to it
+(headers the task or the call set win). ``asynq_py.engine.x.tracing`` has one for OpenTelemetry."""
 
 DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 """Largest payload a client stores unless told otherwise (Go has no limit; Redis's is 512 MiB)."""
@@ -42,9 +47,10 @@ _NO_OPTIONS = EnqueueOptions()
 class _ClientCore:
     """Everything a client does that is not I/O."""
 
-    def __init__(self, clock: Clock, max_payload_bytes: int | None) -> None:
+    def __init__(self, clock: Clock, max_payload_bytes: int | None, hook: EnqueueHook | None) -> None:
         self.clock = clock
         self.max_payload_bytes = max_payload_bytes
+        self.hook = hook
         self.registered_queues: set[str] = set()
         self.type_defaults: dict[str, EnqueueOptions] = {}
 
@@ -78,11 +84,14 @@ class _ClientCore:
             unique_key = keys.unique_key(queue, task.type, checksum)
         headers = dict(task.headers)
         headers.update(dict(opts.headers or ()))
+        task_id = opts.task_id or str(uuid.uuid4())
+        if self.hook is not None:
+            headers = {**(self.hook(task.type, queue, task_id) or {}), **headers}
         msg = TaskMessage(
             type=task.type,
             payload=raw or b"",
             headers=headers,
-            id=opts.task_id or str(uuid.uuid4()),
+            id=task_id,
             queue=queue,
             retry=DEFAULT_MAX_RETRY if opts.max_retry is None else opts.max_retry,
             timeout=int(timeout.total_seconds()) if timeout else 0,
@@ -153,6 +162,7 @@ class Client:
         clock: Time source (default the system clock).
         max_payload_bytes: Refuse larger payloads before any Redis call; None for no limit
             (default 32 MiB).
+        enqueue_hook: Adds headers to every task enqueued, e.g. the trace context (default none).
     """
 
     def __init__(
@@ -161,8 +171,9 @@ class Client:
         *,
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        enqueue_hook: EnqueueHook | None = None,
     ) -> None:
-        self._core = _ClientCore(clock or RealClock(), max_payload_bytes)
+        self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook)
         self._broker = Broker(redis)
 
     def enqueue(self, task: Task, **options: Any) -> TaskInfo:
@@ -214,6 +225,7 @@ class AsyncClient:
         clock: Time source (default the system clock).
         max_payload_bytes: Refuse larger payloads before any Redis call; None for no limit
             (default 32 MiB).
+        enqueue_hook: Adds headers to every task enqueued, e.g. the trace context (default none).
     """
 
     def __init__(
@@ -222,8 +234,9 @@ class AsyncClient:
         *,
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        enqueue_hook: EnqueueHook | None = None,
     ) -> None:
-        self._core = _ClientCore(clock or RealClock(), max_payload_bytes)
+        self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook)
         self._broker = AsyncBroker(redis)
 
     async def enqueue(self, task: Task, **options: Any) -> TaskInfo:
