@@ -1,6 +1,7 @@
-"""Builds the Go side of the interop harness: four small programs on Go asynq
-v0.26.0 (goclient, goserver, goinspect, goscheduler, sources in ``go/cmd``)
-and Go asynq's own CLI (``asynq``).
+"""Builds the Go side of the interop harness: five small programs on Go asynq
+v0.26.0 (goclient, goserver, goinspect, goscheduler, and gotrace on the
+OpenTelemetry Go SDK pinned in go.mod; sources in ``go/cmd``) and Go asynq's
+own CLI (``asynq``).
 
 The binaries land in ``tests/interop/.build/<hash>/``, where the hash covers
 the Go sources, go.mod, go.sum and the ``go version`` line, so a build is
@@ -38,7 +39,7 @@ HERE: Final = Path(__file__).resolve().parent
 GO_DIR: Final = HERE / "go"
 BUILD_ROOT: Final = HERE / ".build"
 
-PROGRAMS: Final = ("goclient", "goserver", "goinspect", "goscheduler")
+PROGRAMS: Final = ("goclient", "goserver", "goinspect", "goscheduler", "gotrace")
 ASYNQ_CLI: Final = "asynq"
 ASYNQ_CLI_PACKAGE: Final = "github.com/hibiken/asynq/tools/asynq"
 

@@ -126,6 +126,24 @@ class Go:
             request["headers"] = headers
         return self.enqueue_many([request])[0]
 
+    # gotrace ------------------------------------------------------------------------------
+
+    def trace_enqueue(self, queue: str, task_type: str = "trace:go") -> dict[str, Any]:
+        """Enqueue a task under a Go producer span; return its task, trace and span ids and headers."""
+        args = [str(self.tools["gotrace"]), "-redis", self.redis_url, "-mode", "enqueue", "-queue", queue,
+                "-type", task_type]  # fmt: skip
+        code, out, err = _communicate(args, stdin=None, timeout=RUN_TIMEOUT_S)
+        assert code == 0, f"gotrace exited {code}\nstdout: {out}\nstderr: {err}"
+        return dict(json.loads(out))
+
+    def trace_serve(self, queue: str, count: int) -> list[dict[str, Any]]:
+        """Run a Go server with a trace-extracting handler until it processed ``count`` tasks."""
+        args = [str(self.tools["gotrace"]), "-redis", self.redis_url, "-mode", "serve", "-queue", queue,
+                "-count", str(count)]  # fmt: skip
+        code, out, err = _communicate(args, stdin=None, timeout=RUN_TIMEOUT_S)
+        assert code == 0, f"gotrace exited {code}\nstdout: {out}\nstderr: {err}"
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
     # goinspect ----------------------------------------------------------------------------
 
     def inspect_raw(self, *args: str) -> tuple[int, Any]:
