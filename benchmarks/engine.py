@@ -1,17 +1,27 @@
-"""asynq-py's own figures (issue 3's list), with truly no-op handlers.
+"""asynq-py's own figures, with truly no-op handlers, and their ratios within the run.
 
-    .venv/bin/python benchmarks/engine.py [--tasks N] [--smoke]
+    .venv/bin/python benchmarks/engine.py [--tasks N] [--rounds R] [--smoke]
 
-Prints enqueue rates (one by one and ``enqueue_many``), drain throughput for N no-op ``async def``
-and ``def`` tasks with one and two worker processes, idle enqueue-to-start latency, and worker
-peak RSS. Completion is read from the queue's processed counter (no probe call inside the
-handler; ``run.py`` compares with peers using a Redis probe that every peer runs). Each worker is
-its own process, started and stopped here; the server is a fresh valkey-server on loopback.
+Enqueue, in R interleaved rounds of N tasks each (round 1 of every measurement, then round 2 …,
+so that a busy spell of a shared machine is spread over all of them):
+
+* the floor: a bare redis-py EVALSHA loop of a trivial one-key script, no queue logic;
+* ``Client.enqueue`` and ``AsyncClient.enqueue`` one by one;
+* ``AsyncClient.enqueue`` from 1, 10 and 100 concurrent coroutines (auto-pipelined);
+* ``Client.enqueue_many``, 1,000 tasks a call.
+
+Each figure is the median over the rounds; each ratio is the median of the ratios taken within
+one round. Then drain throughput for N no-op ``async def`` and ``def`` tasks with one and two
+worker processes, idle enqueue-to-start latency, and worker peak RSS. Completion is read from
+the queue's processed counter (no probe call inside the handler; ``run.py`` compares with peers
+using a Redis probe that every peer runs). Each worker is its own process, started and stopped
+here; the server is a fresh valkey-server on loopback.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import statistics
@@ -19,12 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 import redis.asyncio as aredis
 
-from asynq_py.engine import Client, Inspector, ServeMux, Server, ServerConfig, Task
+from asynq_py.engine import AsyncClient, Client, Inspector, ServeMux, Server, ServerConfig, Task
 from asynq_py.engine.embedded import server_binary
 
 LAT_KEY = "bench:latency"
@@ -118,20 +129,66 @@ class Bench:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
 
-    def enqueue_rates(self, n: int) -> tuple[float, float]:
-        self.raw.flushall()
+    def floor(self, n: int) -> float:
+        """EVALSHA of a trivial one-key script, one by one: what any Python client pays per call."""
+        sha = self.raw.script_load("return redis.call('SET', KEYS[1], ARGV[1])")
+        t0 = time.perf_counter()
+        for _ in range(n):
+            self.raw.evalsha(sha, 1, "bench:floor", "v")
+        return n / (time.perf_counter() - t0)
+
+    def sync_one_by_one(self, n: int) -> float:
         with Client(self.url) as client:
             task = Task("noop")
+            client.enqueue(task)  # connects and registers the queue
             t0 = time.perf_counter()
-            for _ in range(n // 4):
+            for _ in range(n):
                 client.enqueue(task)
-            one = (n // 4) / (time.perf_counter() - t0)
-            self.raw.flushall()
+            return n / (time.perf_counter() - t0)
+
+    def async_enqueue(self, n: int, enqueuers: int) -> float:
+        """``enqueuers`` coroutines share one ``AsyncClient`` and enqueue ``n`` tasks in all."""
+
+        async def run() -> float:
+            async with AsyncClient(self.url) as client:
+                task = Task("noop")
+                await client.enqueue(task)
+                each = n // enqueuers
+
+                async def enqueuer() -> None:
+                    for _ in range(each):
+                        await client.enqueue(task)
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(enqueuer() for _ in range(enqueuers)))
+                return each * enqueuers / (time.perf_counter() - t0)
+
+        return asyncio.run(run())
+
+    def bulk(self, n: int) -> float:
+        with Client(self.url) as client:
+            client.enqueue(Task("noop"))
             t0 = time.perf_counter()
             for start in range(0, n, 1000):
                 client.enqueue_many([Task("noop") for _ in range(min(1000, n - start))])
-            many = n / (time.perf_counter() - t0)
-        return one, many
+            return n / (time.perf_counter() - t0)
+
+    def enqueue_rounds(self, n: int, rounds: int) -> dict[str, list[float]]:
+        """Every enqueue measurement once per round, rounds interleaved; rates per round."""
+        steps: dict[str, Callable[[], float]] = {
+            "floor": lambda: self.floor(n),
+            "sync": lambda: self.sync_one_by_one(n),
+            "async (= auto-pipelined x1)": lambda: self.async_enqueue(n, 1),
+            "auto-pipelined x10": lambda: self.async_enqueue(n, 10),
+            "auto-pipelined x100": lambda: self.async_enqueue(n, 100),
+            "bulk": lambda: self.bulk(n * 4),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(rounds):
+            for name, step in steps.items():
+                self.raw.flushall()
+                rates[name].append(step())
+        return rates
 
     def drain(self, kind: str, processes: int, n: int, concurrency: int) -> tuple[float, float]:
         self.raw.flushall()
@@ -182,9 +239,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _ratio(rates: dict[str, list[float]], num: str, den: str) -> float:
+    return statistics.median(a / b for a, b in zip(rates[num], rates[den], strict=True))
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", type=int, default=10_000)
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the enqueue figures")
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check that the script runs")
     p.add_argument("--worker", choices=("async", "def"))
@@ -195,24 +262,39 @@ def main() -> int:
         worker(args.url, args.worker, args.processes, args.concurrency)
         return 0
     n = 300 if args.smoke else args.tasks
+    rounds = 1 if args.smoke else args.rounds
+    load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp))
         try:
-            one, many = bench.enqueue_rates(n * 2)
-            rows = [("enqueue one by one", f"{one:,.0f}/s"), ("enqueue_many (1000 a call)", f"{many:,.0f}/s")]
+            rates = bench.enqueue_rounds(n, rounds)
+            rows = [(f"enqueue: {name}", f"{statistics.median(r):,.0f}/s") for name, r in rates.items()]
+            rows += [
+                ("ratio: sync / floor", f"{_ratio(rates, 'sync', 'floor'):.2f}x"),
+                ("ratio: async / sync", f"{_ratio(rates, 'async (= auto-pipelined x1)', 'sync'):.2f}x"),
+                ("ratio: auto-pipelined x10 / sync", f"{_ratio(rates, 'auto-pipelined x10', 'sync'):.2f}x"),
+                ("ratio: auto-pipelined x100 / sync", f"{_ratio(rates, 'auto-pipelined x100', 'sync'):.2f}x"),
+                ("ratio: bulk / sync", f"{_ratio(rates, 'bulk', 'sync'):.2f}x"),
+            ]
+            drains: dict[tuple[str, int], float] = {}
             for kind in ("async", "def"):
                 for processes in (1, 2):
                     rate, rss = bench.drain(kind, processes, n, args.concurrency)
+                    drains[kind, processes] = rate
                     plural = "es" if processes > 1 else ""
                     label = f"drain {n:,} no-op {kind} tasks, {processes} process{plural}"
                     rows.append((label, f"{rate:,.0f}/s (peak RSS {rss:.1f} MiB)"))
+            two_to_one = drains["async", 2] / drains["async", 1]
+            rows.append(("ratio: drain async, 2 / 1 processes", f"{two_to_one:.2f}x"))
             p50, p95, p99 = bench.latency(30 if args.smoke else 300)
             figures = f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms"
             rows.append(("idle enqueue-to-start latency", figures))
         finally:
             bench.close()
     width = max(len(label) for label, _ in rows)
-    print(f"asynq-py engine benchmark: concurrency {args.concurrency}, Python {sys.version.split()[0]}")
+    print(f"asynq-py engine benchmark: N {n:,}, {rounds} enqueue rounds, concurrency {args.concurrency}, "
+          f"Python {sys.version.split()[0]}")  # fmt: skip
+    print(f"  before: {load_before}; after: {_load()}")
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
     return 0

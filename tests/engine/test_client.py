@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,8 +29,16 @@ def clock() -> SimulatedClock:
 
 
 @pytest.fixture
-def client(redis_client: redis.Redis, clock: SimulatedClock) -> Client:
-    return Client(redis_client, clock=clock)
+def target(backend: str, redis_client: redis.Redis, request: pytest.FixtureRequest) -> str | redis.Redis:
+    """What clients connect with: a URL on the real server (the broker's own lean connections),
+    the fakeredis client otherwise (redis-py)."""
+    return request.getfixturevalue("real_redis_url") if backend == "real" else redis_client
+
+
+@pytest.fixture
+def client(target: str | redis.Redis, clock: SimulatedClock) -> Iterator[Client]:
+    with Client(target, clock=clock) as client:
+        yield client
 
 
 def test_enqueue_now_writes_pending_task(
@@ -195,9 +204,14 @@ def test_negative_max_retry_is_zero(client: Client) -> None:
 
 
 async def test_async_client_writes_the_same(
-    aredis_client, redis_client: redis.Redis, clock: SimulatedClock
+    backend: str,
+    aredis_client,
+    redis_client: redis.Redis,
+    clock: SimulatedClock,
+    request: pytest.FixtureRequest,
 ) -> None:
-    async with AsyncClient(aredis_client, clock=clock) as client:
+    target = request.getfixturevalue("real_redis_url") if backend == "real" else aredis_client
+    async with AsyncClient(target, clock=clock) as client:
         info = await client.enqueue(Task("a", "text"), queue="aq")
         later = await client.enqueue_in(30, Task("b"), queue="aq")
         many = await client.enqueue_many([Task("c"), Task("d")], queue="aq")

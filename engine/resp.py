@@ -1,0 +1,371 @@
+"""Lean connections to one standalone Redis server, on hiredis (see docs/decisions.md).
+
+``BlockingConnection`` keeps a few plain sockets: each call takes one, sends its commands in one
+write and reads their replies, with about a third of the Python that redis-py's client runs
+around a command.
+
+``PipelinedConnection`` is its asyncio twin on one connection. Every command sent while the
+event loop runs one step goes out in one write, and replies are matched to their callers in
+order. Concurrent callers therefore share round trips without waiting for each other
+(auto-pipelining), and a lone caller pays one round trip with less Python around it than
+redis-py's asyncio client, which checks a connection out of a pool and arms a timeout per
+command.
+
+Replies come back as values; an error reply comes back as the redis-py exception it would have
+raised there (``NoScriptError``, ``ResponseError`` …), so ``broker`` handles both clients alike. A
+broken connection fails every command in flight with ``redis.ConnectionError`` (or
+``redis.TimeoutError`` when no reply came within the socket timeout); the next call reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import select
+import socket
+import ssl
+import time
+from typing import TYPE_CHECKING, Any
+
+import hiredis
+import redis
+from redis._parsers import BaseParser
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .calls import Arg
+    from .config import RedisConnOpt
+
+__all__ = ["BlockingConnection", "PipelinedConnection"]
+
+# hiredis's stub types the argument as a 1-tuple; it takes any number of arguments.
+_pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+
+
+class _Pending:
+    """The replies one ``execute`` waits for."""
+
+    __slots__ = ("count", "future", "replies", "sent_at")
+
+    def __init__(self, future: asyncio.Future[list[Any]], count: int, sent_at: float) -> None:
+        self.future = future
+        self.count = count
+        self.replies: list[Any] = []
+        self.sent_at = sent_at
+
+
+class _Protocol(asyncio.Protocol):
+    """Writes packed commands once per loop step and hands replies to waiters in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float | None) -> None:
+        self.loop = loop
+        """The event loop the connection lives on."""
+        self._timeout_s = timeout_s
+        self._reader = hiredis.Reader()
+        self._transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._waiting: collections.deque[_Pending] = collections.deque()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.broken: BaseException | None = None
+        """Why the connection can no longer be used, once it cannot."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(redis.ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        reader.feed(data)
+        waiting = self._waiting
+        while True:
+            try:
+                reply = reader.gets()
+            except hiredis.ProtocolError as exc:
+                self._fail(redis.ConnectionError(f"Redis protocol error: {exc}"))
+                return
+            if reply is False:
+                return
+            reply = _reply(reply)
+            if not waiting:
+                self._fail(redis.ConnectionError("Redis sent a reply nobody asked for"))
+                return
+            pending = waiting[0]
+            pending.replies.append(reply)
+            if len(pending.replies) == pending.count:
+                waiting.popleft()
+                if not pending.future.done():
+                    pending.future.set_result(pending.replies)
+
+    def send(self, commands: Sequence[tuple[Arg, ...]]) -> asyncio.Future[list[Any]]:
+        """Queue ``commands`` for the next write; the future gets their replies."""
+        future: asyncio.Future[list[Any]] = self.loop.create_future()
+        if self.broken is not None:
+            future.set_exception(self.broken)
+            return future
+        pack = _pack
+        self._out.extend([pack(c) for c in commands])
+        self._waiting.append(_Pending(future, len(commands), time.monotonic()))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.broken is not None or self._transport is None:
+            return
+        self._transport.write(b"".join(self._out))
+        self._out.clear()
+        if self._watchdog is None and self._timeout_s is not None:
+            self._watchdog = self.loop.call_later(self._timeout_s, self._check_timeout)
+
+    def _check_timeout(self) -> None:
+        # One timer per connection rather than one per command: the oldest unanswered command
+        # decides whether the server has gone quiet for longer than the socket timeout.
+        self._watchdog = None
+        if not self._waiting or self._timeout_s is None:
+            return
+        overdue = self._waiting[0].sent_at + self._timeout_s - time.monotonic()
+        if overdue <= 0:
+            self._fail(redis.TimeoutError(f"no reply from Redis within {self._timeout_s:g}s"))
+            return
+        self._watchdog = self.loop.call_later(overdue, self._check_timeout)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.broken is None:
+            self.broken = exc
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        while self._waiting:
+            future = self._waiting.popleft().future
+            if not future.done():
+                future.set_exception(exc)
+        self._out.clear()
+        if self._transport is not None:
+            self._transport.abort()
+
+    def close(self) -> None:
+        """Close the connection; commands in flight fail."""
+        self._fail(redis.ConnectionError("connection closed"))
+
+
+def _ssl_context(opt: RedisConnOpt) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=opt.tls_ca_file)
+    if opt.tls_insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _handshake(opt: RedisConnOpt) -> list[tuple[Arg, ...]]:
+    """The commands a new connection sends first: AUTH and SELECT, as the options ask."""
+    commands: list[tuple[Arg, ...]] = []
+    if opt.password is not None:
+        commands.append(("AUTH", opt.username, opt.password) if opt.username else ("AUTH", opt.password))
+    if opt.db:
+        commands.append(("SELECT", opt.db))
+    return commands
+
+
+def _check_handshake(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply  # WRONGPASS and NOAUTH arrive as redis.AuthenticationError
+
+
+def _reply(reply: Any) -> Any:
+    if isinstance(reply, hiredis.ReplyError):
+        return BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+    return reply
+
+
+class _Socket:
+    """One blocking socket and its reply parser."""
+
+    __slots__ = ("reader", "sock")
+
+    def __init__(self, opt: RedisConnOpt) -> None:
+        try:
+            if opt.unix_socket:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(opt.connect_timeout_s)
+                sock.connect(opt.unix_socket)
+            else:
+                sock = socket.create_connection((opt.host, opt.port), timeout=opt.connect_timeout_s)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if opt.tls:
+                    sock = _ssl_context(opt).wrap_socket(sock, server_hostname=opt.host)
+        except TimeoutError:
+            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from None
+        except OSError as exc:
+            raise redis.ConnectionError(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
+        sock.settimeout(opt.socket_timeout_s)
+        self.sock = sock
+        self.reader = hiredis.Reader()
+        handshake = _handshake(opt)
+        if handshake:
+            try:
+                _check_handshake(self.roundtrip(handshake))
+            except BaseException:
+                self.close()
+                raise
+
+    def roundtrip(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        pack = _pack
+        reader = self.reader
+        try:
+            self.sock.sendall(b"".join([pack(c) for c in commands]))
+            replies: list[Any] = []
+            while len(replies) < len(commands):
+                reply = reader.gets()
+                if reply is False:
+                    data = self.sock.recv(65536)
+                    if not data:
+                        raise redis.ConnectionError("connection to Redis lost: closed by the server")
+                    reader.feed(data)
+                else:
+                    replies.append(_reply(reply))
+        except TimeoutError:
+            raise redis.TimeoutError("no reply from Redis within the socket timeout") from None
+        except hiredis.ProtocolError as exc:
+            raise redis.ConnectionError(f"Redis protocol error: {exc}") from exc
+        except OSError as exc:
+            raise redis.ConnectionError(f"connection to Redis lost: {exc}") from exc
+        return replies
+
+    def stale(self) -> bool:
+        """True if the server closed the connection (or sent something unasked) while it was idle."""
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class BlockingConnection:
+    """Plain sockets to a standalone Redis, opened as needed and reused (one per thread at a time).
+
+    Args:
+        opt: Where and how to connect (TCP or Unix socket, TLS, credentials, database).
+    """
+
+    def __init__(self, opt: RedisConnOpt) -> None:
+        self._opt = opt
+        self._idle: list[_Socket] = []
+        self._pid = os.getpid()
+
+    def execute(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        """Send ``commands`` back to back and return their replies, an error reply as its exception.
+
+        Raises:
+            redis.ConnectionError: the connection could not be made or broke before the replies came.
+            redis.TimeoutError: no reply came within the socket timeout.
+        """
+        conn = self._checkout()
+        try:
+            replies = conn.roundtrip(commands)
+        except BaseException:
+            conn.close()
+            raise
+        self._idle.append(conn)
+        return replies
+
+    def _checkout(self) -> _Socket:
+        if self._pid != os.getpid():
+            # A forked child must not share its parent's sockets (nor close them).
+            self._idle = []
+            self._pid = os.getpid()
+        while self._idle:
+            try:
+                conn = self._idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if not conn.stale():
+                return conn
+            conn.close()
+        return _Socket(self._opt)
+
+    def close(self) -> None:
+        """Close the idle sockets."""
+        while self._idle:
+            self._idle.pop().close()
+
+
+class PipelinedConnection:
+    """One connection to a standalone Redis, opened on first use and reopened after a failure.
+
+    Args:
+        opt: Where and how to connect (TCP or Unix socket, TLS, credentials, database).
+    """
+
+    def __init__(self, opt: RedisConnOpt) -> None:
+        self._opt = opt
+        self._protocol: _Protocol | None = None
+        self._connecting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    async def execute(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        """Send ``commands`` back to back and return their replies, an error reply as its exception.
+
+        Raises:
+            redis.ConnectionError: the connection could not be made or broke before the replies came.
+            redis.TimeoutError: no reply came within the socket timeout.
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.broken is not None or protocol.loop is not asyncio.get_running_loop():
+            protocol = await self._connect()
+        return await protocol.send(commands)
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        if self._connecting is None or self._connecting[0] is not loop:
+            self._connecting = (loop, asyncio.Lock())
+        async with self._connecting[1]:
+            current = self._protocol
+            if current is not None and current.broken is None and current.loop is loop:
+                return current
+            if current is not None and current.loop is not loop:
+                self.close()
+            protocol = await self._open()
+            self._protocol = protocol
+            return protocol
+
+    async def _open(self) -> _Protocol:
+        opt = self._opt
+        loop = asyncio.get_running_loop()
+
+        def factory() -> _Protocol:
+            return _Protocol(loop, opt.socket_timeout_s)
+
+        try:
+            async with asyncio.timeout(opt.connect_timeout_s):
+                if opt.unix_socket:
+                    _, protocol = await loop.create_unix_connection(factory, opt.unix_socket)
+                else:
+                    tls = _ssl_context(opt) if opt.tls else None
+                    _, protocol = await loop.create_connection(factory, opt.host, opt.port, ssl=tls)
+        except TimeoutError:
+            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from None
+        except OSError as exc:
+            raise redis.ConnectionError(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
+        handshake = _handshake(opt)
+        if handshake:
+            try:
+                _check_handshake(await protocol.send(handshake))
+            except BaseException:
+                protocol.close()
+                raise
+        return protocol
+
+    def close(self) -> None:
+        """Close the connection (calls in flight fail with ``redis.ConnectionError``)."""
+        if self._protocol is not None:
+            with contextlib.suppress(RuntimeError):  # its event loop may be closed already
+                self._protocol.close()
+            self._protocol = None

@@ -1,0 +1,237 @@
+"""The brokers' own connections (``resp``) on the real server: auto-pipelining keeps every task's
+own result and error, connections fail cleanly and come back, and the handshake honours the URL."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from asynq_py.engine import (
+    AsyncClient,
+    Client,
+    DuplicateTaskError,
+    RedisConnOpt,
+    RedisUnavailableError,
+    Task,
+    TaskIdConflictError,
+    TaskState,
+    ValidationError,
+)
+from asynq_py.engine.resp import PipelinedConnection
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture
+def url(real_redis_url: str) -> str:
+    with redis.Redis.from_url(real_redis_url) as admin:
+        admin.flushall()
+    return real_redis_url
+
+
+def test_commands_sent_in_one_loop_step_share_one_write(url: str) -> None:
+    writes: list[int] = []
+
+    async def main() -> list[list[Any]]:
+        conn = PipelinedConnection(RedisConnOpt.from_url(url))
+        await conn.execute([("PING",)])  # connects
+        transport: Any = conn._protocol._transport
+        real_write = transport.write
+
+        def spy(data: bytes) -> None:
+            writes.append(data.count(b"INCR"))
+            real_write(data)
+
+        transport.write = spy
+        try:
+            return await asyncio.gather(*(conn.execute([("INCR", "n"), ("INCR", "n")]) for _ in range(100)))
+        finally:
+            conn.close()
+
+    replies = asyncio.run(main())
+    assert writes == [200]
+    # Replies reach their own callers in order: caller i got 2i+1 and 2i+2.
+    assert replies == [[2 * i + 1, 2 * i + 2] for i in range(100)]
+
+
+def test_concurrent_unique_enqueues_get_one_lock_and_each_its_own_error(url: str) -> None:
+    async def main() -> list[Any]:
+        async with AsyncClient(url) as client:
+            same = [client.enqueue(Task("u", {"k": 1}), unique=60) for _ in range(50)]
+            other = [client.enqueue(Task("u", {"k": n}), unique=60) for n in range(2, 52)]
+            return await asyncio.gather(*same, *other, return_exceptions=True)
+
+    results = asyncio.run(main())
+    first, rest = results[:50], results[50:]
+    assert sum(not isinstance(r, Exception) for r in first) == 1
+    assert sum(isinstance(r, DuplicateTaskError) for r in first) == 49
+    assert all(not isinstance(r, Exception) and r.state is TaskState.PENDING for r in rest)
+    with redis.Redis.from_url(url) as raw:
+        assert raw.llen("asynq:{default}:pending") == 51
+
+
+def test_concurrent_task_id_conflicts_and_validation_errors_stay_per_task(url: str) -> None:
+    async def main() -> list[Any]:
+        async with AsyncClient(url) as client:
+            calls = []
+            for n in range(60):
+                if n % 3 == 0:
+                    calls.append(client.enqueue(Task("t"), task_id="same", queue="q"))
+                elif n % 3 == 1:
+                    calls.append(client.enqueue(Task("t"), queue="bad{queue}"))
+                else:
+                    calls.append(client.enqueue(Task("t", {"n": n}), queue="q"))
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(main())
+    same, bad, fine = results[0::3], results[1::3], results[2::3]
+    assert sum(not isinstance(r, Exception) for r in same) == 1
+    assert sum(isinstance(r, TaskIdConflictError) and r.task_id == "same" for r in same) == 19
+    assert all(isinstance(r, ValidationError) for r in bad)
+    assert all(not isinstance(r, Exception) for r in fine)
+    with redis.Redis.from_url(url) as raw:
+        assert raw.llen("asynq:{q}:pending") == 21
+
+
+def test_scripts_flushed_mid_run_are_reloaded_for_every_waiting_caller(url: str) -> None:
+    async def main() -> list[Any]:
+        async with AsyncClient(url) as client:
+            await client.enqueue(Task("warm"))
+            with redis.Redis.from_url(url) as raw:
+                raw.script_flush()
+            return await asyncio.gather(
+                *(client.enqueue(Task("t")) for _ in range(30)), return_exceptions=True
+            )
+
+    results = asyncio.run(main())
+    assert all(not isinstance(r, Exception) for r in results)
+
+
+def test_a_server_that_stops_answering_fails_every_waiting_caller_within_the_timeout(
+    real_server_factory,
+) -> None:
+    srv = real_server_factory()
+    opt = RedisConnOpt.from_url(srv.url, socket_timeout_s=0.5)
+
+    async def main() -> tuple[list[Any], float]:
+        async with AsyncClient(opt) as client:
+            await client.enqueue(Task("warm"))
+            os.kill(srv.proc.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                results = await asyncio.wait_for(
+                    asyncio.gather(*(client.enqueue(Task("t")) for _ in range(10)), return_exceptions=True),
+                    10,
+                )
+                elapsed = time.monotonic() - started
+            finally:
+                os.kill(srv.proc.pid, signal.SIGCONT)
+            # The broken connection is replaced on the next call.
+            assert (await client.enqueue(Task("after"))).state is TaskState.PENDING
+            return results, elapsed
+
+    results, elapsed = asyncio.run(main())
+    assert all(isinstance(r, RedisUnavailableError) for r in results)
+    assert elapsed < 5
+
+
+def test_a_restarted_server_is_reconnected_to_and_callers_in_flight_get_an_error(real_server_factory) -> None:
+    srv = real_server_factory()
+
+    async def main() -> None:
+        async with AsyncClient(srv.url) as client:
+            await client.enqueue(Task("warm"))
+            srv.stop()
+            with pytest.raises(RedisUnavailableError):
+                await client.enqueue(Task("down"))
+            srv.start()
+            assert (await client.enqueue(Task("back"))).state is TaskState.PENDING
+
+    asyncio.run(main())
+    with Client(srv.url) as client:
+        client.enqueue(Task("warm"))
+        srv.stop()
+        with pytest.raises(RedisUnavailableError):
+            client.enqueue(Task("down"))
+        srv.start()
+        assert client.enqueue(Task("back")).state is TaskState.PENDING
+
+
+def test_an_idle_connection_closed_by_the_server_is_replaced_before_use(url: str) -> None:
+    with Client(url) as client, redis.Redis.from_url(url) as admin:
+        client.enqueue(Task("warm"))
+        admin.client_kill_filter(_type="normal", skipme=True)
+        time.sleep(0.1)
+        assert client.enqueue(Task("after")).state is TaskState.PENDING
+
+
+def test_password_and_database_come_from_the_url(real_server_factory) -> None:
+    srv = real_server_factory()
+    with redis.Redis(port=srv.port) as admin:
+        admin.config_set("requirepass", "s3cret")
+    url = f"redis://:s3cret@127.0.0.1:{srv.port}/3"
+
+    async def enqueue_async() -> str:
+        async with AsyncClient(url) as client:
+            return (await client.enqueue(Task("a"))).id
+
+    async_id = asyncio.run(enqueue_async())
+    with Client(url) as client:
+        sync_id = client.enqueue(Task("s")).id
+    with redis.Redis(port=srv.port, password="s3cret", db=3) as raw:
+        assert set(raw.lrange("asynq:{default}:pending", 0, -1)) == {async_id.encode(), sync_id.encode()}
+    with pytest.raises(RedisUnavailableError, match="authentication"):
+        asyncio.run(AsyncClient(f"redis://:wrong@127.0.0.1:{srv.port}/0").enqueue(Task("x")))
+
+
+def test_unix_socket(real_server_factory, tmp_path) -> None:
+    path = tmp_path / "r.sock"
+    real_server_factory(extra=("--unixsocket", str(path)))
+
+    async def enqueue_async() -> TaskState:
+        async with AsyncClient(f"unix://{path}") as client:
+            return (await client.enqueue(Task("a"))).state
+
+    assert asyncio.run(enqueue_async()) is TaskState.PENDING
+    with Client(f"unix://{path}") as client:
+        assert client.enqueue(Task("s")).state is TaskState.PENDING
+
+
+# The connection of a loop that asyncio.run has closed can no longer be closed cleanly; it is
+# dropped and left to the collector (redis-py's asyncio client fails outright here).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_one_async_client_serves_successive_event_loops(url: str) -> None:
+    client = AsyncClient(url)
+    for _ in range(3):
+        assert asyncio.run(client.enqueue(Task("t"))).state is TaskState.PENDING
+    asyncio.run(client.aclose())
+    gc.collect()  # the dropped transports warn here, under this test's filter
+
+
+def test_threads_share_a_sync_client(url: str) -> None:
+    errors: list[BaseException] = []
+    with Client(url) as client:
+
+        def work() -> None:
+            try:
+                for _ in range(50):
+                    client.enqueue(Task("t"))
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert not errors
+    with redis.Redis.from_url(url) as raw:
+        assert raw.llen("asynq:{default}:pending") == 400
