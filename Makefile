@@ -22,8 +22,11 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# Test processes: each starts its own Redis and mostly waits on it, so more than the core count helps.
+JOBS ?= 4
+
 test:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(JOBS)
 
 completions:
 	for sh in bash zsh fish; do \

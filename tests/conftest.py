@@ -1,22 +1,28 @@
 """Shared fixtures: Redis on fakeredis (fast) and on a real server started from the embedded binary.
 
-``--redis-url`` points the "real" runs at an external server instead. Each test gets an empty
-database: a fresh fakeredis server, or a FLUSHALL on the real one.
+Tests run in parallel under pytest-xdist: each worker process starts its own real server (the
+session fixture ``real_redis_url``) and runs its tests one at a time, so a test that needs an empty
+database may flush it. ``--redis-url`` points the "real" runs at an external server instead, with
+database N for xdist worker ``gwN``, so flushing is FLUSHDB, never FLUSHALL. Tests that share a
+database without flushing it work in queues of their own (the ``queue`` fixture).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import fakeredis
 import pytest
 import redis
 import redis.asyncio as aredis
+from helpers import unique_queue
 
 from asynq_py.engine.embedded import server_binary
 
@@ -81,7 +87,7 @@ def real_redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     """URL of a real server for the whole session (``--redis-url`` or one started here)."""
     external = request.config.getoption("--redis-url")
     if external:
-        yield external
+        yield worker_database(external)
         return
     server = RealServer(tmp_path_factory.mktemp("redis"))
     server.start()
@@ -89,6 +95,20 @@ def real_redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         yield server.url
     finally:
         server.stop()
+
+
+def worker_database(url: str) -> str:
+    """``url`` with the database of this xdist worker (``gw3`` -> 3), or unchanged outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    return urlunsplit(urlsplit(url)._replace(path=f"/{int(worker.removeprefix('gw'))}"))
+
+
+@pytest.fixture
+def queue() -> str:
+    """A queue name no other test uses."""
+    return unique_queue()
 
 
 @pytest.fixture
@@ -124,7 +144,7 @@ def redis_client(backend: str, request: pytest.FixtureRequest) -> Iterator[redis
         client: redis.Redis = fakeredis.FakeRedis(server=server)
     else:
         client = redis.Redis.from_url(request.getfixturevalue("real_redis_url"), socket_timeout=5)
-        client.flushall()
+        client.flushdb()
     yield client
     client.close()
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from asynq_py.engine._pb import asynq_pb2 as pb
 
@@ -58,7 +59,7 @@ def seed_task(
     q = msg.queue
     key = f"{Q % q}t:{msg.id}"
     r.sadd("asynq:queues", q)
-    fields: dict[str, Any] = {"msg": msg.SerializeToString(), "state": state}
+    fields: dict[FieldT, EncodableT] = {"msg": msg.SerializeToString(), "state": state}
     if state == "pending":
         fields["pending_since"] = str(int(now * 1e9))
         r.lpush(f"{Q % q}pending", msg.id)
@@ -81,24 +82,25 @@ def seed_task(
 
 def task_hash(r: redis.Redis, queue: str, task_id: str) -> dict[str, bytes]:
     """Return the raw task hash, field names decoded."""
-    return {k.decode(): v for k, v in r.hgetall(f"{Q % queue}t:{task_id}").items()}
+    fields = cast("dict[bytes, bytes]", r.hgetall(f"{Q % queue}t:{task_id}"))
+    return {k.decode(): v for k, v in fields.items()}
 
 
 def read_message(r: redis.Redis, queue: str, task_id: str) -> pb.TaskMessage:
     """Decode the ``msg`` field of a task with the generated protobuf class."""
     msg = pb.TaskMessage()
-    msg.ParseFromString(r.hget(f"{Q % queue}t:{task_id}", "msg"))
+    msg.ParseFromString(cast(bytes, r.hget(f"{Q % queue}t:{task_id}", "msg")))
     return msg
 
 
 def list_ids(r: redis.Redis, queue: str, name: str) -> list[str]:
     """Return the ids in a queue's list (pending, active) or zset (others), as Redis stores them."""
     key = f"{Q % queue}{name}"
-    if r.type(key) == b"list":
-        return [i.decode() for i in r.lrange(key, 0, -1)]
-    return [i.decode() for i in r.zrange(key, 0, -1)]
+    ids = r.lrange(key, 0, -1) if r.type(key) == b"list" else r.zrange(key, 0, -1)
+    return [i.decode() for i in cast("list[bytes]", ids)]
 
 
 def scores(r: redis.Redis, key: str) -> dict[str, float]:
     """Return a zset as id -> raw score."""
-    return {m.decode(): s for m, s in r.zrange(key, 0, -1, withscores=True)}
+    members = cast("list[tuple[bytes, float]]", r.zrange(key, 0, -1, withscores=True))
+    return {m.decode(): s for m, s in members}

@@ -74,7 +74,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, real_redis_url: str) ->
 def r(real_redis_url: str, env: dict[str, str]) -> Iterator[redis.Redis]:
     """A raw client to the test database, flushed before the test."""
     client = redis.Redis.from_url(real_redis_url, socket_timeout=5)
-    client.flushall()
+    client.flushdb()
     yield client
     client.close()
 

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,21 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import wait_for
 
 from asynq_py.engine import Inspector, QueueNotFoundError, Scheduler, Task, TaskInfo, TomlScheduleSource
 
 from .conftest import ASYNQ_PY
 
 pytestmark = pytest.mark.real
-
-
-def wait_for(check, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-    return value
 
 
 def pending(inspector: Inspector, queue: str) -> list[TaskInfo]:
@@ -310,7 +301,7 @@ def test_ls_joins_the_file_with_live_schedulers(cli, tmp_path, real_redis_url, r
             found = {e["id"]: e for e in records(schedule(cli, path, "ls", "--json"))}
             return found if found[ping]["prev_enqueue_at"] else None
 
-        found = wait_for(ping_fired, what="a published previous run")
+        found = wait_for(ping_fired, what="a published previous run", timeout=20)
         assert list(found) == [ping, "nightly", idle, "elsewhere"]
         assert [found[i]["status"] for i in found] == ["running", "outdated", "not_running", "not_in_file"]
         assert found[ping]["schedulers"] == [live.scheduler_id] and found[idle]["schedulers"] == []
@@ -334,9 +325,9 @@ def test_scheduler_process_enqueues_and_stops_on_sigterm(cli, env, tmp_path, ins
     path = tmp_path / "schedules.toml"
     ping = schedule(cli, path, "add", "@every 1s", "ping:tick", "-q", "pings").stdout.strip()
     with process(env, "scheduler", "--schedules", str(path), "--sync-interval", "1s") as proc:
-        tasks = wait_for(lambda: pending(inspector, "pings"), what="enqueued tasks")
+        tasks = wait_for(lambda: pending(inspector, "pings"), what="enqueued tasks", timeout=20)
         assert all(t.type == "ping:tick" and t.id.startswith(f"{ping}:") for t in tasks)
-        wait_for(lambda: len(pending(inspector, "pings")) >= 3, what="3 tasks")
+        wait_for(lambda: len(pending(inspector, "pings")) >= 3, what="3 tasks", timeout=20)
 
         [live] = inspector.scheduler_entries()
         assert live.id == ping and f":{proc.pid}:" in live.scheduler_id
@@ -345,7 +336,7 @@ def test_scheduler_process_enqueues_and_stops_on_sigterm(cli, env, tmp_path, ins
             [entry] = records(schedule(cli, path, "ls", "--json"))
             return entry if entry["prev_enqueue_at"] else None
 
-        entry = wait_for(listed_with_prev, what="the previous run in `schedule ls`")
+        entry = wait_for(listed_with_prev, what="the previous run in `schedule ls`", timeout=20)
         assert entry["status"] == "running" and entry["schedulers"] == [live.scheduler_id]
         assert entry["next_enqueue_at"] > entry["prev_enqueue_at"]
         assert "running" in schedule(cli, path, "ls").stdout
@@ -357,7 +348,11 @@ def test_scheduler_process_enqueues_and_stops_on_sigterm(cli, env, tmp_path, ins
         assert ping in cli("schedule", "history", ping).check().stdout
 
         added = schedule(cli, path, "add", "@hourly", "sweep").stdout.strip()  # picked up by the next sync
-        wait_for(lambda: added in {e.id for e in inspector.scheduler_entries()}, what="the reloaded file")
+        wait_for(
+            lambda: added in {e.id for e in inspector.scheduler_entries()},
+            what="the reloaded file",
+            timeout=20,
+        )
 
         code, out, err = terminate(proc)
     assert code == 0, err
@@ -411,11 +406,13 @@ def test_serve_with_schedules_runs_the_worker_and_the_scheduler(cli, env, tmp_pa
         "2s",
     )
     with process(env, *args, cwd=tmp_path) as proc:
-        [server] = wait_for(lambda: [s for s in inspector.servers() if s.pid == proc.pid], what="the server")
+        [server] = wait_for(
+            lambda: [s for s in inspector.servers() if s.pid == proc.pid], what="the server", timeout=20
+        )
         assert server.concurrency == 2
         [live] = inspector.scheduler_entries()
         assert live.id == ping and f":{proc.pid}:" in live.scheduler_id
-        wait_for(lambda: processed(inspector, "default") >= 2, what="processed ticks")
+        wait_for(lambda: processed(inspector, "default") >= 2, what="processed ticks", timeout=20)
         code, out, err = terminate(proc)
     assert code == 0, err
     assert out == "" and "Traceback" not in err

@@ -5,25 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from asynq_py.engine import Inspector, Task, TaskState
 
 from .conftest import ASYNQ_PY
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-    return value
 
 
 def test_serve_runs_the_example_app_and_stops_on_sigterm(env, client, inspector: Inspector) -> None:
@@ -33,13 +24,15 @@ def test_serve_runs_the_example_app_and_stops_on_sigterm(env, client, inspector:
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        server = wait_for(lambda: [s for s in inspector.servers() if s.pid == proc.pid])
+        server = wait_for(lambda: [s for s in inspector.servers() if s.pid == proc.pid], timeout=15)
         assert server[0].queues == {"critical": 6, "default": 3} and server[0].concurrency == 4
         sent = client.enqueue(Task("email:deliver", {"user_id": 42}), queue="critical")
         kept = client.enqueue(Task("image:resize", {"url": "u"}), retention=60)
-        wait_for(lambda: inspector.get_queue_info("critical").processed == 1)
+        wait_for(lambda: inspector.get_queue_info("critical").processed == 1, timeout=15)
         assert inspector.find_task(sent.id) == []
-        done = wait_for(lambda: inspector.get_task_info("default", kept.id).state is TaskState.COMPLETED)
+        done = wait_for(
+            lambda: inspector.get_task_info("default", kept.id).state is TaskState.COMPLETED, timeout=15
+        )
         assert done and inspector.get_task_info("default", kept.id).result == b"resized:u"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from seed import message, seed_task
@@ -21,7 +22,7 @@ def seed(r, state, n=1, queue="default", task_type="job", **fields):
         fields.setdefault("group_key", "g1")
     for i in range(n):
         msg = message(task_type, f'{{"i":{i}}}'.encode(), queue=queue, **fields)
-        kwargs = {"group": msg.group_key} if state == "aggregating" else {}
+        kwargs: dict[str, Any] = {"group": msg.group_key} if state == "aggregating" else {}
         if state == "retry":
             kwargs["score"] = time.time() + 600
         ids.append(seed_task(r, msg, state, **kwargs))

@@ -16,12 +16,13 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from helpers import wait_for
 
 from asynq_py.engine import (
     AsynqError,
@@ -54,18 +55,6 @@ FAST: dict[str, Any] = {
     "retry_delay_func": lambda n, exc, task: 0.0,
 }
 """Short intervals, so that the tests run in seconds."""
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(poll)
 
 
 def free_port() -> int:
@@ -406,7 +395,7 @@ def test_sentinel_failover_after_master_sigkill(real_server_factory, servers, tm
                     return False
             return True
 
-        wait_for(converged, 15, "the sentinels to see the replica and each other", poll=0.2)
+        wait_for(converged, 15, "the sentinels to see the replica and each other", interval=0.2)
 
         addrs = ",".join(f"127.0.0.1:{s.port}" for s in sentinels)
         url = f"redis-sentinel://{addrs}?master=mymaster"
@@ -432,7 +421,7 @@ def test_sentinel_failover_after_master_sigkill(real_server_factory, servers, tm
                 lambda: all(s.master_port() == replica.port for s in sentinels),
                 20,
                 "the sentinels to promote the replica",
-                poll=0.1,
+                interval=0.1,
             )
             wait_for(lambda: replication(replica.port).get("role") == "master", 5, "the replica to be master")
             promoted_at = time.monotonic()
@@ -446,7 +435,7 @@ def test_sentinel_failover_after_master_sigkill(real_server_factory, servers, tm
                     errors.append(exc)
                     return None
 
-            first = wait_for(enqueue_once, 10, "an enqueue to succeed after the promotion", poll=0.1)
+            first = wait_for(enqueue_once, 10, "an enqueue to succeed after the promotion", interval=0.1)
             enqueue_s = time.monotonic() - promoted_at
             after = [first] + [client.enqueue(Task("s", f"after-{i}"), queue=queue).id for i in range(1, 10)]
             wait_for(

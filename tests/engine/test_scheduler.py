@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import wait_for
 
 from asynq_py.engine import Inspector, SimulatedClock, Task, TaskState, ValidationError, keys
 from asynq_py.engine.cron import parse_spec
@@ -32,17 +33,6 @@ UNREACHABLE = "redis://127.0.0.1:9/0"
 
 def ts(*args: int) -> float:
     return datetime(*args, tzinfo=UTC).timestamp()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # Spec parsing ---------------------------------------------------------------------------------
@@ -300,11 +290,6 @@ def test_toml_source_file_errors(tmp_path: Path) -> None:
 # On a real Redis -----------------------------------------------------------------------------
 
 FAST = {"heartbeat_interval_s": 0.5, "check_interval_s": 0.2}
-
-
-@pytest.fixture
-def queue() -> str:
-    return f"cron-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from helpers import wait_for
 
 from asynq_py.engine import (
     BrokerError,
@@ -59,17 +60,6 @@ FAST = {
     "janitor_interval_s": 0.3,
     "shutdown_timeout_s": 2.0,
 }
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def add_user(port: int, name: str, rules: tuple[str, ...]) -> str:

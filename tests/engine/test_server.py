@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
+from helpers import wait_for
 from seed import message, seed_task
 
 from asynq_py.engine import (
@@ -40,22 +40,6 @@ FAST = {
     "shutdown_timeout_s": 2.0,
     "retry_delay_func": lambda n, exc, task: 0.0,
 }
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def queue() -> str:
-    return f"q-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

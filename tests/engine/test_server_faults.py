@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import wait_for
 
 from asynq_py.engine import (
     Client,
@@ -48,18 +48,6 @@ WORKER_LIFETIME_S = 50.0
 """A watchdog kills any worker still running after this long, whatever the test does."""
 RETAIN = 120
 """Retention (s) given to test tasks, so that completed ones stay visible to the inspector."""
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(poll)
 
 
 class Worker:
@@ -107,11 +95,6 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
-
-
-@pytest.fixture
-def queue() -> str:
-    return f"faults-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

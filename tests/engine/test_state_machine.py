@@ -4,7 +4,7 @@ Every rule runs the real plans (``engine/rdb.py``, ``engine/rdb_inspect.py`` thr
 on a ``Broker``; the model says what Redis must hold afterwards, and the invariants compare the two
 after every step. Time is a ``SimulatedClock`` that moves in whole seconds.
 
-Runs on fakeredis (a fresh ``FakeServer`` per example) and on the session's real server (FLUSHALL
+Runs on fakeredis (a fresh ``FakeServer`` per example) and on the session's real server (FLUSHDB
 per example, fewer examples). ``ASYNQ_STATE_EXAMPLES=<n>`` raises the example count (R19's full
 run is 300 examples of 50 steps: ``ASYNQ_STATE_EXAMPLES=300 ASYNQ_STATE_STEPS=50``).
 
@@ -659,7 +659,7 @@ def test_lifecycle_state_machine_fakeredis() -> None:
 def test_lifecycle_state_machine_real(real_redis_url: str) -> None:
     def connect() -> redis.Redis:
         client = redis.Redis.from_url(real_redis_url, socket_timeout=5)
-        client.flushall()
+        client.flushdb()
         return client
 
     run_state_machine_as_test(make_machine(connect), settings=_settings(REAL_EXAMPLES))

@@ -3,7 +3,7 @@ records into the JSON shapes the Go programs print so the two can be compared fi
 
 Every subprocess started here has a timeout and is stopped in a ``finally`` block; every wait
 polls with a deadline. The Redis server is shared by the whole session, so each test works in
-queues of its own (``unique_queue``).
+queues of its own (``helpers.unique_queue``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from helpers import wait_for
 
 from asynq_py.engine import QueueInfo, ServerInfo, TaskInfo, WorkerInfo
 
@@ -31,11 +32,6 @@ RUN_TIMEOUT_S = 30.0
 """Longest a one-shot Go program (goclient, goinspect, asynq) may run."""
 START_TIMEOUT_S = 15.0
 """Longest a goserver or pyserver may take to print its "started" line."""
-
-
-def unique_queue(prefix: str) -> str:
-    """A queue name no other test uses."""
-    return f"interop-{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def b64(data: bytes | str | None) -> str | None:
@@ -48,21 +44,6 @@ def b64(data: bytes | str | None) -> str | None:
 
 def unb64(text: str | None) -> bytes | None:
     return None if text is None else base64.b64decode(text)
-
-
-def wait_for(
-    check: Callable[[], T | None], *, timeout: float, interval: float = 0.05, what: str = "condition"
-) -> T:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
 
 
 def _communicate(

@@ -4,6 +4,7 @@ tasks and queues, and the other side sees the result (no servers involved)."""
 from __future__ import annotations
 
 import pytest
+from helpers import unique_queue
 
 from asynq_py.engine import (
     Client,
@@ -17,7 +18,7 @@ from asynq_py.engine import (
     ValidationError,
 )
 
-from .support import Go, b64, unb64, unique_queue
+from .support import Go, b64, unb64
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 

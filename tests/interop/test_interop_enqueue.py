@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import unique_queue, wait_for
 
 from asynq_py.engine import Client, Inspector, Task, TaskInfo, TaskNotFoundError
 from asynq_py.engine.wire import decode_task_message
 
-from .support import Go, assert_same_task, b64, task_json, unique_queue, wait_for
+from .support import Go, assert_same_task, b64, task_json
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 

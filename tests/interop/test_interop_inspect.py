@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import unique_queue, wait_for
 
 from asynq_py.engine import Client, Inspector, Scheduler, Task
 
@@ -33,8 +34,6 @@ from .support import (
     server_json,
     task_json,
     unb64,
-    unique_queue,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]

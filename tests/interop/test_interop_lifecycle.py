@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from helpers import unique_queue, wait_for
 
 from asynq_py.engine import (
     Client,
@@ -27,7 +28,7 @@ from asynq_py.engine import (
 )
 from asynq_py.engine.gojson import go_json_dumps
 
-from .support import Go, assert_same_task, b64, task_json, unb64, unique_queue, wait_for
+from .support import Go, assert_same_task, b64, task_json, unb64
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import unique_queue, wait_for
 
 from asynq_py.engine import Client, Inspector, Task, TaskNotFoundError
 
@@ -26,8 +27,6 @@ from .support import (
     server_json,
     task_json,
     unb64,
-    unique_queue,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]

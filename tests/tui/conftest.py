@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import wait_for_async
 from rich.text import Text
 from seed import message, seed_task
 from textual.pilot import Pilot
@@ -94,17 +95,9 @@ def screen_text(app: DashboardApp) -> str:
 
 
 async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = WAIT_S) -> None:
-    """Let the app run until ``condition()`` is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except Exception:  # the screen may not have its widgets yet
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {condition}")
-        await pilot.pause(0.02)
+    """Let the app run until ``condition()`` is true (an exception means "not yet": the screen may
+    not have its widgets); on timeout the condition's last exception is re-raised."""
+    await wait_for_async(condition, timeout=timeout, what=str(condition), interval=0.02, pause=pilot.pause)
 
 
 @dataclass
@@ -132,7 +125,7 @@ def ui() -> UI:
 def tui_url(real_redis_url: str) -> Iterator[str]:
     """The session's real Redis, emptied for this test."""
     r = redis.Redis.from_url(real_redis_url, socket_timeout=5)
-    r.flushall()
+    r.flushdb()
     r.close()
     yield real_redis_url
 

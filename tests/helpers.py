@@ -1,0 +1,94 @@
+"""Helpers shared by every test package: bounded waits and unique names.
+
+Imported as ``from helpers import wait_for`` (``pythonpath = ["tests"]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Final, Literal, TypeVar
+
+T = TypeVar("T")
+
+
+class _NotYet(enum.Enum):
+    TOKEN = enum.auto()
+
+
+_NOT_YET: Final = _NotYet.TOKEN
+
+
+def unique_queue(prefix: str = "q") -> str:
+    """A queue name no other test uses: tests share a server and are isolated by name."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class _Poll:
+    """One bounded wait: calls a check until it returns something truthy or time runs out."""
+
+    def __init__(self, timeout: float, what: str) -> None:
+        self.timeout = timeout
+        self.what = what
+        self.deadline = time.monotonic() + timeout
+        self.last_error: Exception | None = None
+        self.last_value: object = None
+
+    def attempt(self, check: Callable[[], T | None]) -> T | Literal[_NotYet.TOKEN]:
+        """Run ``check`` once: its value if truthy, else ``_NOT_YET`` (an exception is kept)."""
+        try:
+            value = check()
+        except Exception as exc:
+            self.last_error = exc
+            return _NOT_YET
+        self.last_error = None
+        self.last_value = value
+        return value if value else _NOT_YET
+
+    def give_up(self) -> None:
+        """Raise if the deadline passed: the check's last exception, or an AssertionError."""
+        if time.monotonic() <= self.deadline:
+            return
+        message = f"timed out after {self.timeout:g}s waiting for {self.what}"
+        if self.last_error is not None:
+            self.last_error.add_note(message)
+            raise self.last_error
+        raise AssertionError(f"{message} (last: {self.last_value!r})")
+
+
+def wait_for(
+    check: Callable[[], T | None], timeout: float = 10.0, what: str = "condition", *, interval: float = 0.05
+) -> T:
+    """Call ``check`` until it returns something truthy and return that value.
+
+    An exception from ``check`` means "not yet"; on timeout the last one is re-raised (with a
+    note saying what was awaited), otherwise an ``AssertionError`` names ``what``.
+    """
+    poll = _Poll(timeout, what)
+    while True:
+        value = poll.attempt(check)
+        if value is not _NOT_YET:
+            return value
+        poll.give_up()
+        time.sleep(interval)
+
+
+async def wait_for_async(
+    check: Callable[[], T | None],
+    *,
+    timeout: float = 10.0,
+    what: str = "condition",
+    interval: float = 0.05,
+    pause: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> T:
+    """``wait_for`` for a coroutine: ``pause`` (``asyncio.sleep``, or a Pilot's) lets the loop run."""
+    poll = _Poll(timeout, what)
+    while True:
+        value = poll.attempt(check)
+        if value is not _NOT_YET:
+            return value
+        poll.give_up()
+        await pause(interval)
