@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: all install lint typecheck test completions proto
+.PHONY: all install lint typecheck test completions proto wire-doc
 
 all: lint typecheck test
 
@@ -32,6 +32,10 @@ completions:
 	for sh in bash zsh fish; do \
 	  _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION=1 $(BIN)/asynq-py --show-completion $$sh > completions/asynq-py.$$sh; \
 	done
+
+# docs/wire.md §4.4, the KEYS/ARGV headers of engine/scripts/*.lua (tests/test_wire_doc.py checks it).
+wire-doc:
+	$(BIN)/python tests/test_wire_doc.py
 
 proto:
 	cd engine/_pb && $(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. asynq.proto

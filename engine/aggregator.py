@@ -1,4 +1,4 @@
-"""The aggregator: turns ready groups into one task each with the user's aggregator (wire spec §5.6)."""
+"""The aggregator: turns ready groups into one task each with the user's aggregator (docs/wire.md §5.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schedule specs as Go asynq's scheduler reads them (robfig/cron v3's standard parser, wire spec §5.8).
+"""Schedule specs as Go asynq's scheduler reads them (robfig/cron v3's standard parser, docs/wire.md §5.8).
 
 A spec is one of:
 

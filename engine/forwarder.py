@@ -1,4 +1,4 @@
-"""The forwarder: moves due scheduled and retry tasks to pending, or into their group (wire spec §4.1.13)."""
+"""The forwarder: moves due scheduled and retry tasks to pending or to their group (docs/wire.md §4.1.13)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A Go scheduler stores its entries' options as ``Option.String()`` texts (``MaxRetry(5)``, ``Queue("q")``,
 ``Timeout(1h30m0s)``, ``Deadline(Mon Jan  2 15:04:05 UTC 2006)``), and the Go inspector parses them back,
-silently dropping any it cannot read (wire spec §9 item 12). The Go CLI prints durations the same way. This
+silently dropping any it cannot read (docs/wire.md §9 item 12). The Go CLI prints durations the same way. This
 module writes and reads those forms exactly as Go does, in pure Python:
 
 - ``format_duration``/``parse_duration``: ``time.Duration.String`` and ``time.ParseDuration``;

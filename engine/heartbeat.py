@@ -1,4 +1,4 @@
-"""The heartbeater: a thread that publishes server state and extends leases (wire spec §5.4).
+"""The heartbeater: a thread that publishes server state and extends leases (docs/wire.md §5.4).
 
 It runs on its own thread with its own connection, so a handler that blocks the event loop or
 holds the GIL between bytecodes cannot starve the leases of the other tasks.

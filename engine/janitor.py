@@ -1,4 +1,4 @@
-"""The janitor: deletes completed tasks whose retention has run out (wire spec §5.7)."""
+"""The janitor: deletes completed tasks whose retention has run out (docs/wire.md §5.7)."""
 
 from __future__ import annotations
 

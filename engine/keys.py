@@ -1,4 +1,4 @@
-"""Every Redis key, channel and prefix name of the asynq layout (wire spec §2).
+"""Every Redis key, channel and prefix name of the asynq layout (docs/wire.md §2).
 
 This is the only module that spells ``asynq:``; everything else builds keys here.
 Per-queue keys carry the queue name in braces, a Redis Cluster hash tag, so all keys of one

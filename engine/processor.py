@@ -1,4 +1,4 @@
-"""The processor: dequeue under a lease, run the handler, write the outcome (wire spec §5.2).
+"""The processor: dequeue under a lease, run the handler, write the outcome (docs/wire.md §5.2).
 
 ``async def`` handlers run on the event loop; ``def`` handlers in a bounded thread pool. Each
 outcome is one script (done, mark_complete, retry, archive, requeue), and the outcomes of tasks

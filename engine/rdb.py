@@ -1,7 +1,7 @@
 """Plans for the task lifecycle: enqueue, dequeue, done, retry, archive and the server's loops.
 
 Each function returns a plan (see ``calls``) that a ``Broker`` or ``AsyncBroker`` runs. Argument
-order and encoding follow Go asynq's ``internal/rdb`` (wire spec §4.1) so that both can share a
+order and encoding follow Go asynq's ``internal/rdb`` (docs/wire.md §4.1) so that both can share a
 Redis; times are Unix seconds, truncated, except ``pending_since`` (nanoseconds).
 """
 
@@ -527,7 +527,7 @@ SCHEDULER_HISTORY_MAX = 1000
 def write_scheduler_entries(
     scheduler_key: str, entries: Sequence[bytes], *, now: float, ttl_s: int
 ) -> Plan[None]:
-    """Publish a scheduler's entries (``SchedulerEntry`` bytes) for ``ttl_s`` seconds (wire spec §4.1.18)."""
+    """Publish a scheduler's entries (``SchedulerEntry`` bytes) for ``ttl_s`` s (docs/wire.md §4.1.18)."""
     yield from _send(
         [
             Command(("ZADD", keys.ALL_SCHEDULERS, int(now) + ttl_s, scheduler_key)),

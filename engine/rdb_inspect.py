@@ -1,6 +1,6 @@
 """Plans for the inspector: reads and admin changes of queues, tasks, servers and schedulers.
 
-Follows Go asynq's ``internal/rdb/inspect.go`` (wire spec §4.2-4.3). Every queue operation except
+Follows Go asynq's ``internal/rdb/inspect.go`` (docs/wire.md §4.2-4.3). Every queue operation except
 pause, unpause and cancel first checks that the queue exists, in the same round trip as its work.
 """
 

@@ -1,4 +1,4 @@
-"""The recoverer: retries or archives tasks whose lease expired (wire spec §5.5).
+"""The recoverer: retries or archives tasks whose lease expired (docs/wire.md §5.5).
 
 Beyond Go, it also gives a lease to active tasks that have none (so they are not stuck active
 forever), archives tasks whose message cannot be decoded instead of giving up on every queue, and

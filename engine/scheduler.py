@@ -1,4 +1,4 @@
-"""``Scheduler``: enqueues tasks on cron specs, as Go asynq's scheduler does (wire spec §5.8).
+"""``Scheduler``: enqueues tasks on cron specs, as Go asynq's scheduler does (docs/wire.md §5.8).
 
 Each entry pairs a spec (see ``cron``) with a task and enqueue options. When a tick comes due the
 scheduler enqueues the task through ``AsyncClient`` and records a ``SchedulerEnqueueEvent`` in the

@@ -1,4 +1,4 @@
-"""``Server``: runs handlers for the tasks of its queues until shut down (wire spec §5).
+"""``Server``: runs handlers for the tasks of its queues until shut down (docs/wire.md §5).
 
 It wires the processor and the background loops (heartbeat thread, forwarder, recoverer, janitor,
 aggregator, subscriber, health check) and owns the lifecycle: ``run`` blocks and handles

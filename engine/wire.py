@@ -1,4 +1,4 @@
-"""Protobuf encoding of asynq's messages (wire spec §3.1), behind plain dataclasses.
+"""Protobuf encoding of asynq's messages (docs/wire.md §3.1), behind plain dataclasses.
 
 The generated module ``_pb.asynq_pb2`` is imported here and nowhere else. Every decoder raises
 only ``DecodeError``, whatever bytes it is given: data read from Redis is untrusted input.

@@ -1,6 +1,6 @@
 """Write and read Redis state exactly as Go asynq v0.26.0 does, without going through asynq-py.
 
-Seed helpers build each key with raw commands from the wire spec, so that the inspector and the
+Seed helpers build each key with raw commands from docs/wire.md, so that the inspector and the
 server are tested against Go-shaped data, not only against what our own scripts write.
 """
 

@@ -44,7 +44,7 @@ _BULK_STATES: dict[ActionKind, frozenset[TaskState]] = {
     ),
     ActionKind.DELETE: frozenset(set(TaskState) - {TaskState.ACTIVE}),
 }
-"""States whose every task one inspector call can change (wire spec §4.3.2)."""
+"""States whose every task one inspector call can change (docs/wire.md §4.3.2)."""
 
 _TASK_STATES: dict[ActionKind, frozenset[TaskState]] = {
     ActionKind.RUN: frozenset(set(TaskState) - {TaskState.ACTIVE, TaskState.PENDING}),
@@ -53,7 +53,7 @@ _TASK_STATES: dict[ActionKind, frozenset[TaskState]] = {
     ActionKind.CANCEL: frozenset({TaskState.ACTIVE}),
     ActionKind.ENQUEUE_COPY: frozenset(TaskState),
 }
-"""States in which a single task accepts the action (wire spec §4.3.1)."""
+"""States in which a single task accepts the action (docs/wire.md §4.3.1)."""
 
 
 @dataclass(frozen=True, slots=True)

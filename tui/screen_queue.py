@@ -46,7 +46,7 @@ class TaskTable(NavTable):
 
 
 def task_columns(view: TaskState | str) -> list[tuple[str, str]]:
-    """Return the (key, label) columns of a state's table, as Go's dashboard has them (spec §7.1)."""
+    """Return the (key, label) columns of a state's table, as Go's dashboard has them (docs/wire.md §7.1)."""
     if view == _GROUPS:
         return [("group", "Group"), ("size", "Size")]
     head = [("sel", " "), ("id", "ID"), ("type", "Type")]

@@ -1,4 +1,4 @@
--- Add a task to a group for aggregation (Go: addToGroupCmd / addToGroupUniqueCmd, wire spec §4.1.5-6).
+-- Add a task to a group for aggregation (Go: addToGroupCmd / addToGroupUniqueCmd, docs/wire.md §4.1.5-6).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:g:<group_key>
 -- KEYS[3] -> asynq:{<qname>}:groups

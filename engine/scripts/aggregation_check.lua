@@ -1,5 +1,5 @@
 -- Take a batch of a group's tasks into a new aggregation set when a rule says it is ready
--- (Go: aggregationCheckCmd, wire spec §4.1.22).
+-- (Go: aggregationCheckCmd, docs/wire.md §4.1.22).
 -- KEYS[1] -> asynq:{<qname>}:g:<gname>
 -- KEYS[2] -> asynq:{<qname>}:g:<gname>:<aggregation_set_id>
 -- KEYS[3] -> asynq:{<qname>}:aggregation_sets

@@ -1,4 +1,4 @@
--- Move an active task to archived after its last failure (Go: archiveCmd, wire spec §4.1.12).
+-- Move an active task to archived after its last failure (Go: archiveCmd, docs/wire.md §4.1.12).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:active
 -- KEYS[3] -> asynq:{<qname>}:lease

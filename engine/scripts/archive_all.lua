@@ -1,5 +1,5 @@
 -- Archive every task of pending, a zset (scheduled or retry) or a group
--- (Go: archiveAllCmd / archiveAllPendingCmd / archiveAllAggregatingCmd, wire spec §4.3.2).
+-- (Go: archiveAllCmd / archiveAllPendingCmd / archiveAllAggregatingCmd, docs/wire.md §4.3.2).
 -- KEYS[1] -> the source: asynq:{<qname>}:pending, asynq:{<qname>}:<state> or asynq:{<qname>}:g:<gname>
 -- KEYS[2] -> asynq:{<qname>}:archived
 -- KEYS[3] -> asynq:{<qname>}:groups (only for a group)

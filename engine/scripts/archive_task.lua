@@ -1,4 +1,4 @@
--- Archive one task that is not active (Go: archiveTaskCmd, wire spec §4.3.1).
+-- Archive one task that is not active (Go: archiveTaskCmd, docs/wire.md §4.3.1).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:archived
 -- KEYS[3] -> asynq:{<qname>}:groups

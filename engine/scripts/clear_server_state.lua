@@ -1,4 +1,4 @@
--- Delete a server's heartbeat records at shutdown (Go: clearServerStateCmd, wire spec §4.1.17).
+-- Delete a server's heartbeat records at shutdown (Go: clearServerStateCmd, docs/wire.md §4.1.17).
 -- KEYS[1] -> asynq:servers:{<host:pid:sid>}
 -- KEYS[2] -> asynq:workers:{<host:pid:sid>}
 -- Returns "OK".

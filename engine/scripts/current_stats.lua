@@ -1,4 +1,4 @@
--- Read a queue's counters in one call (Go: currentStatsCmd, wire spec §4.2).
+-- Read a queue's counters in one call (Go: currentStatsCmd, docs/wire.md §4.2).
 -- KEYS[1] -> asynq:{<qname>}:pending
 -- KEYS[2] -> asynq:{<qname>}:active
 -- KEYS[3] -> asynq:{<qname>}:scheduled

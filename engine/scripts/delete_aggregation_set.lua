@@ -1,5 +1,5 @@
 -- Delete an aggregation set and its tasks once the aggregated task is enqueued
--- (Go: deleteAggregationSetCmd, wire spec §4.1.22).
+-- (Go: deleteAggregationSetCmd, docs/wire.md §4.1.22).
 -- KEYS[1] -> asynq:{<qname>}:g:<gname>:<aggregation_set_id>
 -- KEYS[2] -> asynq:{<qname>}:aggregation_sets
 -- ARGV[1] -> task key prefix

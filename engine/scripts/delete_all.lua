@@ -1,5 +1,5 @@
 -- Delete every task of pending, a zset or a group (Go: deleteAllCmd / deleteAllPendingCmd /
--- deleteAllAggregatingCmd, wire spec §4.3.2). As in Go, unique locks are released only for zsets.
+-- deleteAllAggregatingCmd, docs/wire.md §4.3.2). As in Go, unique locks are released only for zsets.
 -- KEYS[1] -> the source: asynq:{<qname>}:pending, asynq:{<qname>}:<state> or asynq:{<qname>}:g:<gname>
 -- KEYS[2] -> asynq:{<qname>}:groups (only for a group)
 -- ARGV[1] -> task key prefix

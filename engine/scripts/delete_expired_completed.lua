@@ -1,4 +1,4 @@
--- Delete completed tasks whose retention ran out (Go: deleteExpiredCompletedTasksCmd, wire spec §4.1.22).
+-- Delete completed tasks whose retention ran out (Go: deleteExpiredCompletedTasksCmd, docs/wire.md §4.1.22).
 -- KEYS[1] -> asynq:{<qname>}:completed
 -- ARGV[1] -> current time in Unix seconds
 -- ARGV[2] -> task key prefix

@@ -1,4 +1,4 @@
--- Delete one task that is not active, releasing its unique lock (Go: deleteTaskCmd, §4.3.1).
+-- Delete one task that is not active, releasing its unique lock (Go: deleteTaskCmd, docs/wire.md §4.3.1).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:groups
 -- ARGV[1] -> task ID

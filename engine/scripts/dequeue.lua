@@ -1,4 +1,4 @@
--- Move up to ARGV[3] tasks from pending to active under a lease (Go: dequeueCmd, wire spec §4.1.7;
+-- Move up to ARGV[3] tasks from pending to active under a lease (Go: dequeueCmd, docs/wire.md §4.1.7;
 -- asynq-py pops a batch in one call, each task exactly as Go's script moves one).
 -- KEYS[1] -> asynq:{<qname>}:pending
 -- KEYS[2] -> asynq:{<qname>}:paused

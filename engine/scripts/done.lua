@@ -1,4 +1,4 @@
--- Remove a finished task (Go: doneCmd / doneUniqueCmd, wire spec §4.1.8).
+-- Remove a finished task (Go: doneCmd / doneUniqueCmd, docs/wire.md §4.1.8).
 -- KEYS[1] -> asynq:{<qname>}:active
 -- KEYS[2] -> asynq:{<qname>}:lease
 -- KEYS[3] -> asynq:{<qname>}:t:<task_id>

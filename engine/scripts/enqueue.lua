@@ -1,4 +1,4 @@
--- Enqueue a task to run now (Go: enqueueCmd / enqueueUniqueCmd, wire spec §4.1.1-2).
+-- Enqueue a task to run now (Go: enqueueCmd / enqueueUniqueCmd, docs/wire.md §4.1.1-2).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:unique:<type>:<checksum> (optional: only for unique tasks)

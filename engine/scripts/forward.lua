@@ -1,4 +1,4 @@
--- Move due tasks from scheduled or retry to pending, or into their group (Go: forwardCmd, §4.1.13).
+-- Move due tasks from scheduled or retry to pending, or into their group (Go: forwardCmd, docs/wire.md §4.1.13).
 -- KEYS[1] -> source zset (asynq:{<qname>}:scheduled or asynq:{<qname>}:retry)
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:groups (asynq-py also records the group name, which Go forgets)

@@ -1,4 +1,4 @@
--- Read one task with its state, result and next process time (Go: getTaskInfoCmd, wire spec §4.2).
+-- Read one task with its state, result and next process time (Go: getTaskInfoCmd, docs/wire.md §4.2).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- ARGV[1] -> task ID
 -- ARGV[2] -> current time in Unix seconds

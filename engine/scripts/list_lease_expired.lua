@@ -1,4 +1,4 @@
--- List the messages of tasks whose lease expired (Go: listLeaseExpiredCmd, wire spec §4.1.14).
+-- List the messages of tasks whose lease expired (Go: listLeaseExpiredCmd, docs/wire.md §4.1.14).
 -- KEYS[1] -> asynq:{<qname>}:lease
 -- ARGV[1] -> cutoff in Unix seconds
 -- ARGV[2] -> task key prefix

@@ -1,5 +1,5 @@
 -- List the live members of asynq:servers, asynq:workers or asynq:schedulers and prune stale ones
--- (Go: listServerKeysCmd / listWorkersCmd / listSchedulerKeysCmd, wire spec §4.2).
+-- (Go: listServerKeysCmd / listWorkersCmd / listSchedulerKeysCmd, docs/wire.md §4.2).
 -- KEYS[1] -> the global zset
 -- ARGV[1] -> current time in Unix seconds
 -- Returns the live member keys.

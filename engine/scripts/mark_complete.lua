@@ -1,4 +1,4 @@
--- Keep a finished task as completed for its retention (Go: markAsCompleteCmd, wire spec §4.1.9).
+-- Keep a finished task as completed for its retention (Go: markAsCompleteCmd, docs/wire.md §4.1.9).
 -- KEYS[1] -> asynq:{<qname>}:active
 -- KEYS[2] -> asynq:{<qname>}:lease
 -- KEYS[3] -> asynq:{<qname>}:completed

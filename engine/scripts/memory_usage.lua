@@ -1,4 +1,5 @@
--- Estimate a queue's memory usage from samples (Go: memoryUsageCmd with HEAD's nil guards, §4.3.2).
+-- Estimate a queue's memory usage from samples (Go: memoryUsageCmd with the nil guards of Go's main
+-- branch, docs/wire.md §4.3.2).
 -- KEYS[1] -> asynq:{<qname>}:active
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:scheduled

@@ -1,4 +1,4 @@
--- Read the messages of an aggregation set, oldest first (Go: readAggregationSetCmd, §4.1.22).
+-- Read the messages of an aggregation set, oldest first (Go: readAggregationSetCmd, docs/wire.md §4.1.22).
 -- KEYS[1] -> asynq:{<qname>}:g:<gname>:<aggregation_set_id>
 -- ARGV[1] -> task key prefix
 -- Returns the list of task messages.

@@ -1,5 +1,5 @@
 -- Put the tasks of aggregation sets past their deadline back into their groups
--- (Go: reclaimStateAggregationSetsCmd, wire spec §4.1.22; asynq-py also re-adds the group name to
+-- (Go: reclaimStateAggregationSetsCmd, docs/wire.md §4.1.22; asynq-py also re-adds the group name to
 -- the groups set, which Go forgets, so that the aggregator sees the group again).
 -- KEYS[1] -> asynq:{<qname>}:aggregation_sets
 -- KEYS[2] -> asynq:{<qname>}:groups

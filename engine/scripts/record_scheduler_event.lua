@@ -1,4 +1,5 @@
--- Record one enqueue of a scheduler entry, keeping the newest events (Go: recordSchedulerEnqueueEventCmd).
+-- Record one enqueue of a scheduler entry, keeping the newest events
+-- (Go: recordSchedulerEnqueueEventCmd, docs/wire.md §4.1.19).
 -- KEYS[1] -> asynq:scheduler_history:<entryID>
 -- ARGV[1] -> enqueued_at time in Unix seconds
 -- ARGV[2] -> serialized SchedulerEnqueueEvent

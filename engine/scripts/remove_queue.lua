@@ -1,4 +1,4 @@
--- Delete a queue's task containers and their tasks (Go: removeQueueCmd / removeQueueForceCmd, §4.3.2).
+-- Delete a queue's task containers and their tasks (Go: removeQueueCmd / removeQueueForceCmd, docs/wire.md §4.3.2).
 -- KEYS[1] -> asynq:{<qname>}:pending
 -- KEYS[2] -> asynq:{<qname>}:active
 -- KEYS[3] -> asynq:{<qname>}:scheduled

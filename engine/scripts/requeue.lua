@@ -1,4 +1,4 @@
--- Put an active task back at the front of pending (Go: requeueCmd, wire spec §4.1.10).
+-- Put an active task back at the front of pending (Go: requeueCmd, docs/wire.md §4.1.10).
 -- KEYS[1] -> asynq:{<qname>}:active
 -- KEYS[2] -> asynq:{<qname>}:lease
 -- KEYS[3] -> asynq:{<qname>}:pending

@@ -1,4 +1,4 @@
--- Move an active task to retry (Go: retryCmd, wire spec §4.1.11).
+-- Move an active task to retry (Go: retryCmd, docs/wire.md §4.1.11).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:active
 -- KEYS[3] -> asynq:{<qname>}:lease

@@ -1,5 +1,5 @@
 -- Move every task of a zset (scheduled, retry or archived) or of a group to pending
--- (Go: runAllCmd / runAllAggregatingCmd, wire spec §4.3.2).
+-- (Go: runAllCmd / runAllAggregatingCmd, docs/wire.md §4.3.2).
 -- KEYS[1] -> the zset: asynq:{<qname>}:<state> or asynq:{<qname>}:g:<gname>
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:groups (only for a group)

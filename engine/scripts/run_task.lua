@@ -1,4 +1,4 @@
--- Move one task to pending so that it runs now (Go: runTaskCmd, wire spec §4.3.1).
+-- Move one task to pending so that it runs now (Go: runTaskCmd, docs/wire.md §4.3.1).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:groups

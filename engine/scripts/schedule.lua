@@ -1,4 +1,4 @@
--- Schedule a task to run later (Go: scheduleCmd / scheduleUniqueCmd, wire spec §4.1.3-4).
+-- Schedule a task to run later (Go: scheduleCmd / scheduleUniqueCmd, docs/wire.md §4.1.3-4).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:scheduled
 -- KEYS[3] -> asynq:{<qname>}:unique:<type>:<checksum> (optional: only for unique tasks)

@@ -1,4 +1,4 @@
--- Replace the message of a scheduled task (Go: updateTaskPayloadCmd, wire spec §4.3.1).
+-- Replace the message of a scheduled task (Go: updateTaskPayloadCmd, docs/wire.md §4.3.1).
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- ARGV[1] -> new task message data
 -- Returns 1 on success, 0 if the task is missing, -1 if it is not scheduled.

@@ -1,4 +1,4 @@
--- Publish a scheduler's entries (Go: writeSchedulerEntriesCmd, wire spec §4.1.18).
+-- Publish a scheduler's entries (Go: writeSchedulerEntriesCmd, docs/wire.md §4.1.18).
 -- KEYS[1] -> asynq:schedulers:{<schedulerID>}
 -- ARGV[1] -> TTL in seconds
 -- ARGV[2:] -> scheduler entries

@@ -1,4 +1,4 @@
--- Write a server's heartbeat records (Go: writeServerStateCmd, wire spec §4.1.16).
+-- Write a server's heartbeat records (Go: writeServerStateCmd, docs/wire.md §4.1.16).
 -- KEYS[1] -> asynq:servers:{<host:pid:sid>}
 -- KEYS[2] -> asynq:workers:{<host:pid:sid>}
 -- ARGV[1] -> TTL in seconds

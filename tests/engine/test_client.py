@@ -1,4 +1,4 @@
-"""Client enqueue paths, checked against the raw Redis state the wire spec prescribes."""
+"""Client enqueue paths, checked against the raw Redis state docs/wire.md prescribes."""
 
 from __future__ import annotations
 

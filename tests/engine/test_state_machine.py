@@ -11,18 +11,18 @@ run is 300 examples of 50 steps: ``ASYNQ_STATE_EXAMPLES=300 ASYNQ_STATE_STEPS=50
 Model of one worker process per held task: ``dequeue`` hands the task to a live worker; ``complete``,
 ``fail`` and ``requeue`` are that worker's outcome; ``crash`` forgets the worker (its lease stays in
 Redis); ``heartbeat`` extends the live workers' leases. A worker whose lease has run out is "lost"
-and writes nothing (processor.py, wire spec §5.2 step 8); the recoverer then deals with it.
+and writes nothing (processor.py, docs/wire.md §5.2 step 8); the recoverer then deals with it.
 
 Unique locks. The model tracks every lock key and its owner exactly. Redis TTLs run on real time
 (an hour here), so none expires during a run. "No lock without a live task" holds except for these
 documented Go v0.26.0 quirks, which the model flags when they happen:
 
 * ``conflict``: a unique enqueue with a task ID that already exists takes the lock and then fails
-  with ``TaskIdConflictError`` without releasing it (wire spec §4.1.2 step 2); the lock's owner is
+  with ``TaskIdConflictError`` without releasing it (docs/wire.md §4.1.2 step 2); the lock's owner is
   the existing task, which may later go away without releasing a lock it never knew about.
-* ``group-delete``: ``addToGroupUnique`` does not store ``unique_key`` in the hash (§4.1.6), so
+* ``group-delete``: ``addToGroupUnique`` does not store ``unique_key`` in the hash (docs/wire.md §4.1.6), so
   ``Inspector.delete_task`` on such a task (while it is aggregating, or after it was run/retried and
-  came back, or archived) cannot release its lock (§4.3.1 deleteTask step 4).
+  came back, or archived) cannot release its lock (docs/wire.md §4.3.1, delete).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ UNIQUE_TTL_S = 3600
 # Near the real time: Redis expires the daily counters (EXPIREAT now + 90 d) and the unique locks
 # (EX) on its own clock, so a simulated clock far in the past would make them vanish at once.
 START = int(time.time()) // 3600 * 3600
-CUTOFF_S = 30  # the recoverer's clock-skew allowance (wire spec §5.1)
+CUTOFF_S = 30  # the recoverer's clock-skew allowance (docs/wire.md §5.1)
 ZSET_STATES = ("scheduled", "retry", "archived", "completed")
 
 EXAMPLES = int(os.environ.get("ASYNQ_STATE_EXAMPLES", "100"))
@@ -177,7 +177,7 @@ def make_machine(connect: Callable[[], redis.Redis]) -> type[RuleBasedStateMachi
             task_id = ids[index % len(ids)]
             t = self.tasks[task_id]
             if t.lease is None or t.lease <= self.now:
-                del self.held[task_id]  # lost: the processor writes nothing (wire spec §5.2 step 8)
+                del self.held[task_id]  # lost: the processor writes nothing (docs/wire.md §5.2 step 8)
                 return None
             return task_id
 
@@ -257,7 +257,7 @@ def make_machine(connect: Callable[[], redis.Redis]) -> type[RuleBasedStateMachi
             if existing is not None and existing.state != "gone":
                 with pytest.raises(TaskIdConflictError):
                     self.broker.run(plan)
-                if unique:  # Go quirk: the lock just taken is kept (§4.1.2 step 2)
+                if unique:  # Go quirk: the lock just taken is kept (docs/wire.md §4.1.2)
                     self.locks[unique_key] = Lock(task_id, orphan_ok="conflict")
                 return
             state = self.broker.run(plan)

@@ -1,4 +1,4 @@
-"""Golden bytes for the protobuf messages, built by hand from the wire spec §3.1."""
+"""Golden bytes for the protobuf messages, built by hand from the docs/wire.md §3.1."""
 
 from __future__ import annotations
 

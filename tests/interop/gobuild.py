@@ -1,7 +1,7 @@
-"""Builds the Go side of the interop harness: five small programs on Go asynq
-v0.26.0 (goclient, goserver, goinspect, goscheduler, and gotrace on the
-OpenTelemetry Go SDK pinned in go.mod; sources in ``go/cmd``) and Go asynq's
-own CLI (``asynq``).
+"""Builds the Go side of the interop harness: six small programs on Go asynq
+v0.26.0 (goclient, goserver, goinspect, goscheduler, gotrace on the
+OpenTelemetry Go SDK pinned in go.mod, and vectors, which regenerates
+tests/engine/vectors; sources in ``go/cmd``) and Go asynq's own CLI (``asynq``).
 
 The binaries land in ``tests/interop/.build/<hash>/``, where the hash covers
 the Go sources, go.mod, go.sum and the ``go version`` line, so a build is
@@ -39,7 +39,7 @@ HERE: Final = Path(__file__).resolve().parent
 GO_DIR: Final = HERE / "go"
 BUILD_ROOT: Final = HERE / ".build"
 
-PROGRAMS: Final = ("goclient", "goserver", "goinspect", "goscheduler", "gotrace")
+PROGRAMS: Final = ("goclient", "goserver", "goinspect", "goscheduler", "gotrace", "vectors")
 ASYNQ_CLI: Final = "asynq"
 ASYNQ_CLI_PACKAGE: Final = "github.com/hibiken/asynq/tools/asynq"
 
@@ -171,7 +171,7 @@ _built: dict[str, Path] | None = None
 def build_go_tools() -> dict[str, Path]:
     """Builds (or reuses) all Go programs and the asynq CLI; returns name -> binary path.
 
-    Names: goclient, goserver, goinspect, goscheduler, asynq.
+    Names: goclient, goserver, goinspect, goscheduler, vectors, asynq.
     """
     global _built
     if _built is not None and all(p.is_file() for p in _built.values()):
