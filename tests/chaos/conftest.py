@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,6 @@ def tier() -> Tier:
 def aof_redis(real_server_factory: Callable[..., Any]) -> Any:
     """A private server with AOF (everysec), so a scenario may stop, kill and restart it."""
     return real_server_factory(extra=("--appendonly", "yes", "--appendfsync", "everysec"))
-
-
-@pytest.fixture
-def queue() -> str:
-    return f"chaos-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from helpers import wait_for
 
 from asynq_py.engine import AsynqError, Client, Inspector, Task
 
@@ -62,18 +62,6 @@ class Tier:
         return cls(**{**tier.__dict__, "soak_s": soak, "scale_tasks": scale})
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.1) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(poll)
-
-
 def open_count(inspector: Inspector, queues: list[str]) -> int:
     """Tasks of ``queues`` still pending, active, scheduled or in retry."""
     total = 0
@@ -92,7 +80,7 @@ def wait_drained(inspector: Inspector, queues: list[str], timeout: float) -> Non
         except AsynqError:
             return False
 
-    wait_for(drained, timeout, f"queues {queues} to drain", poll=0.5)
+    wait_for(drained, timeout, f"queues {queues} to drain", interval=0.5)
 
 
 def worker_command(

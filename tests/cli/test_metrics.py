@@ -6,13 +6,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from asynq_py.engine import Client, Inspector, Task
@@ -21,15 +20,6 @@ from ..conftest import free_port
 from .conftest import ASYNQ_PY
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
-    return value
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
@@ -71,7 +61,7 @@ def test_exporter_serves_go_named_queue_metrics(env, client: Client, inspector: 
     port = free_port()
     proc = start(env, "metrics", "--listen", f"127.0.0.1:{port}")
     try:
-        got = wait_for(lambda: scrape(f"http://127.0.0.1:{port}/metrics"))
+        got = wait_for(lambda: scrape(f"http://127.0.0.1:{port}/metrics"), timeout=20)
         assert got[("asynq_tasks_enqueued_total", (("queue", "mail"), ("state", "pending")))] == 3
         assert got[("asynq_tasks_enqueued_total", (("queue", "mail"), ("state", "scheduled")))] == 1
         assert got[("asynq_queue_size", (("queue", "mail"),))] == 4
@@ -104,11 +94,11 @@ def test_serve_group_has_one_metrics_endpoint(env, client: Client, inspector: In
                  "--shutdown-timeout", "2s", "--metrics", f"127.0.0.1:{port}")  # fmt: skip
     url = f"http://127.0.0.1:{port}/metrics"
     try:
-        wait_for(lambda: len([s for s in inspector.servers() if "work" in s.queues]) == 2)
+        wait_for(lambda: len([s for s in inspector.servers() if "work" in s.queues]) == 2, timeout=20)
         for i in range(10):
             client.enqueue(Task("email:deliver", {"user_id": i}), queue="work")
         key = ("asynq_worker_tasks_succeeded_total", (("queue", "work"), ("task_type", "email:deliver")))
-        got = wait_for(lambda: (m := scrape(url)) and m.get(key) == 10 and m)
+        got = wait_for(lambda: (m := scrape(url)) and m.get(key) == 10 and m, timeout=20)
         assert got[("asynq_worker_concurrency", ())] == 6  # both processes, summed
         assert got[("asynq_worker_tasks_started_total", key[1])] == 10
         assert got[("asynq_worker_task_duration_seconds_count", key[1])] == 10

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import redis
+from helpers import wait_for
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,15 +27,6 @@ def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield provider, exporter
     provider.shutdown()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-    return value
 
 
 def traceparent(span: ReadableSpan) -> str:
@@ -102,7 +92,8 @@ def test_worker_continues_the_trace_with_outcomes(real_redis_url: str, spans) ->
         server.start(mux)
         try:
             wait_for(
-                lambda: len([s for s in exporter.get_finished_spans() if s.kind is SpanKind.CONSUMER]) == 5
+                lambda: len([s for s in exporter.get_finished_spans() if s.kind is SpanKind.CONSUMER]) == 5,
+                timeout=15,
             )
         finally:
             server.shutdown()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import wait_for
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,15 +26,6 @@ FAST = {
     "retry_delay_func": lambda n, exc, task: 0.0,
     "concurrency": 3,
 }
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 def values(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -69,7 +60,7 @@ def test_runs_are_counted_by_outcome(real_redis_url: str) -> None:
                 for (n, lb), v in values(registry).items()
                 if n == "asynq_worker_task_duration_seconds_count"
             )
-            wait_for(lambda: ended() == 7, what="seven runs")
+            wait_for(lambda: ended() == 7, what="seven runs", timeout=15)
             got = values(registry)
             assert got[("asynq_worker_concurrency", ())] == 3
         finally:
@@ -124,6 +115,7 @@ def test_redis_loss_counts_errors_and_failed_lease_extensions(real_server_factor
         wait_for(
             lambda: values(registry).get(("asynq_worker_lease_extensions_failed_total", (("queue", queue),))),
             what="a failed lease extension",
+            timeout=15,
         )
         errors = {lb: v for (n, lb), v in values(registry).items() if n == "asynq_worker_redis_errors_total"}
         assert errors.get((("kind", "RedisUnavailableError"),), 0) >= 1
