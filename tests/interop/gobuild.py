@@ -171,7 +171,7 @@ _built: dict[str, Path] | None = None
 def build_go_tools() -> dict[str, Path]:
     """Builds (or reuses) all Go programs and the asynq CLI; returns name -> binary path.
 
-    Names: goclient, goserver, goinspect, goscheduler, vectors, asynq.
+    Names: goclient, goserver, goinspect, goscheduler, gotrace, vectors, asynq.
     """
     global _built
     if _built is not None and all(p.is_file() for p in _built.values()):

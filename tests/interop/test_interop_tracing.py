@@ -4,6 +4,7 @@ and a trace started in an asynq-py client continues in a Go worker (W3C trace co
 from __future__ import annotations
 
 import pytest
+from helpers import unique_queue, wait_for
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -13,7 +14,7 @@ from asynq_py.engine import Client, ServeMux, Server, ServerConfig
 from asynq_py.engine import Task as PyTask
 from asynq_py.engine.x.tracing import enqueue_hook, tracing_middleware
 
-from .support import Go, unique_queue, wait_for
+from .support import Go
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
