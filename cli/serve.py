@@ -17,11 +17,12 @@ from typing import Annotated, Any
 
 import typer
 
-from asynq_py.engine import Handler, RedisConnOpt, ServeMux, Server, ServerConfig
+from asynq_py.engine import Handler, Inspector, RedisConnOpt, ServeMux, Server, ServerConfig
 
 from .context import AppState, get_state
 from .errors import CliError, ExitCode
-from .httpd import parse_listen, serve_routes
+from .health import health_routes
+from .httpd import Route, parse_listen, serve_routes
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
 
@@ -159,6 +160,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    health: Annotated[
+        str | None,
+        typer.Option(
+            "--health",
+            metavar="HOST:PORT",
+            help="Serve /livez and /readyz probes there (for Kubernetes or systemd watchdogs).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a worker until SIGTERM or SIGINT (graceful shutdown); SIGTSTP stops fetching new tasks.
 
@@ -169,6 +179,7 @@ def serve(
     level = check_log_level(log_level)
     parsed_queues = parse_queues(queues)
     metrics_at = None if metrics is None else parse_listen(metrics, "--metrics")
+    health_at = None if health is None else parse_listen(health, "--health")
     timeout = duration_option(shutdown_timeout)
     handler = load_app(target)
     configure_logging(level)
@@ -184,24 +195,31 @@ def serve(
     if opt is None:
         raise CliError("no Redis to serve from", ExitCode.UNAVAILABLE)
     with ExitStack() as stack:
+        routes: dict[tuple[str, int], dict[str, Route]] = {}
         if metrics_at is not None:
             from .metrics import worker_metrics
 
             options["observer"], route = stack.enter_context(worker_metrics())
-            stack.callback(serve_routes(*metrics_at, {"/metrics": route}).shutdown)
+            routes.setdefault(metrics_at, {})["/metrics"] = route
             state.note(f"serving worker metrics at http://{metrics}/metrics")
-        _run(state, opt, ServerConfig(**options), handler, schedules, sync_interval)
+        server = Server(opt, ServerConfig(**options))
+        if health_at is not None:
+            inspector = stack.enter_context(Inspector(opt))
+            routes.setdefault(health_at, {}).update(health_routes(server, inspector))
+            state.note(f"serving probes at http://{health}/livez and /readyz")
+        for (host, port), table in routes.items():
+            stack.callback(serve_routes(host, port, table).shutdown)
+        _run(state, opt, server, handler, schedules, sync_interval)
 
 
 def _run(
     state: AppState,
     opt: RedisConnOpt,
-    config: ServerConfig,
+    server: Server,
     handler: Any,
     schedules: str | None,
     sync_interval: timedelta,
 ) -> None:
-    server = Server(opt, config)
     manager = None
     if schedules is not None:
         manager = periodic_manager(opt, Path(schedules).expanduser(), sync_interval)
@@ -209,9 +227,8 @@ def _run(
         if manager is not None:
             start_scheduler(manager)
             state.note(f"scheduling {len(manager.entries())} entries from {schedules}")
-        state.note(
-            f"serving {', '.join(f'{q}={p}' for q, p in config.queues.items())} from {state.display_url}"
-        )
+        queues = ", ".join(f"{q}={p}" for q, p in server.config.queues.items())
+        state.note(f"serving {queues} from {state.display_url}")
         server.run(handler)
     finally:
         if manager is not None:

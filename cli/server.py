@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Group
 
-from .context import CountOption, IntervalOption, JsonFlag, WatchFlag, get_state
+from .context import CountOption, IntervalOption, JsonFlag, QueueFilter, WatchFlag, get_state
+from .errors import CliError, ExitCode
 from .render import cell, emit_json, new_table, payload_text, relative, watch
 from .schema import server_record
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from asynq_py.engine import ServerInfo
 
-__all__ = ["app", "last_heartbeat"]
+__all__ = ["app", "check_served", "last_heartbeat"]
 
 app = typer.Typer()
 
@@ -65,6 +66,18 @@ def _worker_table(servers: list[ServerInfo], now: datetime) -> Table:
     return table
 
 
+def check_served(found: list[ServerInfo], queues: list[str]) -> None:
+    """Raise ``CliError`` (not found) unless an active server serves each of ``queues`` (or any exists)."""
+    active = [s for s in found if s.status == "active"]
+    if not queues and not active:
+        raise CliError("no active server with a live heartbeat", ExitCode.NOT_FOUND)
+    for name in queues:
+        if not any(name in s.queues for s in active):
+            raise CliError(
+                f"no active server with a live heartbeat serves queue {name!r}", ExitCode.NOT_FOUND
+            )
+
+
 @app.command(rich_help_panel="Servers")
 def servers(
     ctx: typer.Context,
@@ -73,9 +86,22 @@ def servers(
     interval: IntervalOption = timedelta(seconds=2),
     count: CountOption = None,
     json_: JsonFlag = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Print nothing; exit 3 unless an active server with a live heartbeat serves each --queue "
+            "(or, without --queue, unless one exists). For cron and Nagios-style checks.",
+        ),
+    ] = False,
+    queue: QueueFilter = None,
 ) -> None:
     """List the servers with a live heartbeat: host, pid, status, busy workers, queues, age."""
     state = get_state(ctx)
+    if check:
+        with state.inspector() as inspector:
+            check_served(inspector.servers(), queue or [])
+        return
     as_json = state.use_json(json_)
 
     def draw() -> RenderableType | None:

@@ -17,7 +17,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import rdb, rdb_inspect
 from .aggregator import Aggregator
@@ -35,6 +35,9 @@ from .periodic import run_periodically
 from .processor import Processor, Registry
 from .recoverer import Recoverer
 from .subscriber import Subscriber
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
 
 __all__ = ["MAX_CLOCK_SKEW_S", "Server", "redis_warnings"]
 
@@ -77,6 +80,7 @@ class Server:
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._failure: BaseException | None = None
+        self._supervisor: Supervisor | None = None
         self.identity = ServerIdentity(
             host=socket.gethostname() or "unknown-host",
             pid=os.getpid(),
@@ -93,6 +97,29 @@ class Server:
         """``new``, ``active``, ``stopped`` (fetching nothing) or ``closed``."""
         return self._status
 
+    def alive(self, timeout_s: float = 5.0) -> bool:
+        """Whether the server's event loop (with ``processes > 1``: its supervisor) still turns.
+
+        Thread-safe; meant for liveness probes. False before the server started.
+        """
+        if self._supervisor is not None:
+            return self._supervisor.alive(timeout_s)
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._status == "closed":
+            return False
+        answered = threading.Event()
+        try:
+            loop.call_soon_threadsafe(answered.set)
+        except RuntimeError:  # the loop closed meanwhile
+            return False
+        return answered.wait(timeout_s)
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the processes serving now: this one while it runs, or the supervised children."""
+        if self._supervisor is not None:
+            return self._supervisor.pids()
+        return [self.identity.pid] if self._status in ("active", "stopped") else []
+
     # Blocking API ---------------------------------------------------------------------------
 
     def run(self, handler: Handler | HandlerFunc | ServeMux) -> None:
@@ -103,7 +130,8 @@ class Server:
         if self.config.processes > 1:
             from .supervisor import Supervisor
 
-            Supervisor(self._redis, self.config, handler).run()
+            self._supervisor = Supervisor(self._redis, self.config, handler)
+            self._supervisor.run()
             return
         asyncio.run(self._run_with_signals(handler))
 

@@ -50,6 +50,7 @@ class Supervisor:
         self._children: list[BaseProcess | None] = [None] * config.processes
         self._started_at = [0.0] * config.processes
         self._stopping = False
+        self._tick = time.monotonic()
 
     def _spawn(self, slot: int) -> None:
         proc = self._ctx.Process(
@@ -67,6 +68,14 @@ class Supervisor:
             if proc is not None and proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
 
+    def alive(self, max_age_s: float = 5.0) -> bool:
+        """Whether the supervising loop went round within ``max_age_s`` (thread-safe)."""
+        return time.monotonic() - self._tick < max_age_s
+
+    def pids(self) -> list[int]:
+        """The pids of the children now running (thread-safe)."""
+        return [p.pid for p in list(self._children) if p is not None and p.pid is not None and p.is_alive()]
+
     def run(self) -> None:
         """Start the children and supervise them until shut down; return when all have exited."""
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP):
@@ -75,6 +84,7 @@ class Supervisor:
             self._spawn(slot)
         while not self._stopping:
             time.sleep(0.2)
+            self._tick = time.monotonic()
             for slot, proc in enumerate(self._children):
                 if proc is not None and not proc.is_alive() and not self._stopping:
                     self._log.warning(
