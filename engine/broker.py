@@ -1,7 +1,12 @@
 """The only code that talks to redis-py: connecting, and running plans (see ``calls``).
 
 ``Broker`` blocks and ``AsyncBroker`` awaits; both run the same plans. redis-py errors never
-leave this module: they become ``RedisUnavailableError`` or ``BrokerError``.
+leave this module: they become ``RedisUnavailableError`` (worth retrying: unreachable, or a
+cluster between owners) or ``BrokerError``.
+
+On a cluster, a batch is split by the node that owns each call's first key and each part is sent
+on its own, so a failed node fails only its own calls; an error worth retrying refreshes the slot
+map, so the next attempt reaches a promoted replica (see ``routing``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from redis.sentinel import Sentinel
 from .calls import Arg, Batch, Call, Command, Plan, Script, T, raise_failed
 from .config import RedisConnOpt
 from .errors import AsynqError, BrokerError, RedisUnavailableError, ValidationError
-from .resp import BlockingConnection, PipelinedConnection
+from .resp import BlockingConnection, PipelinedConnection, tcp_options
+from .routing import RETRYABLE, Refresher, first_key, split_by_node
 from .scripts import all_scripts, script
 
 if TYPE_CHECKING:
@@ -36,7 +42,8 @@ __all__ = ["AsyncBroker", "Broker", "RedisLike"]
 RedisLike = str | RedisConnOpt | redis.Redis | aredis.Redis | redis.RedisCluster | aredis.RedisCluster
 """What ``Client``, ``Inspector`` and ``Server`` accept as their Redis: a URL, options or a client."""
 
-_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
+_REDIS_ERRORS = (redis.RedisError, OSError, redis.exceptions.RedisClusterException)
+"""Everything redis-py raises (its cluster errors do not all derive from ``RedisError``)."""
 
 
 def _translate(exc: Exception, call: Command | Script | None = None) -> AsynqError:
@@ -47,8 +54,10 @@ def _translate(exc: Exception, call: Command | Script | None = None) -> AsynqErr
         return BrokerError(f"Redis denied {what}: {exc}")
     if isinstance(exc, redis.AuthenticationError):
         return RedisUnavailableError("Redis refused the credentials (authentication failed)")
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
         return RedisUnavailableError(f"cannot reach Redis: {exc}")
+    if isinstance(exc, RETRYABLE):
+        return RedisUnavailableError(f"Redis cannot serve this now, retry: {exc}")
     return BrokerError(str(exc))
 
 
@@ -63,6 +72,8 @@ def _common_kwargs(opt: RedisConnOpt) -> dict[str, Any]:
         # conflict with itself), so redis-py must not retry on its own; callers decide.
         "retry": Retry(NoBackoff(), 0),
         "decode_responses": False,
+        "socket_keepalive": True,
+        "socket_keepalive_options": tcp_options(opt.socket_timeout_s),
     }
     if opt.tls:
         if opt.tls_insecure:
@@ -191,6 +202,7 @@ class Broker:
         self._owned = not isinstance(target, redis.Redis | redis.RedisCluster)
         opt = _standalone(target)
         self._direct = None if opt is None else BlockingConnection(opt)
+        self._refresher = Refresher()
 
     def run(self, plan: Plan[T]) -> T:
         """Run ``plan`` to its end and return its result."""
@@ -216,8 +228,10 @@ class Broker:
                 redo = _reload_indexes(replies)
                 for i, reply in zip(redo, self._send([calls[i] for i in redo]), strict=True):
                     replies[i] = reply
-        except (redis.RedisError, OSError) as exc:
+        except _REDIS_ERRORS as exc:
+            self._after_error([exc])
             raise _translate(exc, None if isinstance(call, Batch) else call) from None
+        self._after_error(replies)
         return _result(call, replies)
 
     def _send(self, calls: Sequence[Command | Script]) -> list[Any]:
@@ -228,10 +242,36 @@ class Broker:
                 return [self.redis.execute_command(*_wire_args(calls[0]))]  # type: ignore[no-untyped-call]
             except redis.ResponseError as exc:
                 return [exc]
+        if not isinstance(self.redis, redis.RedisCluster):
+            return self._pipeline(calls)
+        replies: list[Any] = [None] * len(calls)
+        for part in split_by_node(calls, self.redis.get_node_from_key):
+            try:
+                got = self._pipeline([calls[i] for i in part])
+            except _REDIS_ERRORS as exc:
+                got = [exc] * len(part)
+            for i, reply in zip(part, got, strict=True):
+                replies[i] = reply
+        return replies
+
+    def _pipeline(self, calls: Sequence[Command | Script]) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command(*_wire_args(call))
+            pipe.execute_command(*_wire_args(call), **self._route(call))
         return list(pipe.execute(raise_on_error=False))
+
+    def _route(self, call: Command | Script) -> dict[str, Any]:
+        # redis-py asks its default node for the keys of an EVALSHA in a cluster pipeline, so a
+        # dead default node would fail every script: name the target node ourselves.
+        key = first_key(call) if isinstance(self.redis, redis.RedisCluster) else None
+        if key is None or not isinstance(self.redis, redis.RedisCluster):
+            return {}
+        return {"target_nodes": self.redis.get_node_from_key(key)}  # type: ignore[no-untyped-call]
+
+    def _after_error(self, replies: Sequence[Any]) -> None:
+        if isinstance(self.redis, redis.RedisCluster) and self._refresher.due(replies):
+            with contextlib.suppress(*_REDIS_ERRORS):
+                self.redis.nodes_manager.initialize()
 
     def _load_scripts(self) -> None:
         if self._direct is not None:
@@ -259,6 +299,7 @@ class AsyncBroker:
         self._owned = not isinstance(target, aredis.Redis | aredis.RedisCluster)
         opt = _standalone(target)
         self._pipelined = None if opt is None else PipelinedConnection(opt)
+        self._refresher = Refresher()
 
     async def run(self, plan: Plan[T]) -> T:
         """Run ``plan`` to its end and return its result."""
@@ -284,8 +325,10 @@ class AsyncBroker:
                 redo = _reload_indexes(replies)
                 for i, reply in zip(redo, await self._send([calls[i] for i in redo]), strict=True):
                     replies[i] = reply
-        except (redis.RedisError, OSError) as exc:
+        except _REDIS_ERRORS as exc:
+            await self._after_error([exc])
             raise _translate(exc, None if isinstance(call, Batch) else call) from None
+        await self._after_error(replies)
         return _result(call, replies)
 
     def _send(self, calls: Sequence[Command | Script]) -> Awaitable[list[Any]]:
@@ -299,10 +342,39 @@ class AsyncBroker:
                 return [await self.redis.execute_command(*_wire_args(calls[0]))]
             except redis.ResponseError as exc:
                 return [exc]
+        if not isinstance(self.redis, aredis.RedisCluster):
+            return await self._pipeline(calls)
+        await self.redis.initialize()  # the slot map is loaded lazily, on first use (no-op after)
+        parts = split_by_node(calls, self.redis.get_node_from_key)
+        results = await asyncio.gather(
+            *(self._pipeline([calls[i] for i in part]) for part in parts), return_exceptions=True
+        )
+        replies: list[Any] = [None] * len(calls)
+        for part, got in zip(parts, results, strict=True):
+            if isinstance(got, BaseException):
+                if not isinstance(got, _REDIS_ERRORS):
+                    raise got
+                got = [got] * len(part)
+            for i, reply in zip(part, got, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, calls: Sequence[Command | Script]) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command(*_wire_args(call))
+            pipe.execute_command(*_wire_args(call), **self._route(call))
         return list(await pipe.execute(raise_on_error=False))
+
+    def _route(self, call: Command | Script) -> dict[str, Any]:
+        key = first_key(call) if isinstance(self.redis, aredis.RedisCluster) else None
+        if key is None or not isinstance(self.redis, aredis.RedisCluster):
+            return {}
+        return {"target_nodes": self.redis.get_node_from_key(key)}  # type: ignore[arg-type]  # bytes work too
+
+    async def _after_error(self, replies: Sequence[Any]) -> None:
+        if isinstance(self.redis, aredis.RedisCluster) and self._refresher.due(replies):
+            with contextlib.suppress(*_REDIS_ERRORS):
+                await self.redis.nodes_manager.initialize()
 
     async def _load_scripts(self) -> None:
         if self._pipelined is not None:

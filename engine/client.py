@@ -154,8 +154,11 @@ class _ClientCore:
         if not calls:
             return []
         replies = yield Batch((*(rdb.sadd_queue_call(q) for q in new_queues), *calls))
-        replies = replies[len(new_queues) :]
-        self.registered_queues.update(new_queues)
+        registered, replies = replies[: len(new_queues)], replies[len(new_queues) :]
+        # A queue whose SADD failed is registered by the next enqueue to it.
+        self.registered_queues.update(
+            q for q, r in zip(new_queues, registered, strict=True) if not isinstance(r, Exception)
+        )
         results: list[TaskInfo | AsynqError] = []
         for (msg, _, process_at), reply in zip(built, replies, strict=True):
             if isinstance(reply, AsynqError):

@@ -132,7 +132,7 @@ class Heartbeater(threading.Thread):
         for r in valid:
             leases.setdefault(r.msg.queue, []).append(r.msg.id)
         try:
-            expiry = self._broker.run(
+            report, state_error = self._broker.run(
                 rdb.heartbeat(
                     ident.server_key,
                     ident.workers_key,
@@ -151,8 +151,24 @@ class Heartbeater(threading.Thread):
                 for queue, ids in leases.items():
                     self._observer.lease_extensions_failed(queue, len(ids))
             return
+        for q, failure in report.failed.items():
+            self._limited.log(
+                logging.ERROR, f"lease:{q}", "cannot extend the leases of queue %s: %s", q, failure
+            )
         for r in valid:
-            r.lease_expiry = expiry
+            if (r.msg.queue, r.msg.id) in report.gone:
+                # Redis no longer leases the task to us (recovered after a partition, or finished by
+                # a late write): another worker may be running it, so this run must stop.
+                self._limited.log(
+                    logging.WARNING, "gone", "task %s lost its lease in Redis; stopping it", r.msg.id
+                )
+                r.lost = True
+                r.stop("lost")
+            elif r.msg.queue not in report.failed:
+                r.lease_expiry = report.expiry
+        if state_error is not None:
+            self._limited.log(logging.ERROR, "beat", "heartbeat failed: %s", state_error)
+            return
         self.beats += 1
 
 

@@ -251,6 +251,16 @@ class Processor:
             self._log.warning("could not requeue task %s; it will be recovered: %s", item.task_id, exc)
 
     def _start(self, item: rdb.Dequeued) -> None:
+        if item.lease_expiry <= self._clock.now():
+            # The reply came so late (a partition that healed) that the lease it set is over: the
+            # recoverer may already have handed the task to someone else, so it must not start here.
+            self._limited.log(
+                logging.WARNING,
+                "stale",
+                "task %s arrived after its lease expired; leaving it to the recoverer",
+                item.task_id,
+            )
+            return
         if not item.data:
             self._spawn(self._drop_missing(item))
             return
@@ -395,23 +405,44 @@ class Processor:
             self._observer.finished(run.msg.queue, run.msg.type, outcome, self._clock.now() - run.started)
 
     async def _write(self, run: Running, calls: tuple[Script | Command, ...]) -> None:
-        """Write an outcome while the lease is valid, retrying while Redis is unreachable."""
+        """Write an outcome while the lease is valid, retrying while Redis cannot take it.
+
+        Only the calls that failed with an error worth retrying are sent again (on a cluster the
+        others may already have applied on their nodes). A call sent again after a failure whose
+        effect is unknown may find its work done ("NOT FOUND"): that is the earlier try, not a loss.
+        """
+        todo, retried = calls, False
         while True:
+            if run.lost and retried:
+                # The heartbeat found the lease gone after a try whose reply was lost: that try
+                # most likely applied the outcome (which removes the lease).
+                self._log.info("outcome of task %s: lease gone after an unconfirmed write", run.msg.id)
+                return
             if run.lease_expiry <= self._clock.now() or run.lost:
                 self._log.warning("lease of task %s expired; leaving it to the recoverer", run.msg.id)
                 return
             try:
-                replies = await self._acker.submit(calls)
+                replies = await self._acker.submit(todo)
             except RedisUnavailableError as exc:
-                self._limited.log(logging.ERROR, "write", "cannot write a task outcome, will retry: %s", exc)
-                if self._observer is not None:
-                    self._observer.redis_error(type(exc).__name__)
-                await asyncio.sleep(min(self._config.syncer_interval_s, 1.0))
-                continue
+                replies = [exc] * len(todo)
+            again = tuple(
+                c for c, r in zip(todo, replies, strict=True) if isinstance(r, RedisUnavailableError)
+            )
             for reply in replies:
-                if isinstance(reply, Exception):
+                if not isinstance(reply, Exception) or isinstance(reply, RedisUnavailableError):
+                    continue
+                if retried and "NOT FOUND" in str(reply):
+                    self._log.info("outcome of task %s was already written by an earlier try", run.msg.id)
+                else:
                     self._log.warning("outcome of task %s not written: %s", run.msg.id, reply)
-            return
+            if not again:
+                return
+            first = next(r for r in replies if isinstance(r, RedisUnavailableError))
+            self._limited.log(logging.ERROR, "write", "cannot write a task outcome, will retry: %s", first)
+            if self._observer is not None:
+                self._observer.redis_error(type(first).__name__)
+            todo, retried = again, True
+            await asyncio.sleep(min(self._config.syncer_interval_s, 1.0))
 
     def _write_result(self, run: Running, data: bytes) -> None:
         if run.done or run.ctx.cancelled.is_set():

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import keys
 from .calls import Arg, Batch, Command, Plan, Script, raise_failed
-from .errors import BrokerError, DuplicateTaskError, TaskIdConflictError
+from .errors import AsynqError, BrokerError, DuplicateTaskError, TaskIdConflictError
 from .wire import TaskMessage, encode_task_message
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "SCHEDULER_HISTORY_MAX",
     "STATS_TTL_S",
     "Dequeued",
+    "LeaseReport",
     "aggregate_group",
     "archive",
     "archive_call",
@@ -444,14 +445,31 @@ def server_time() -> Plan[float]:
 
 
 def _lease_calls(leases: dict[str, list[str]], expiry: int) -> list[Command | Script]:
-    calls: list[Command | Script] = []
-    for q, ids in leases.items():
-        if ids:
-            pairs: list[Arg] = []
-            for task_id in ids:
-                pairs += [expiry, task_id]
-            calls.append(Command(("ZADD", keys.lease_key(q), "XX", *pairs)))
-    return calls
+    return [Script("extend_leases", (keys.lease_key(q),), (expiry, *ids)) for q, ids in leases.items() if ids]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseReport:
+    """What a lease extension found, queue by queue."""
+
+    expiry: int
+    """The expiry written to every lease that still existed (leases only move forward)."""
+    gone: frozenset[tuple[str, str]]
+    """(queue, task id) of the leases that no longer exist: the task is not ours any more."""
+    failed: dict[str, AsynqError]
+    """Queues whose leases could not be extended, with the error (their leases are unchanged)."""
+
+
+def _lease_report(leases: dict[str, list[str]], expiry: int, replies: Sequence[Any]) -> LeaseReport:
+    queues = [q for q, ids in leases.items() if ids]
+    gone: set[tuple[str, str]] = set()
+    failed: dict[str, AsynqError] = {}
+    for q, reply in zip(queues, replies, strict=True):
+        if isinstance(reply, AsynqError):
+            failed[q] = reply
+        else:
+            gone.update((q, task_id.decode()) for task_id in reply)
+    return LeaseReport(expiry, frozenset(gone), failed)
 
 
 def _server_state_calls(
@@ -472,14 +490,17 @@ def _send(calls: list[Command | Script]) -> Plan[None]:
         raise_failed((yield Batch(tuple(calls))))
 
 
-def extend_leases(leases: dict[str, list[str]], *, now: float, lease_s: int = LEASE_DURATION_S) -> Plan[int]:
-    """Extend the leases of the given task ids (by queue) to now + ``lease_s``; return the new expiry.
+def extend_leases(
+    leases: dict[str, list[str]], *, now: float, lease_s: int = LEASE_DURATION_S
+) -> Plan[LeaseReport]:
+    """Extend the leases of the given task ids (by queue) to now + ``lease_s``, never backwards.
 
-    ``ZADD XX`` never re-adds an id that is gone, so a task already recovered stays recovered.
+    A lease that is gone is not re-added (a task already recovered stays recovered) and is reported.
     """
     expiry = int(now) + lease_s
-    yield from _send(_lease_calls(leases, expiry))
-    return expiry
+    calls = _lease_calls(leases, expiry)
+    replies = (yield Batch(tuple(calls))) if calls else []
+    return _lease_report(leases, expiry, replies)
 
 
 def write_server_state(
@@ -499,12 +520,17 @@ def heartbeat(
     now: float,
     ttl_s: int,
     lease_s: int,
-) -> Plan[int]:
-    """Write the server state and extend the leases in one round trip; return the new lease expiry."""
+) -> Plan[tuple[LeaseReport, AsynqError | None]]:
+    """Write the server state and extend the leases in one round trip.
+
+    Returns the lease report and the error that kept the server state from being written, if any:
+    on a cluster the two live on different nodes, and one may fail while the other succeeds.
+    """
     expiry = int(now) + lease_s
-    calls = _server_state_calls(server_key, workers_key, info, workers, now=now, ttl_s=ttl_s)
-    yield from _send(calls + _lease_calls(leases, expiry))
-    return expiry
+    state = _server_state_calls(server_key, workers_key, info, workers, now=now, ttl_s=ttl_s)
+    replies = yield Batch((*state, *_lease_calls(leases, expiry)))
+    state_error = next((r for r in replies[: len(state)] if isinstance(r, AsynqError)), None)
+    return _lease_report(leases, expiry, replies[len(state) :]), state_error
 
 
 def clear_server_state(server_key: str, workers_key: str) -> Plan[None]:

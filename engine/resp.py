@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .calls import Arg
     from .config import RedisConnOpt
 
-__all__ = ["BlockingConnection", "PipelinedConnection"]
+__all__ = ["BlockingConnection", "PipelinedConnection", "tcp_options"]
 
 # hiredis's stub types the argument as a 1-tuple; it takes any number of arguments.
 _pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
@@ -76,6 +76,9 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            _set_tcp_options(sock, self._timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(redis.ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
@@ -187,6 +190,27 @@ def _reply(reply: Any) -> Any:
     return reply
 
 
+def tcp_options(timeout_s: float | None) -> dict[int, int]:
+    """TCP options (level IPPROTO_TCP) for every data connection, ours and redis-py's.
+
+    ``TCP_USER_TIMEOUT`` makes the kernel abort a connection whose sent bytes stay unacknowledged
+    for the socket timeout, discarding what it still buffers: a command that timed out is dropped,
+    never delivered late when a partition heals (a late lease write or dequeue would act on a task
+    that is someone else's by then). Keepalive probes find a dead peer on an idle connection.
+    """
+    wanted = {"TCP_KEEPIDLE": 5, "TCP_KEEPINTVL": 2, "TCP_KEEPCNT": 3}
+    if timeout_s:
+        wanted["TCP_USER_TIMEOUT"] = int(timeout_s * 1000)
+    return {getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)}
+
+
+def _set_tcp_options(sock: Any, timeout_s: float | None) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in tcp_options(timeout_s).items():
+        sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
 class _Socket:
     """One blocking socket and its reply parser."""
 
@@ -200,7 +224,7 @@ class _Socket:
                 sock.connect(opt.unix_socket)
             else:
                 sock = socket.create_connection((opt.host, opt.port), timeout=opt.connect_timeout_s)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                _set_tcp_options(sock, opt.socket_timeout_s)
                 if opt.tls:
                     sock = _ssl_context(opt).wrap_socket(sock, server_hostname=opt.host)
         except TimeoutError:

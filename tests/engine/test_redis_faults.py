@@ -2,7 +2,7 @@
 Sentinel failover after SIGKILL of the master (R9).
 
 Data nodes come from ``real_server_factory``; Sentinels are ``valkey-server <conf> --sentinel``
-processes started here on free loopback ports and terminated in ``finally``. Every wait polls
+processes from ``tests/topology.py``, terminated in ``finally``. Every wait polls
 against a deadline.
 """
 
@@ -11,18 +11,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import socket
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from helpers import wait_for
+from topology import replication, start_sentinels
 
 from asynq_py.engine import (
     AsynqError,
@@ -37,7 +35,6 @@ from asynq_py.engine import (
     ValidationError,
 )
 from asynq_py.engine.client import DEFAULT_MAX_PAYLOAD_BYTES
-from asynq_py.engine.embedded import server_binary
 
 pytestmark = pytest.mark.real
 
@@ -55,13 +52,6 @@ FAST: dict[str, Any] = {
     "retry_delay_func": lambda n, exc, task: 0.0,
 }
 """Short intervals, so that the tests run in seconds."""
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now (for a Sentinel)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sha(data: bytes) -> str:
@@ -267,92 +257,6 @@ def test_eviction_policy_other_than_noeviction_warns_once(real_server_factory, c
 
 
 # R9 ------------------------------------------------------------------------------------------
-
-
-class Sentinel:
-    """One ``valkey-server --sentinel`` process with its own config file."""
-
-    def __init__(self, workdir: Path, master_port: int) -> None:
-        self.port = free_port()
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.conf = workdir / "sentinel.conf"
-        self.conf.write_text(
-            f"port {self.port}\n"
-            "bind 127.0.0.1\n"
-            "daemonize no\n"
-            f"dir {workdir}\n"
-            f"logfile {workdir / 'sentinel.log'}\n"
-            f"sentinel monitor mymaster 127.0.0.1 {master_port} 2\n"
-            "sentinel down-after-milliseconds mymaster 1000\n"
-            "sentinel failover-timeout mymaster 5000\n"
-            "sentinel parallel-syncs mymaster 1\n"
-        )
-        self.proc = subprocess.Popen(
-            [str(server_binary()), str(self.conf), "--sentinel"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=1.0)
-
-    def ready(self) -> bool:
-        try:
-            return bool(self.client.ping())
-        except redis.RedisError:
-            return False
-
-    def master(self) -> dict[str, Any]:
-        reply = self.client.execute_command("SENTINEL", "MASTER", "mymaster")
-        if isinstance(reply, dict):
-            return {k.decode() if isinstance(k, bytes) else str(k): v for k, v in reply.items()}
-        it = iter(reply)
-        return {k.decode(): v.decode() for k, v in zip(it, it, strict=True)}
-
-    def master_port(self) -> int | None:
-        try:
-            reply = self.client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
-        except redis.RedisError:
-            return None
-        return int(reply[1]) if reply else None
-
-    def stop(self) -> None:
-        self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
-def replication(node_port: int) -> dict[str, Any]:
-    r = redis.Redis(port=node_port, socket_connect_timeout=0.5, socket_timeout=1.0)
-    try:
-        return dict(r.info("replication"))
-    except redis.RedisError:
-        return {}
-    finally:
-        r.close()
-
-
-def start_sentinels(tmp_path: Path, master_port: int, count: int) -> list[Sentinel]:
-    sentinels: list[Sentinel] = []
-    try:
-        for i in range(count):
-            sentinels.append(Sentinel(tmp_path / f"sentinel{i}", master_port))
-        wait_for(lambda: all(s.ready() for s in sentinels), 5, "the sentinels to answer")
-    except AssertionError:
-        dead = any(s.proc.poll() is not None for s in sentinels)
-        for s in sentinels:
-            s.stop()
-        if dead:
-            pytest.skip("the packaged valkey-server does not run in sentinel mode")
-        raise
-    except BaseException:
-        for s in sentinels:
-            s.stop()
-        raise
-    return sentinels
 
 
 def test_closing_a_sentinel_client_closes_its_sentinel_connections(real_server_factory, tmp_path) -> None:

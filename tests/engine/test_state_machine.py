@@ -366,7 +366,7 @@ def make_machine(connect: Callable[[], redis.Redis]) -> type[RuleBasedStateMachi
             leases: dict[str, list[str]] = {q: [] for q in QUEUES}
             for task_id in sorted(self.held):
                 leases[self.tasks[task_id].queue].append(task_id)
-            expiry = self.broker.run(rdb.extend_leases(leases, now=float(self.now)))
+            expiry = self.broker.run(rdb.extend_leases(leases, now=float(self.now))).expiry
             assert expiry == self.now + rdb.LEASE_DURATION_S
             for task_id in self.held:
                 self.tasks[task_id].lease = expiry

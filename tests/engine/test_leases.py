@@ -1,0 +1,255 @@
+"""Fenced leases (issue 10 item 2): leases only move forward, a run whose lease is gone in Redis is
+stopped, a dequeue reply that arrives after its lease expired does not start the handler, and a
+command that timed out is dropped by the kernel instead of being delivered late."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from helpers import wait_for
+from seed import message, seed_task
+
+from asynq_py.engine import (
+    Client,
+    Inspector,
+    RedisUnavailableError,
+    Server,
+    ServerConfig,
+    Task,
+    TaskState,
+    rdb,
+)
+from asynq_py.engine.broker import AsyncBroker, Broker
+from asynq_py.engine.calls import Plan, Script
+
+FAST = {
+    "heartbeat_interval_s": 0.3,
+    "lease_duration_s": 3,
+    "recoverer_interval_s": 0.5,
+    "recoverer_cutoff_s": 0.5,
+    "delayed_task_check_interval_s": 0.3,
+    "task_check_interval_s": 0.2,
+    "shutdown_timeout_s": 2.0,
+    "retry_delay_func": lambda n, exc, task: 0.0,
+}
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"q-{uuid.uuid4().hex[:8]}"
+
+
+def lease_key(queue: str) -> str:
+    return f"asynq:{{{queue}}}:lease"
+
+
+def test_leases_only_move_forward_and_gone_ones_are_reported(redis_client, queue) -> None:
+    seed_task(redis_client, message("t", queue=queue, task_id="fresh"), "active", lease_expiry=2000)
+    seed_task(redis_client, message("t", queue=queue, task_id="old"), "active", lease_expiry=500)
+    broker = Broker(redis_client)
+    # A heartbeat computed long ago (now=900 -> expiry 930) arrives late.
+    report = broker.run(rdb.extend_leases({queue: ["fresh", "old", "recovered"]}, now=900, lease_s=30))
+    assert report.expiry == 930
+    assert report.gone == {(queue, "recovered")}
+    assert report.failed == {}
+    assert redis_client.zscore(lease_key(queue), "fresh") == 2000  # not moved back
+    assert redis_client.zscore(lease_key(queue), "old") == 930  # moved forward
+    assert redis_client.zscore(lease_key(queue), "recovered") is None  # not revived
+
+
+def test_heartbeat_reports_lease_and_state_separately(redis_client, queue) -> None:
+    seed_task(redis_client, message("t", queue=queue, task_id="a"), "active", lease_expiry=100)
+    broker = Broker(redis_client)
+    report, state_error = broker.run(
+        rdb.heartbeat("asynq:servers:{h:1:s}", "asynq:workers:{h:1:s}", b"i", {}, {queue: ["a", "b"]},
+                      now=200, ttl_s=2, lease_s=30)
+    )  # fmt: skip
+    assert state_error is None
+    assert (report.expiry, report.gone) == (230, frozenset({(queue, "b")}))
+    assert redis_client.zscore(lease_key(queue), "a") == 230
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.shutdown()
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("kind", ["async", "def"])
+def test_a_run_whose_lease_is_gone_is_stopped(real_redis_url, servers, queue, kind) -> None:
+    """Redis took the lease away (the recoverer ran during a partition): the handler is cancelled
+    (async) or told to stop (def), and its outcome is not written."""
+    started, stopped = threading.Event(), threading.Event()
+
+    async def ahandler(ctx: Any, task: Task) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    def handler(ctx: Any, task: Task) -> None:
+        started.set()
+        if ctx.cancelled.wait(30):
+            stopped.set()
+
+    server = Server(
+        real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}, "recoverer_interval_s": 60})
+    )
+    server.start(ahandler if kind == "async" else handler)
+    servers.append(server)
+    r = redis.Redis.from_url(real_redis_url)
+    try:
+        with Client(real_redis_url) as client:
+            info = client.enqueue(Task("long", b""), queue=queue)
+        assert started.wait(10)
+        # What the recoverer does to an expired lease: the task leaves active and its lease.
+        r.zrem(lease_key(queue), info.id)
+        r.lrem(f"asynq:{{{queue}}}:active", 0, info.id)
+        r.lpush(f"asynq:{{{queue}}}:pending", info.id)
+        server.stop()  # take no new task, so the requeued task is not dequeued here again
+        t0 = time.monotonic()
+        assert stopped.wait(5), "the handler kept running without a lease"
+        took = time.monotonic() - t0
+        assert took < 2.0, f"stopped {took:.2f}s after the lease was gone"
+        time.sleep(0.5)
+        assert r.hget(f"asynq:{{{queue}}}:t:{info.id}", "state") == b"active"  # no outcome written
+        assert r.lrange(f"asynq:{{{queue}}}:pending", 0, -1) == [info.id.encode()]
+    finally:
+        r.close()
+
+
+@pytest.mark.real
+def test_a_dequeue_reply_after_its_lease_expired_does_not_start_the_handler(
+    real_redis_url, servers, queue, monkeypatch
+) -> None:
+    ran: list[str] = []
+    real_dequeue = rdb.dequeue
+
+    def late_dequeue(*args: Any, **kwargs: Any) -> Plan[list[rdb.Dequeued]]:
+        items = yield from real_dequeue(*args, **kwargs)
+        # As if the reply had sat in a partitioned link for longer than the lease.
+        return [dataclasses.replace(i, lease_expiry=int(time.time()) - 1) for i in items]
+
+    monkeypatch.setattr(rdb, "dequeue", late_dequeue)
+    with Client(real_redis_url) as client:
+        info = client.enqueue(Task("t", b""), queue=queue)
+    server = Server(
+        real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}, "recoverer_interval_s": 60})
+    )
+    server.start(lambda ctx, task: ran.append(ctx.task_id))
+    servers.append(server)
+    r = redis.Redis.from_url(real_redis_url)
+    try:
+        wait_for(lambda: r.hget(f"asynq:{{{queue}}}:t:{info.id}", "state") == b"active", 5, "the dequeue")
+        time.sleep(1.0)
+        assert ran == []
+        # Left active under its lease for the recoverer: it is not lost.
+        assert r.zscore(lease_key(queue), info.id) is not None
+    finally:
+        r.close()
+
+
+@pytest.mark.real
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT is Linux-only")
+async def test_connections_drop_unacknowledged_commands_after_the_socket_timeout(real_redis_url) -> None:
+    broker = Broker(real_redis_url)
+    abroker = AsyncBroker(real_redis_url)
+    try:
+        conn = broker.redis.connection_pool.get_connection()
+        try:
+            conn.connect()
+            assert conn._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5000
+        finally:
+            broker.redis.connection_pool.release(conn)
+        aconn = await abroker.redis.connection_pool.get_connection()
+        try:
+            sock = aconn._writer.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5000
+        finally:
+            await abroker.redis.connection_pool.release(aconn)
+    finally:
+        broker.close()
+        await abroker.aclose()
+
+
+class MessageLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelname, record.getMessage()))
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("mode", ["unapplied", "ambiguous"])
+def test_outcome_retry_resends_only_the_failed_calls(
+    real_redis_url, servers, queue, mode, monkeypatch
+) -> None:
+    """The outcome batch (write result + mark complete) gets a retryable error for its second call,
+    as when that call's node is failing over. Only that call is sent again; when the first try had in
+    fact applied ("ambiguous"), the retry's NOT FOUND is not reported as a lost outcome."""
+    original = AsyncBroker.execute
+    outcome_batches: list[list[str]] = []
+
+    async def flaky(self: AsyncBroker, call: Any) -> Any:
+        names = [c.name if isinstance(c, Script) else str(c.args[0]) for c in getattr(call, "calls", ())]
+        if "mark_complete" not in names:
+            return await original(self, call)
+        outcome_batches.append(names)
+        if len(outcome_batches) > 1:
+            return await original(self, call)
+        replies = []
+        for c in call.calls:
+            if isinstance(c, Script) and c.name == "mark_complete":
+                if mode == "ambiguous":
+                    await original(self, c)
+                replies.append(RedisUnavailableError("CLUSTERDOWN The cluster is down"))
+            else:
+                replies.append(await original(self, c))
+        return replies
+
+    monkeypatch.setattr(AsyncBroker, "execute", flaky)
+    log = MessageLog()
+    logger = logging.getLogger(f"asynq_py.test.{uuid.uuid4()}")
+    logger.propagate = False
+    logger.addHandler(log)
+    logger.setLevel(logging.INFO)
+    server = Server(real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}, "logger": logger}))
+    server.start(lambda ctx, task: b"result")
+    servers.append(server)
+    with Client(real_redis_url) as client, Inspector(real_redis_url) as inspector:
+        info = client.enqueue(Task("t", b""), queue=queue, retention=60)
+        done = wait_for(
+            lambda: (i := inspector.get_task_info(queue, info.id)).state == TaskState.COMPLETED and i,
+            10,
+            "the task to complete",
+        )
+        if mode == "unapplied":
+            wait_for(lambda: len(outcome_batches) == 2, 5, "the retry")
+        time.sleep(1.5)  # a retry, if any, is sent and its reply handled
+    assert bytes(done.result) == b"result"
+    if mode == "unapplied":
+        assert outcome_batches == [["HSET", "mark_complete"], ["mark_complete"]]
+    else:  # the retry, or the heartbeat finding the lease gone first, ends it: nothing is re-sent twice
+        assert outcome_batches in (
+            [["HSET", "mark_complete"]],
+            [["HSET", "mark_complete"], ["mark_complete"]],
+        )
+    warnings = [m for level, m in log.messages if level in ("WARNING", "ERROR")]
+    assert not [m for m in warnings if "not written" in m or "expired" in m], log.messages
