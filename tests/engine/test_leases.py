@@ -30,7 +30,7 @@ from asynq_py.engine import (
     rdb,
 )
 from asynq_py.engine.broker import AsyncBroker, Broker
-from asynq_py.engine.calls import Plan, Script
+from asynq_py.engine.calls import Command, Plan, Script
 
 FAST = {
     "heartbeat_interval_s": 0.3,
@@ -182,6 +182,15 @@ async def test_connections_drop_unacknowledged_commands_after_the_socket_timeout
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5000
         finally:
             await abroker.redis.connection_pool.release(aconn)
+        # The brokers' own connections to a standalone server carry it too.
+        assert broker.execute(Command(("PING",))) == b"PONG"
+        (direct,) = broker._direct._idle
+        assert direct.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5000
+        assert await abroker.execute(Command(("PING",))) == b"PONG"
+        transport = abroker._pipelined._protocol._transport
+        assert (
+            transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5000
+        )
     finally:
         broker.close()
         await abroker.aclose()
@@ -235,11 +244,10 @@ def test_outcome_retry_resends_only_the_failed_calls(
     servers.append(server)
     with Client(real_redis_url) as client, Inspector(real_redis_url) as inspector:
         info = client.enqueue(Task("t", b""), queue=queue, retention=60)
-        done = wait_for(
-            lambda: (i := inspector.get_task_info(queue, info.id)).state == TaskState.COMPLETED and i,
-            10,
-            "the task to complete",
+        wait_for(
+            lambda: inspector.get_task_info(queue, info.id).state == TaskState.COMPLETED, 10, "completion"
         )
+        done = inspector.get_task_info(queue, info.id)
         if mode == "unapplied":
             wait_for(lambda: len(outcome_batches) == 2, 5, "the retry")
         time.sleep(1.5)  # a retry, if any, is sent and its reply handled
