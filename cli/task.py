@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from asynq_py.engine import Inspector, TaskInfo, TaskState
+from asynq_py.engine import BulkProgress, Inspector, TaskInfo, TaskState
 
 from .context import JsonFlag, QueueFilter, QueueOption, YesFlag, get_state, stdin_is_terminal
 from .errors import CliError, ExitCode, each
@@ -57,8 +57,8 @@ class _Action:
     """How a finished action reads, e.g. ``archived``."""
     one: Callable[[Inspector, str, str], None]
     """Act on one task: (inspector, queue, id)."""
-    bulk: Callable[[Inspector, str, TaskState, str | None], int]
-    """Act on every task of a state: (inspector, queue, state, group) → how many."""
+    bulk: Callable[[Inspector, str, TaskState, str | None, Callable[[BulkProgress], None]], int]
+    """Act on every task of a state: (inspector, queue, state, group, progress) → how many."""
     bulk_states: tuple[TaskState, ...]
     """States ``--all`` accepts."""
 
@@ -67,21 +67,21 @@ _RETRY = _Action(
     "retry",
     "moved to pending",
     lambda i, q, t: i.run_task(q, t),
-    lambda i, q, s, g: i.run_all_tasks(q, s, group=g),
+    lambda i, q, s, g, p: i.run_all_tasks(q, s, group=g, progress=p),
     (TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED, TaskState.AGGREGATING),
 )
 _KILL = _Action(
     "kill",
     "archived",
     lambda i, q, t: i.archive_task(q, t),
-    lambda i, q, s, g: i.archive_all_tasks(q, s, group=g),
+    lambda i, q, s, g, p: i.archive_all_tasks(q, s, group=g, progress=p),
     (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY, TaskState.AGGREGATING),
 )
 _DELETE = _Action(
     "delete",
     "deleted",
     lambda i, q, t: i.delete_task(q, t),
-    lambda i, q, s, g: i.delete_all_tasks(q, s, group=g),
+    lambda i, q, s, g, p: i.delete_all_tasks(q, s, group=g, progress=p),
     tuple(s for s in TaskState if s is not TaskState.ACTIVE),
 )
 
@@ -178,11 +178,39 @@ def _run_all(
             if not typer.confirm(escape(question), default=False, err=True):
                 raise typer.Abort()
         with progress(state.err, f"{action.verb} {task_state}", total) as advance:
-            for q, g, expected in targets:
-                count = action.bulk(inspector, q, task_state, g)
-                advance(expected)
-                label = f"queue {q}" + (f", group {g}" if g else "")
-                state.note(f"{count} {task_state} tasks {action.done} ({label})")
+            for q, g, _ in targets:
+                _bulk_one(state.note, action, inspector, q, task_state, g, advance)
+
+
+def _bulk_one(
+    note: Callable[[str], None],
+    action: _Action,
+    inspector: Inspector,
+    queue: str,
+    task_state: TaskState,
+    group: str | None,
+    advance: Callable[[int], None],
+) -> None:
+    """Run one queue's (or group's) bulk action, advancing the bar per chunk, and say what it did."""
+    label = f"queue {queue}" + (f", group {group}" if group else "")
+    last = BulkProgress(0, 0, 0)
+
+    def on_chunk(p: BulkProgress) -> None:
+        nonlocal last
+        advance(p.done - last.done)
+        last = p
+
+    try:
+        count = action.bulk(inspector, queue, task_state, group, on_chunk)
+    except KeyboardInterrupt:
+        note(
+            f"interrupted: {last.done} {task_state} tasks {action.done} ({label}); the rest left as they were"
+        )
+        raise
+    line = f"{count} {task_state} tasks {action.done} ({label})"
+    if last.dropped:
+        line += f"; the archive's size and age limits deleted {last.dropped} archived tasks"
+    note(line)
 
 
 @app.command(rich_help_panel="Tasks")

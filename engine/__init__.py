@@ -24,6 +24,7 @@ from .errors import (
     ValidationError,
 )
 from .info import (
+    BulkProgress,
     DailyStats,
     GroupInfo,
     QueueInfo,
@@ -45,6 +46,7 @@ __all__ = [
     "AsyncInspector",
     "AsynqError",
     "BrokerError",
+    "BulkProgress",
     "Client",
     "Clock",
     "DailyStats",

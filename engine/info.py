@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 __all__ = [
+    "BulkProgress",
     "DailyStats",
     "GroupInfo",
     "QueueInfo",
@@ -14,6 +15,23 @@ __all__ = [
     "ServerInfo",
     "WorkerInfo",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkProgress:
+    """How far a bulk operation (``run_all_tasks``, ``archive_all_tasks``, ``delete_all_tasks``) got.
+
+    Bulk operations work in chunks of 1,000 tasks, one atomic script call each, so that no call
+    blocks Redis for long, and report after every chunk. Stopped between two chunks, they leave
+    every task in exactly one state.
+    """
+
+    done: int
+    """Tasks moved (or deleted) so far."""
+    total: int
+    """Tasks the state held when the operation started (raised if more arrived meanwhile)."""
+    dropped: int
+    """Archived tasks deleted so far because the archive was full or they were too old."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,11 @@ from .clock import Clock, RealClock
 from .task import TaskInfo, TaskState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from .info import (
+        BulkProgress,
         DailyStats,
         GroupInfo,
         QueueInfo,
@@ -170,19 +172,49 @@ class Inspector:
         """Replace a scheduled task's payload; raises ``TaskNotFoundError`` or ``TaskStateError``."""
         return self._broker.run(rdb_inspect.update_task_payload(queue, task_id, payload, now=self._now()))
 
-    def run_all_tasks(self, queue: str, state: TaskState | str, *, group: str | None = None) -> int:
-        """Move every scheduled, retry, archived or aggregating task to pending; return how many."""
-        return self._broker.run(rdb_inspect.run_all(queue, TaskState(state), group=group))
+    def run_all_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        group: str | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+    ) -> int:
+        """Move every scheduled, retry, archived or aggregating task to pending; return how many.
 
-    def archive_all_tasks(self, queue: str, state: TaskState | str, *, group: str | None = None) -> int:
-        """Archive every task of a state (pending, scheduled, retry, aggregating); return how many."""
+        Works in chunks; ``progress`` is called after each with the figures so far."""
+        return self._broker.run(rdb_inspect.run_all(queue, TaskState(state), group=group, progress=progress))
+
+    def archive_all_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        group: str | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+    ) -> int:
+        """Archive every task of a state (pending, scheduled, retry, aggregating); return how many.
+
+        Works in chunks; ``progress`` is called after each with the figures so far, including the
+        archived tasks the archive's limits deleted (``dropped``)."""
         return self._broker.run(
-            rdb_inspect.archive_all(queue, TaskState(state), group=group, now=self._now())
+            rdb_inspect.archive_all(queue, TaskState(state), group=group, now=self._now(), progress=progress)
         )
 
-    def delete_all_tasks(self, queue: str, state: TaskState | str, *, group: str | None = None) -> int:
-        """Delete every task of a state (any but active); return how many."""
-        return self._broker.run(rdb_inspect.delete_all(queue, TaskState(state), group=group))
+    def delete_all_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        group: str | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+    ) -> int:
+        """Delete every task of a state (any but active); return how many.
+
+        Works in chunks; ``progress`` is called after each with the figures so far."""
+        return self._broker.run(
+            rdb_inspect.delete_all(queue, TaskState(state), group=group, progress=progress)
+        )
 
     def run_all_scheduled_tasks(self, queue: str) -> int:
         """Move every scheduled task to pending; return how many."""
@@ -439,19 +471,51 @@ class AsyncInspector:
             rdb_inspect.update_task_payload(queue, task_id, payload, now=self._now())
         )
 
-    async def run_all_tasks(self, queue: str, state: TaskState | str, *, group: str | None = None) -> int:
-        """Move every scheduled, retry, archived or aggregating task to pending; return how many."""
-        return await self._broker.run(rdb_inspect.run_all(queue, TaskState(state), group=group))
+    async def run_all_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        group: str | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+    ) -> int:
+        """Move every scheduled, retry, archived or aggregating task to pending; return how many.
 
-    async def archive_all_tasks(self, queue: str, state: TaskState | str, *, group: str | None = None) -> int:
-        """Archive every task of a state (pending, scheduled, retry, aggregating); return how many."""
+        Works in chunks; ``progress`` is called after each with the figures so far."""
         return await self._broker.run(
-            rdb_inspect.archive_all(queue, TaskState(state), group=group, now=self._now())
+            rdb_inspect.run_all(queue, TaskState(state), group=group, progress=progress)
         )
 
-    async def delete_all_tasks(self, queue: str, state: TaskState | str, *, group: str | None = None) -> int:
-        """Delete every task of a state (any but active); return how many."""
-        return await self._broker.run(rdb_inspect.delete_all(queue, TaskState(state), group=group))
+    async def archive_all_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        group: str | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+    ) -> int:
+        """Archive every task of a state (pending, scheduled, retry, aggregating); return how many.
+
+        Works in chunks; ``progress`` is called after each with the figures so far, including the
+        archived tasks the archive's limits deleted (``dropped``)."""
+        return await self._broker.run(
+            rdb_inspect.archive_all(queue, TaskState(state), group=group, now=self._now(), progress=progress)
+        )
+
+    async def delete_all_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        group: str | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+    ) -> int:
+        """Delete every task of a state (any but active); return how many.
+
+        Works in chunks; ``progress`` is called after each with the figures so far."""
+        return await self._broker.run(
+            rdb_inspect.delete_all(queue, TaskState(state), group=group, progress=progress)
+        )
 
     async def run_all_scheduled_tasks(self, queue: str) -> int:
         """Move every scheduled task to pending; return how many."""

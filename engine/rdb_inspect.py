@@ -6,6 +6,7 @@ pause, unpause and cancel first checks that the queue exists, in the same round 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from .errors import (
     ValidationError,
 )
 from .info import (
+    BulkProgress,
     DailyStats,
     GroupInfo,
     QueueInfo,
@@ -42,6 +44,8 @@ from .wire import (
 )
 
 __all__ = [
+    "BULK_CHUNK",
+    "Progress",
     "archive_all",
     "archive_task",
     "cancel_processing",
@@ -68,6 +72,9 @@ __all__ = [
     "unpause_queue",
     "update_task_payload",
 ]
+
+Progress = Callable[[BulkProgress], None]
+"""Called after each chunk of a bulk operation with the figures so far."""
 
 _ZSET_STATES = (TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED, TaskState.COMPLETED)
 
@@ -397,6 +404,7 @@ def archive_task(queue: str, task_id: str, *, now: float) -> Plan[None]:
                     ARCHIVE_MAX_SIZE,
                     keys.queue_key_prefix(queue),
                     keys.group_key_prefix(queue),
+                    keys.task_key_prefix(queue),
                 ),
             ),
         )
@@ -445,67 +453,141 @@ def _source_key(queue: str, state: TaskState, group: str | None) -> str:
     return keys.state_key(queue, state)
 
 
-def _count(queue: str, replies: list[Any]) -> int:
+BULK_CHUNK = 1_000
+"""Most tasks one script call of a bulk operation touches, so that none blocks Redis for long."""
+
+
+def _source_size(queue: str, source: str, *, is_list: bool) -> Plan[int]:
+    """Check the queue exists and return how many tasks ``source`` holds now."""
+    replies = yield Batch((_exists(queue), Command(("LLEN" if is_list else "ZCARD", source))))
     _check(queue, replies[0])
     raise_failed(replies[1:])
     return int(replies[1])
 
 
-def run_all(queue: str, state: TaskState, *, group: str | None = None) -> Plan[int]:
+def _chunks(
+    queue: str, source: str, chunk: Script, *, is_list: bool, progress: Progress | None
+) -> Plan[BulkProgress]:
+    """Run ``chunk`` until the source is empty or as many tasks as it held at the start were moved.
+
+    Each call is atomic, so an operation stopped between two calls leaves every task in one state.
+    """
+    total = yield from _source_size(queue, source, is_list=is_list)
+    done = BulkProgress(0, total, 0)
+    while done.done < total:
+        moved, dropped, left = (int(x) for x in (yield chunk))
+        done = BulkProgress(done.done + moved, max(total, done.done + moved), done.dropped + dropped)
+        if progress is not None:
+            progress(done)
+        if moved == 0 or left == 0:
+            break
+    return done
+
+
+def run_all(
+    queue: str, state: TaskState, *, group: str | None = None, progress: Progress | None = None
+) -> Plan[int]:
     """Move every scheduled, retry, archived or (group's) aggregating task to pending; return how many."""
     if state not in (TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED, TaskState.AGGREGATING):
         raise ValidationError(f"cannot run all {state} tasks")
     grouped = state is TaskState.AGGREGATING
+    source = _source_key(queue, state, group)
     script = Script(
         "run_all",
+        (source, keys.pending_key(queue), *((keys.groups_key(queue),) if grouped else ())),
         (
-            _source_key(queue, state, group),
-            keys.pending_key(queue),
-            *((keys.groups_key(queue),) if grouped else ()),
+            keys.task_key_prefix(queue),
+            keys.wake_channel(queue),
+            BULK_CHUNK,
+            *((group or "",) if grouped else ()),
         ),
-        (keys.task_key_prefix(queue), keys.wake_channel(queue), *((group or "",) if grouped else ())),
     )
-    return _count(queue, (yield Batch((_exists(queue), script))))
+    done = yield from _chunks(queue, source, script, is_list=False, progress=progress)
+    return done.done
 
 
-def archive_all(queue: str, state: TaskState, *, now: float, group: str | None = None) -> Plan[int]:
-    """Archive every pending, scheduled, retry or (group's) aggregating task; return how many."""
+def archive_all(
+    queue: str,
+    state: TaskState,
+    *,
+    now: float,
+    group: str | None = None,
+    progress: Progress | None = None,
+) -> Plan[int]:
+    """Archive every pending, scheduled, retry or (group's) aggregating task; return how many.
+
+    The archive keeps Go's limits (``ARCHIVE_MAX_SIZE`` tasks, ``ARCHIVE_MAX_AGE_S``); the tasks they
+    drop are deleted, and ``progress`` counts them in ``dropped``.
+    """
     if state not in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY, TaskState.AGGREGATING):
         raise ValidationError(f"cannot archive all {state} tasks")
     grouped = state is TaskState.AGGREGATING
+    source = _source_key(queue, state, group)
     script = Script(
         "archive_all",
-        (
-            _source_key(queue, state, group),
-            keys.archived_key(queue),
-            *((keys.groups_key(queue),) if grouped else ()),
-        ),
+        (source, keys.archived_key(queue), *((keys.groups_key(queue),) if grouped else ())),
         (
             int(now),
             int(now) - ARCHIVE_MAX_AGE_S,
             ARCHIVE_MAX_SIZE,
             keys.task_key_prefix(queue),
+            BULK_CHUNK,
             *((group or "",) if grouped else ()),
         ),
     )
-    return _count(queue, (yield Batch((_exists(queue), script))))
+    done = yield from _chunks(queue, source, script, is_list=state is TaskState.PENDING, progress=progress)
+    return done.done
 
 
-def delete_all(queue: str, state: TaskState, *, group: str | None = None) -> Plan[int]:
+def _delete_chunk(queue: str, source: str, *, release_unique: bool, group: str | None) -> Script:
+    return Script(
+        "delete_all",
+        (source, *((keys.groups_key(queue),) if group is not None else ())),
+        (
+            keys.task_key_prefix(queue),
+            int(release_unique),
+            BULK_CHUNK,
+            *((group,) if group is not None else ()),
+        ),
+    )
+
+
+def delete_all(
+    queue: str, state: TaskState, *, group: str | None = None, progress: Progress | None = None
+) -> Plan[int]:
     """Delete every task of a state (not active); return how many."""
     if state is TaskState.ACTIVE:
         raise ValidationError("cannot delete active tasks; cancel them instead")
-    grouped = state is TaskState.AGGREGATING
-    script = Script(
-        "delete_all",
-        (_source_key(queue, state, group), *((keys.groups_key(queue),) if grouped else ())),
-        (keys.task_key_prefix(queue), int(state in _ZSET_STATES), *((group or "",) if grouped else ())),
+    source = _source_key(queue, state, group)
+    script = _delete_chunk(
+        queue,
+        source,
+        release_unique=state in _ZSET_STATES,
+        group=(group or "") if state is TaskState.AGGREGATING else None,
     )
-    return _count(queue, (yield Batch((_exists(queue), script))))
+    done = yield from _chunks(queue, source, script, is_list=state is TaskState.PENDING, progress=progress)
+    return done.done
+
+
+_REMOVED_WITH_QUEUE = (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED)
+"""The containers whose tasks a forced queue removal deletes (Go's removeQueueForceCmd)."""
 
 
 def delete_queue(queue: str, *, force: bool) -> Plan[None]:
-    """Remove a queue; raise ``QueueNotFoundError``, ``QueueNotEmptyError`` or ``TaskStateError``."""
+    """Remove a queue; raise ``QueueNotFoundError``, ``QueueNotEmptyError`` or ``TaskStateError``.
+
+    With ``force`` the tasks are deleted in chunks first, so no call blocks Redis for long.
+    """
+    replies = yield Batch((_exists(queue), Command(("LLEN", keys.active_key(queue)))))
+    _check(queue, replies[0])
+    raise_failed(replies[1:])
+    if force and int(replies[1]) > 0:
+        raise TaskStateError(f"cannot remove queue {queue!r} with active tasks", queue=queue)
+    if force:
+        for state in _REMOVED_WITH_QUEUE:
+            source = keys.state_key(queue, state)
+            script = _delete_chunk(queue, source, release_unique=False, group=None)
+            yield from _chunks(queue, source, script, is_list=state is TaskState.PENDING, progress=None)
     replies = yield Batch(
         (
             _exists(queue),

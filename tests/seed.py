@@ -104,3 +104,42 @@ def scores(r: redis.Redis, key: str) -> dict[str, float]:
     """Return a zset as id -> raw score."""
     members = cast("list[tuple[bytes, float]]", r.zrange(key, 0, -1, withscores=True))
     return {m.decode(): s for m, s in members}
+
+
+def seed_many(
+    r: redis.Redis, queue: str, state: str, count: int, *, score: float | None = None, prefix: str = ""
+) -> list[str]:
+    """Store ``count`` tasks in ``state`` (not active or aggregating) in pipelined batches; return their ids.
+
+    The ids are ``<prefix><state>-<n>``, and tasks are stored oldest first (lowest score, or pushed
+    first to pending), as ``seed_task`` would store them one by one.
+    """
+    when = time.time() if score is None else score
+    ids = [f"{prefix}{state}-{n}" for n in range(count)]
+    pipe = r.pipeline(transaction=False)
+    pipe.sadd("asynq:queues", queue)
+    for n, task_id in enumerate(ids):
+        data = message(queue=queue, task_id=task_id).SerializeToString()
+        pipe.hset(f"{Q % queue}t:{task_id}", mapping={"msg": data, "state": state})
+        if state == "pending":
+            pipe.lpush(f"{Q % queue}pending", task_id)
+        else:
+            pipe.zadd(f"{Q % queue}{state}", {task_id: int(when) + n})
+        if len(pipe) >= 5000:
+            pipe.execute()
+    pipe.execute()
+    return ids
+
+
+def states_of(r: redis.Redis, queue: str) -> dict[str, list[str]]:
+    """Return task id -> every state container holding it, for each task hash of ``queue``.
+
+    A consistent queue has exactly one container per task, the one its hash's ``state`` names.
+    """
+    where: dict[str, list[str]] = {}
+    for key in r.scan_iter(match=f"{Q % queue}t:*", count=1000):
+        where[key.decode().rpartition(":")[2]] = []
+    for name in ("pending", "active", "scheduled", "retry", "archived", "completed"):
+        for task_id in list_ids(r, queue, name):
+            where.setdefault(task_id, []).append(name)
+    return where

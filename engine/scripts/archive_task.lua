@@ -8,7 +8,9 @@
 -- ARGV[4] -> max number of tasks in the archive
 -- ARGV[5] -> queue key prefix
 -- ARGV[6] -> group key prefix
+-- ARGV[7] -> task key prefix
 -- Returns 1 on success, 0 if the task is missing, -1 if already archived, -2 if active.
+-- Unlike Go, the tasks the archive limits drop also lose their hashes, as the worker's archive.lua does.
 if redis.call("EXISTS", KEYS[1]) == 0 then
     return 0
 end
@@ -38,6 +40,12 @@ else
 end
 redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "archived")
+for _, id in ipairs(redis.call("ZRANGE", KEYS[2], "-inf", ARGV[3], "BYSCORE")) do
+    redis.call("DEL", ARGV[7] .. id)
+end
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[3])
+for _, id in ipairs(redis.call("ZRANGE", KEYS[2], 0, -tonumber(ARGV[4]))) do
+    redis.call("DEL", ARGV[7] .. id)
+end
 redis.call("ZREMRANGEBYRANK", KEYS[2], 0, -tonumber(ARGV[4]))
 return 1

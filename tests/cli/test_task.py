@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
 
 import pytest
-from seed import message, seed_task
+from seed import message, seed_many, seed_task
 
 from asynq_py.cli import task as task_module
-from asynq_py.engine import TaskNotFoundError, TaskState
+from asynq_py.engine import BulkProgress, TaskNotFoundError, TaskState
 from asynq_py.engine.keys import CANCEL_CHANNEL
 
 pytestmark = pytest.mark.real
@@ -222,3 +223,39 @@ def test_cancel_publishes_for_active_tasks_only(cli, r):
     assert published is not None and published["data"] == active.encode()
     assert "not active" in cli("cancel", pending).check(4).error
     pubsub.close()
+
+
+def test_kill_all_says_how_many_the_archive_limits_deleted(cli, r, inspector):
+    seed_many(r, "default", "archived", 9995, score=time.time() - 100)
+    seed_many(r, "default", "pending", 20)
+    run = cli("kill", "--all", "pending", "-q", "default").check()
+    said = "20 pending tasks archived (queue default); the archive's size and age limits deleted 16"
+    assert f"{said} archived tasks" in run.stderr
+    assert len(list(r.scan_iter(match="asynq:{default}:t:*", count=1000))) == 9999
+
+
+def test_all_advances_the_bar_per_chunk_and_reports_an_interruption(r, inspector):
+    seed_many(r, "default", "pending", 2500)
+    steps: list[int] = []
+    notes: list[str] = []
+    task_module._bulk_one(
+        notes.append, task_module._DELETE, inspector, "default", TaskState.PENDING, None, steps.append
+    )
+    assert steps == [1000, 1000, 500]
+    assert notes == ["2500 pending tasks deleted (queue default)"]
+
+    def stopped(i, q, s, g, p):
+        p(BulkProgress(1000, 2500, 0))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        task_module._bulk_one(
+            notes.append,
+            dataclasses.replace(task_module._KILL, bulk=stopped),
+            inspector,
+            "default",
+            TaskState.PENDING,
+            None,
+            steps.append,
+        )
+    assert notes[-1] == "interrupted: 1000 pending tasks archived (queue default); the rest left as they were"
