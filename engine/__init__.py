@@ -35,6 +35,7 @@ from .info import (
 )
 from .inspector import AsyncInspector, Inspector
 from .mux import Handler, HandlerNotFoundError, ServeMux
+from .options import LaterOptions, Options, TaskOptions
 from .payload import Payload
 from .periodic_manager import PeriodicTaskConfig, PeriodicTaskManager, ScheduleSource, TomlScheduleSource
 from .scheduler import Scheduler, SchedulerStats
@@ -56,6 +57,8 @@ __all__ = [
     "Handler",
     "HandlerNotFoundError",
     "Inspector",
+    "LaterOptions",
+    "Options",
     "Payload",
     "PayloadError",
     "PeriodicTaskConfig",
@@ -83,6 +86,7 @@ __all__ = [
     "TaskIdConflictError",
     "TaskInfo",
     "TaskNotFoundError",
+    "TaskOptions",
     "TaskState",
     "TaskStateError",
     "TomlScheduleSource",

@@ -9,7 +9,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self, Unpack
 
 from . import keys, rdb
 from .broker import AsyncBroker, Broker, RedisLike
@@ -20,6 +20,8 @@ from .options import (
     DEFAULT_MAX_RETRY,
     DEFAULT_TIMEOUT,
     EnqueueOptions,
+    LaterOptions,
+    Options,
     merge_options,
     parse_options,
     validate_task_type,
@@ -66,12 +68,10 @@ class _ClientCore:
         self.type_defaults: dict[str, EnqueueOptions] = {}
         self._valid_types: set[str] = set()
 
-    def set_default_options(self, task_type: str, options: dict[str, Any]) -> None:
+    def set_default_options(self, task_type: str, options: Options) -> None:
         self.type_defaults[validate_task_type(task_type)] = parse_options(options)
 
-    def message(
-        self, task: Task, options: dict[str, Any], now: float
-    ) -> tuple[TaskMessage, EnqueueOptions, float]:
+    def message(self, task: Task, options: Options, now: float) -> tuple[TaskMessage, EnqueueOptions, float]:
         """Build the message a task is stored as; return it, the merged options and process_at."""
         task_type = task.type
         if task_type not in self._valid_types:
@@ -123,7 +123,7 @@ class _ClientCore:
         )
         return msg, opts, process_at
 
-    def enqueue_plan(self, task: Task, options: dict[str, Any]) -> Plan[TaskInfo]:
+    def enqueue_plan(self, task: Task, options: Options) -> Plan[TaskInfo]:
         now = self.clock.now()
         msg, opts, process_at = self.message(task, options, now)
         state = yield from rdb.enqueue(
@@ -136,9 +136,7 @@ class _ClientCore:
         self.registered_queues.add(msg.queue)
         return self._info(msg, state, now, process_at)
 
-    def enqueue_many_plan(
-        self, tasks: Iterable[Task], options: dict[str, Any]
-    ) -> Plan[list[TaskInfo | AsynqError]]:
+    def enqueue_many_plan(self, tasks: Iterable[Task], options: Options) -> Plan[list[TaskInfo | AsynqError]]:
         now = self.clock.now()
         built = [self.message(task, options, now) for task in tasks]
         calls = [
@@ -200,7 +198,7 @@ class Client:
         self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook)
         self._broker = Broker(redis)
 
-    def enqueue(self, task: Task, **options: Any) -> TaskInfo:
+    def enqueue(self, task: Task, **options: Unpack[Options]) -> TaskInfo:
         """Store ``task``; it runs now unless ``process_at``/``process_in`` say later.
 
         Options (keyword-only): ``max_retry``, ``queue``, ``task_id``, ``timeout``, ``deadline``,
@@ -214,19 +212,19 @@ class Client:
         """
         return self._broker.run(self._core.enqueue_plan(task, options))
 
-    def enqueue_in(self, delay: timedelta | float, task: Task, **options: Any) -> TaskInfo:
+    def enqueue_in(self, delay: timedelta | float, task: Task, **options: Unpack[LaterOptions]) -> TaskInfo:
         """Store ``task`` to run after ``delay`` (a timedelta or seconds)."""
         return self.enqueue(task, **options, process_in=delay)
 
-    def enqueue_at(self, when: datetime, task: Task, **options: Any) -> TaskInfo:
+    def enqueue_at(self, when: datetime, task: Task, **options: Unpack[LaterOptions]) -> TaskInfo:
         """Store ``task`` to run at ``when`` (timezone-aware)."""
         return self.enqueue(task, **options, process_at=when)
 
-    def enqueue_many(self, tasks: Iterable[Task], **options: Any) -> list[TaskInfo | AsynqError]:
+    def enqueue_many(self, tasks: Iterable[Task], **options: Unpack[Options]) -> list[TaskInfo | AsynqError]:
         """Store many tasks in one pipelined round trip; return each one's info or error, in order."""
         return self._broker.run(self._core.enqueue_many_plan(tasks, options))
 
-    def set_default_options(self, task_type: str, **options: Any) -> None:
+    def set_default_options(self, task_type: str, **options: Unpack[Options]) -> None:
         """Apply ``options`` to every task of ``task_type`` (task and enqueue options override them)."""
         self._core.set_default_options(task_type, options)
 
@@ -263,23 +261,27 @@ class AsyncClient:
         self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook)
         self._broker = AsyncBroker(redis)
 
-    async def enqueue(self, task: Task, **options: Any) -> TaskInfo:
+    async def enqueue(self, task: Task, **options: Unpack[Options]) -> TaskInfo:
         """Store ``task``; see ``Client.enqueue``."""
         return await self._broker.run(self._core.enqueue_plan(task, options))
 
-    async def enqueue_in(self, delay: timedelta | float, task: Task, **options: Any) -> TaskInfo:
+    async def enqueue_in(
+        self, delay: timedelta | float, task: Task, **options: Unpack[LaterOptions]
+    ) -> TaskInfo:
         """Store ``task`` to run after ``delay`` (a timedelta or seconds)."""
         return await self.enqueue(task, **options, process_in=delay)
 
-    async def enqueue_at(self, when: datetime, task: Task, **options: Any) -> TaskInfo:
+    async def enqueue_at(self, when: datetime, task: Task, **options: Unpack[LaterOptions]) -> TaskInfo:
         """Store ``task`` to run at ``when`` (timezone-aware)."""
         return await self.enqueue(task, **options, process_at=when)
 
-    async def enqueue_many(self, tasks: Iterable[Task], **options: Any) -> list[TaskInfo | AsynqError]:
+    async def enqueue_many(
+        self, tasks: Iterable[Task], **options: Unpack[Options]
+    ) -> list[TaskInfo | AsynqError]:
         """Store many tasks in one pipelined round trip; return each one's info or error, in order."""
         return await self._broker.run(self._core.enqueue_many_plan(tasks, options))
 
-    def set_default_options(self, task_type: str, **options: Any) -> None:
+    def set_default_options(self, task_type: str, **options: Unpack[Options]) -> None:
         """Apply ``options`` to every task of ``task_type`` (task and enqueue options override them)."""
         self._core.set_default_options(task_type, options)
 

@@ -9,7 +9,7 @@ import dataclasses
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import ValidationError
 
@@ -21,6 +21,9 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_NAME_LENGTH",
     "EnqueueOptions",
+    "LaterOptions",
+    "Options",
+    "TaskOptions",
     "merge_options",
     "parse_options",
     "validate_group",
@@ -120,6 +123,52 @@ class EnqueueOptions:
     group: str | None = None
     """Aggregation group."""
     headers: tuple[tuple[str, str], ...] | None = None
+    """Headers merged into the task's own."""
+
+
+class _CommonOptions(TypedDict, total=False):
+    max_retry: int | None
+    """How many times to retry (default 25; negative means 0)."""
+    queue: str | None
+    """Queue name (default "default")."""
+    task_id: str | None
+    """Task id (default a random UUID)."""
+    timeout: timedelta | float | None
+    """How long one run may take, a timedelta or seconds (default 30 min when no deadline is given)."""
+    deadline: datetime | None
+    """The time by which the task must finish (timezone-aware)."""
+    unique: timedelta | float | None
+    """Hold a uniqueness lock on (queue, type, payload) for this long, at least 1 s."""
+    retention: timedelta | float | None
+    """Keep the task as completed for this long after success."""
+    group: str | None
+    """Aggregation group."""
+
+
+class TaskOptions(_CommonOptions, total=False):
+    """The options a ``Task`` or ``ServeMux.task`` carries as defaults, as keyword arguments.
+
+    Every option is optional and None means "not given"; a type checker rejects an unknown name or a
+    value of the wrong type.
+    """
+
+    process_at: datetime | None
+    """Run the task no earlier than this (timezone-aware)."""
+    process_in: timedelta | float | None
+    """Run the task no earlier than this long from now, a timedelta or seconds."""
+
+
+class Options(TaskOptions, total=False):
+    """Every enqueue option, as keyword arguments (``enqueue``, ``enqueue_many``, ``set_default_options``)."""
+
+    headers: Mapping[str, str] | None
+    """Headers merged into the task's own."""
+
+
+class LaterOptions(_CommonOptions, total=False):
+    """The enqueue options of ``enqueue_in``/``enqueue_at``: all but ``process_at``/``process_in``."""
+
+    headers: Mapping[str, str] | None
     """Headers merged into the task's own."""
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from .options import EnqueueOptions, parse_options
+from .options import EnqueueOptions, TaskOptions, parse_options
 from .payload import Payload, encode_payload
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class Task:
         payload: bytes | str | dict[str, Any] | list[Any] | None = None,
         *,
         headers: Mapping[str, str] | None = None,
-        **options: Any,
+        **options: Unpack[TaskOptions],
     ) -> None:
         self.type = type
         """The task type."""

@@ -9,7 +9,7 @@ cancelled. Nothing here touches a widget.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from asynq_py.engine import (
     AsynqError,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from asynq_py.engine import (
         DailyStats,
         GroupInfo,
+        Options,
         QueueInfo,
         SchedulerEnqueueEvent,
         SchedulerEntryInfo,
@@ -112,7 +113,7 @@ class InspectorLike(Protocol):
 class ClientLike(Protocol):
     """The part of ``AsyncClient`` the dashboard uses."""
 
-    async def enqueue(self, task: Task, **options: Any) -> TaskInfo: ...
+    async def enqueue(self, task: Task, **options: Unpack[Options]) -> TaskInfo: ...
 
 
 def _count(info: QueueInfo, state: TaskState) -> int:
@@ -358,7 +359,7 @@ class Fetcher:
             return 0, ("enqueueing needs a client",)
         src = action.task
         task = Task(src.type, bytes(src.payload), headers=src.headers)
-        options: dict[str, Any] = {"queue": src.queue, "max_retry": src.max_retry}
+        options: Options = {"queue": src.queue, "max_retry": src.max_retry}
         if src.timeout is not None:
             options["timeout"] = src.timeout
         if src.retention is not None:
