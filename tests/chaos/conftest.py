@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaos.harness import Fleet, Tier
+from chaos.harness import Fleet, RedisProbe, Tier
 
 
 @pytest.fixture(scope="session")
@@ -17,8 +17,11 @@ def tier() -> Tier:
 
 @pytest.fixture
 def aof_redis(real_server_factory: Callable[..., Any]) -> Any:
-    """A private server with AOF (everysec), so a scenario may stop, kill and restart it."""
-    return real_server_factory(extra=("--appendonly", "yes", "--appendfsync", "everysec"))
+    """A private server with AOF (everysec) and a SLOWLOG of every command over 1 ms, so that a scenario
+    may stop, kill and restart it and find its longest command."""
+    return real_server_factory(
+        extra=("--appendonly", "yes", "--appendfsync", "everysec", *RedisProbe.SLOWLOG_ARGS)
+    )
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from helpers import wait_for
 
+import redis
+
 from asynq_py.engine import AsynqError, Client, Inspector, Task
 
 from .ledger import FaultLedger, ProducerLedger
@@ -54,7 +56,7 @@ class Tier:
         if name == "full":
             tier = cls("full", 20_000, 2.0, 2_000, 30.0, 10_000, 7200.0, 50.0, 90.0, 1_000_000)
         elif name == "short":
-            tier = cls("short", 1_500, 2.0, 200, 8.0, 600, 25.0, 40.0, 8.0, 20_000)
+            tier = cls("short", 1_500, 2.0, 200, 8.0, 600, 25.0, 40.0, 6.0, 20_000)
         else:
             raise ValueError(f"ASYNQ_CHAOS must be 'short' or 'full', not {name!r}")
         soak = float(os.environ.get("ASYNQ_CHAOS_SOAK_S", tier.soak_s))
@@ -328,3 +330,78 @@ def background(target: Callable[[threading.Event], None]) -> Iterator[threading.
         thread.join(30)
     if errors:
         raise errors[0]
+
+
+def fd_count(pid: int) -> int:
+    """Open file descriptors of ``pid`` (0 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except FileNotFoundError:
+        return 0
+
+
+class RedisProbe:
+    """Raw reads of the private Redis under test that ``Inspector`` does not offer (SLOWLOG, INFO).
+
+    SLOWLOG is reset by a Redis restart, so ``harvest`` is called before each one and at the end; the
+    server is started with ``SLOWLOG_ARGS`` so that every command over 1 ms is kept.
+    """
+
+    SLOWLOG_ARGS = ("--slowlog-log-slower-than", "1000", "--slowlog-max-len", "10000")
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.longest_us = 0
+        self.longest_cmd = ""
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=10)
+
+    def harvest(self) -> None:
+        """Fold the SLOWLOG into the longest command seen so far, then reset it."""
+        with self._client() as client:
+            for entry in client.slowlog_get(10000):
+                if entry["duration"] > self.longest_us:
+                    self.longest_us = int(entry["duration"])
+                    words = entry["command"].decode(errors="replace").split()[:3]
+                    self.longest_cmd = " ".join(w[:40] for w in words)
+            client.slowlog_reset()
+
+    def used_memory(self) -> int:
+        """Redis's used memory in bytes."""
+        with self._client() as client:
+            return int(client.info("memory")["used_memory"])
+
+    def dbsize(self) -> int:
+        """How many keys the database holds."""
+        with self._client() as client:
+            return int(client.dbsize())
+
+
+def crash_redis(server: Any, down_s: float = 1.0) -> None:
+    """SIGKILL a ``RealServer`` (tests/conftest.py), wait ``down_s``, start it again on the same port."""
+    proc = server.proc
+    proc.kill()
+    proc.wait(10)
+    server.proc = None
+    time.sleep(down_s)
+    server.start()
+
+
+def stall_redis(server: Any, seconds: float) -> None:
+    """Freeze a ``RealServer`` with SIGSTOP for ``seconds``, then SIGCONT it."""
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+
+
+def report(title: str, lines: list[str]) -> None:
+    """Print a scenario's figures; with ``ASYNQ_CHAOS_REPORT=path`` also append them there (Markdown)."""
+    text = "\n".join([f"### {title}", "", "```", *lines, "```", ""])
+    print("\n" + text)
+    path = os.environ.get("ASYNQ_CHAOS_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
