@@ -56,7 +56,7 @@ class Tier:
         if name == "full":
             tier = cls("full", 20_000, 2.0, 2_000, 30.0, 10_000, 7200.0, 50.0, 90.0, 1_000_000)
         elif name == "short":
-            tier = cls("short", 1_500, 2.0, 200, 8.0, 600, 25.0, 40.0, 6.0, 20_000)
+            tier = cls("short", 1_500, 2.0, 36, 8.0, 600, 25.0, 40.0, 6.0, 20_000)
         else:
             raise ValueError(f"ASYNQ_CHAOS must be 'short' or 'full', not {name!r}")
         soak = float(os.environ.get("ASYNQ_CHAOS_SOAK_S", tier.soak_s))
@@ -181,11 +181,11 @@ class Fleet:
         self.workers: list[WorkerProc] = []
         self.started = 0
 
-    def spawn(self, concurrency: int = 8, shutdown_timeout_s: float = 8.0) -> WorkerProc:
+    def spawn(self, concurrency: int = 8, shutdown_timeout_s: float = 8.0, processes: int = 1) -> WorkerProc:
         """Start one more worker."""
         command = worker_command(
             self.redis_url, self.queues, self.ledger_dir,
-            concurrency=concurrency, shutdown_timeout_s=shutdown_timeout_s,
+            concurrency=concurrency, shutdown_timeout_s=shutdown_timeout_s, processes=processes,
         )  # fmt: skip
         worker = WorkerProc(command, self.log_dir / f"worker{self.started}.log", self.lifetime_s, concurrency)
         self.started += 1
@@ -282,9 +282,12 @@ class Workload:
         self.acked = 0
         self.failed = 0
 
-    def enqueue(self, kind_name: str) -> str:
-        """Enqueue one task of ``kind_name``; a ``unique`` one is then enqueued again and must be refused."""
-        kind = KINDS[kind_name]
+    def enqueue(self, kind: str | Kind) -> str:
+        """Enqueue one task of ``kind`` (a name in ``KINDS`` or a ``Kind``) and return its id.
+
+        A ``unique`` task is then enqueued again: refused while the first holds its lock.
+        """
+        kind = KINDS[kind] if isinstance(kind, str) else kind
         task_id = self.ledger.attempt(self.queue, kind.name, runs=kind.runs, terminal=kind.terminal)
         task = kind.build(self.rng, task_id)
         self._send(task_id, task)
