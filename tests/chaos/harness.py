@@ -19,13 +19,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from helpers import wait_for
+from typing import Any
 
 import redis
+from helpers import wait_for
 
 from asynq_py.engine import AsynqError, Client, Inspector, Task
 
@@ -82,7 +83,16 @@ def wait_drained(inspector: Inspector, queues: list[str], timeout: float) -> Non
         except AsynqError:
             return False
 
-    wait_for(drained, timeout, f"queues {queues} to drain", interval=0.5)
+    try:
+        wait_for(drained, timeout, f"queues {queues} to drain", interval=0.5)
+    except AssertionError as exc:
+        left = {}
+        for q in queues:
+            info = inspector.get_queue_info(q)
+            left[q] = {"pending": info.pending, "active": info.active, "scheduled": info.scheduled,
+                       "retry": info.retry}  # fmt: skip
+        exc.add_note(f"left: {left}")
+        raise
 
 
 def worker_command(
@@ -161,9 +171,10 @@ class WorkerProc:
         line = next((x for x in status.splitlines() if x.startswith("VmRSS:")), "VmRSS: 0 kB")
         return int(line.split()[1])
 
-    def log(self) -> str:
-        """The last few KiB of the worker's log."""
-        return self.log_path.read_text(errors="replace")[-6000:]
+    def log(self, tail: int | None = 6000) -> str:
+        """The worker's log: its last ``tail`` characters, or all of it with ``tail=None``."""
+        text = self.log_path.read_text(errors="replace")
+        return text[-tail:] if tail else text
 
 
 class Fleet:

@@ -12,8 +12,9 @@ import signal
 import time
 
 import pytest
-from chaos.harness import Kind, Workload, wait_drained, wait_for
+from chaos.harness import Kind, Workload, wait_drained
 from chaos.ledger import ProducerLedger, check, read_ledgers
+from helpers import wait_for
 
 from asynq_py.engine import Client, Inspector, Task
 
