@@ -1,5 +1,5 @@
 """``python -m asynq_py.cli``: the same as the ``asynq-py`` command."""
 
-from .main import main
+from .entry import main
 
 main()

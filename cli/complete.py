@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from asynq_py.engine import Inspector
-
 from .settings import resolve
 
 __all__ = ["COMPLETION_TIMEOUT_S", "complete_queue"]
@@ -35,6 +33,8 @@ def complete_queue(ctx: Any, incomplete: str) -> list[str]:
         )
         if opt is None:
             return []
+        from asynq_py.engine import Inspector
+
         with Inspector(opt) as inspector:
             names = inspector.queues()
     except Exception:  # a completion must never fail or print

@@ -8,9 +8,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from asynq_py.engine import Client, Inspector, TaskState
+from asynq_py.engine import TaskState
 
 from .complete import complete_queue
 from .errors import CliError, ExitCode
@@ -20,7 +19,7 @@ from .render import escape
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from asynq_py.engine import RedisConnOpt
+    from asynq_py.engine import Client, Inspector, RedisConnOpt
 
     from .settings import Settings
 
@@ -72,15 +71,21 @@ class AppState:
 
     def inspector(self) -> Inspector:
         """Return an ``Inspector`` on the configured Redis (starting the embedded server if needed)."""
+        from asynq_py.engine import Inspector
+
         return Inspector(self._conn_opt())
 
     def client(self) -> Client:
         """Return a ``Client`` on the configured Redis (starting the embedded server if needed)."""
+        from asynq_py.engine import Client
+
         return Client(self._conn_opt())
 
     def note(self, message: str) -> None:
         """Tell the person something on stderr, unless ``--quiet``."""
         if not self.quiet:
+            from rich.text import Text
+
             self.err.print(Text(escape(message)), soft_wrap=True)
 
 

@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from asynq_py.engine import AsyncClient, AsyncInspector
-
 from .context import get_state
 from .errors import CliError, ExitCode
 from .parse import duration_option
@@ -29,6 +27,7 @@ def dash(
     opt = get_state(ctx).settings.conn_opt()
     if opt is None:
         raise CliError("no Redis to show", ExitCode.UNAVAILABLE)
+    from asynq_py.engine import AsyncClient, AsyncInspector
     from asynq_py.tui import run_dashboard  # lazy: only this command loads Textual
 
     raise typer.Exit(run_dashboard(AsyncInspector(opt), AsyncClient(opt), refresh_s=interval))

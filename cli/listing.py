@@ -14,9 +14,8 @@ from itertools import islice
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from asynq_py.engine import Inspector, TaskInfo, TaskState
+from asynq_py.engine import TaskState
 
 from .context import JsonFlag, QueueFilter, StateArg, get_state
 from .errors import CliError
@@ -25,6 +24,9 @@ from .schema import task_record
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
+
+    from asynq_py.engine import Inspector, TaskInfo
 
 __all__ = ["app"]
 
@@ -35,7 +37,7 @@ DEFAULT_LIMIT = 30
 _FETCH = 500
 """Tasks read per round trip when paging on our own."""
 
-Row = list[Text]
+Row = list["Text"]
 
 _COLUMNS: dict[TaskState, tuple[str, ...]] = {
     TaskState.PENDING: (),
@@ -69,7 +71,7 @@ def _row(info: TaskInfo, now: datetime) -> Row:
     orphan = " (orphaned)" if info.is_orphaned else ""
     cells = [cell(info.id + orphan), cell(info.queue), cell(info.type)]
     cells += [cell(value) for value in _extra(info, now)]
-    cells.append(Text(payload_text(bytes(info.payload))))
+    cells.append(cell(payload_text(bytes(info.payload))))
     return cells
 
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import importlib
 import os
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, cast
 
 import typer
 
 from .context import AppState
+from .entry import version_line
 from .errors import GuardedGroup, warn
 from .render import make_console
 from .settings import resolve
 
-__all__ = ["COMMAND_MODULES", "app", "main"]
+__all__ = ["COMMAND_MODULES", "app"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "enqueue",
@@ -36,9 +36,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 """The command modules, in the order their commands appear in ``--help``."""
 
-WIRE_VERSION = "0.26.0"
-"""The Go asynq release whose Redis layout this build reads and writes."""
-
 app = typer.Typer(
     name="asynq-py",
     cls=GuardedGroup,
@@ -52,16 +49,9 @@ app = typer.Typer(
 )
 
 
-def _version() -> str:
-    try:
-        return version("asynq-py")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
-
-
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"asynq-py {_version()} (asynq wire format v{WIRE_VERSION})")
+        typer.echo(version_line())
         raise typer.Exit()
 
 
@@ -120,8 +110,3 @@ def root(
 
 for _name in COMMAND_MODULES:
     app.add_typer(cast("typer.Typer", importlib.import_module(f".{_name}", __package__).app))
-
-
-def main() -> None:
-    """Run the asynq-py command line (the ``asynq-py`` console script)."""
-    app(prog_name="asynq-py")

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from asynq_py.engine import Inspector, QueueInfo, QueueNotFoundError, TaskStateError
+from asynq_py.engine import QueueNotFoundError, TaskStateError
 
 from .context import JsonFlag, QueueArgs, get_state
 from .errors import CliError, ExitCode, each
 from .render import bar, cell, emit_json, error_rate, fmt_bytes, fmt_duration, new_table
 from .schema import daily_record, group_record, queue_record
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from asynq_py.engine import Inspector, QueueInfo
 
 __all__ = ["app", "queue_infos", "queue_table"]
 
@@ -77,6 +80,8 @@ def queues(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 def _details(info: QueueInfo) -> Table:
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -224,6 +229,8 @@ def history(
                 cell(_rate(s.processed, s.failed)),
             ]
             if chart:
+                from rich.text import Text
+
                 ok = bar(s.processed - s.failed, top, _CHART_WIDTH)
                 bad = bar(s.failed, top, _CHART_WIDTH, char="▒")
                 row.append(Text.assemble((ok, "green"), (bad, "red")))

@@ -22,20 +22,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from rich import box
-from rich.console import Console, RenderableType
-from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # Rich is imported where it is used, so that commands printing no table never load it
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = [
     "bar",
@@ -168,6 +161,8 @@ def make_console(*, stderr: bool) -> Console:
     A terminal's width is respected; output into a file or pipe is ``COLUMNS`` wide, else
     ``PIPE_WIDTH``, rather than Rich's 80, so that tables are not cut for ``less`` or ``grep``.
     """
+    from rich.console import Console
+
     console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = PIPE_WIDTH
@@ -176,6 +171,9 @@ def make_console(*, stderr: bool) -> Console:
 
 def new_table(columns: Sequence[str], *, title: str | None = None, numeric: Sequence[str] = ()) -> Table:
     """Return an empty table; ``numeric`` columns are right-aligned, wide ones cut first."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", header_style="bold", pad_edge=False)
     for name in columns:
         wide = name in WIDE_COLUMNS
@@ -193,6 +191,8 @@ def new_table(columns: Sequence[str], *, title: str | None = None, numeric: Sequ
 
 def cell(value: object, style: str = "") -> Text:
     """Return a table cell for ``value``, escaped and never parsed as markup."""
+    from rich.text import Text
+
     if value is None:
         return Text("-", style="dim")
     return Text(escape(str(value)), style=style)
@@ -211,6 +211,15 @@ def progress(console: Console, description: str, total: int | None) -> Iterator[
     if not console.is_terminal:
         yield lambda _n: None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
@@ -234,6 +243,8 @@ def watch(
     ``draw`` returns a renderable, redrawn in place on a terminal and printed again elsewhere, or None
     when it printed JSON lines itself. Ctrl+C ends the loop quietly.
     """
+    from rich.live import Live
+
     live: Live | None = None
     shown = 0
     try:

@@ -39,23 +39,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 import typer
 
-from asynq_py.engine import (
-    PeriodicTaskManager,
-    RedisConnOpt,
-    Scheduler,
-    SchedulerEntryInfo,
-    Task,
-    TaskStateError,
-    TomlScheduleSource,
-    ValidationError,
-)
+from asynq_py.engine import RedisConnOpt, TaskStateError, ValidationError
 
 from .errors import CliError, ExitCode
+
+if TYPE_CHECKING:  # the scheduler modules load redis; they are imported by the commands that use them
+    from asynq_py.engine import PeriodicTaskManager, SchedulerEntryInfo, Task
 
 __all__ = [
     "FILE_HEADER",
@@ -119,6 +113,8 @@ def describe(spec: str, task: Task, entry_id: str | None, options: Mapping[str, 
         ValidationError: the scheduler would refuse the entry, with the engine's message, e.g.
             ``bad cron spec "61 * * * *": minute field "61" out of range 0-59``.
     """
+    from asynq_py.engine import Scheduler
+
     scratch = Scheduler(_OFFLINE)
     scratch.register(spec, task, entry_id=entry_id, **options)
     return scratch.entries()[0]
@@ -139,6 +135,8 @@ def read_schedules(path: Path) -> ScheduleFile:
     except UnicodeDecodeError as exc:
         raise CliError(f"schedules file {path} is not UTF-8 text (byte {exc.start})") from None
     try:
+        from asynq_py.engine import TomlScheduleSource
+
         configs = TomlScheduleSource(path).load()
     except ValidationError as exc:
         raise CliError(str(exc)) from None
@@ -238,6 +236,8 @@ def periodic_manager(opt: RedisConnOpt, path: Path, sync_interval: timedelta) ->
         raise typer.BadParameter("must be more than 0s", param_hint="--sync-interval")
     if not read_schedules(path).exists:
         raise CliError(f"no schedules file {path}; 'asynq-py schedule add' creates it", ExitCode.NOT_FOUND)
+    from asynq_py.engine import PeriodicTaskManager, TomlScheduleSource
+
     return PeriodicTaskManager(opt, TomlScheduleSource(path), sync_interval_s=sync_interval.total_seconds())
 
 

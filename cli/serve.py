@@ -13,11 +13,11 @@ import sys
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from asynq_py.engine import Handler, Inspector, RedisConnOpt, ServeMux, Server, ServerConfig
+from asynq_py.engine import Handler, RedisConnOpt, ServeMux, ServerConfig
 
 from .context import AppState, get_state
 from .errors import CliError, ExitCode
@@ -25,6 +25,9 @@ from .health import health_routes
 from .httpd import Route, parse_listen, serve_routes
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
+
+if TYPE_CHECKING:
+    from asynq_py.engine import Server
 
 __all__ = [
     "DEFAULT_SYNC_INTERVAL",
@@ -202,6 +205,8 @@ def serve(
             options["observer"], route = stack.enter_context(worker_metrics())
             routes.setdefault(metrics_at, {})["/metrics"] = route
             state.note(f"serving worker metrics at http://{metrics}/metrics")
+        from asynq_py.engine import Inspector, Server  # they load redis: only when a worker runs
+
         server = Server(opt, ServerConfig(**options))
         if health_at is not None:
             inspector = stack.enter_context(Inspector(opt))

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Group
 
 from .context import CountOption, IntervalOption, JsonFlag, QueueFilter, WatchFlag, get_state
 from .errors import CliError, ExitCode
@@ -123,6 +122,8 @@ def servers(
                 if any(s.active_workers for s in found)
                 else cell("no active workers")
             )
+        from rich.console import Group
+
         return Group(*parts)
 
     with state.inspector() as inspector:

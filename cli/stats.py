@@ -6,9 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
 from asynq_py.engine import BrokerError, RedisUnavailableError
 
@@ -50,6 +47,10 @@ def redis_info(inspector: Inspector) -> dict[str, str] | None:
 
 
 def _overview(record: dict[str, Any], infos: list[QueueInfo], now: datetime) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     aggregate = record["aggregate"]
     top = max((aggregate[s] for s in _STATES), default=0)
     states = new_table(("State", "Tasks", "Chart"), title="Tasks by state", numeric=("Tasks",))

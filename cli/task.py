@@ -12,18 +12,22 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from asynq_py.engine import BulkProgress, Inspector, TaskInfo, TaskState
+from asynq_py.engine import BulkProgress, TaskState
 
 from .context import JsonFlag, QueueFilter, QueueOption, YesFlag, get_state, stdin_is_terminal
 from .errors import CliError, ExitCode, each
 from .parse import read_ids
 from .render import cell, emit_json, escape, fmt_duration, fmt_time, payload_text, progress
 from .schema import task_record
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from asynq_py.engine import Inspector, TaskInfo
 
 __all__ = ["app"]
 
@@ -237,6 +241,8 @@ def inspect(
 
 
 def _details(info: TaskInfo, now: datetime) -> Table:
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")

@@ -14,9 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_engine_all_is_sorted_and_complete() -> None:
     assert engine.__all__ == sorted(engine.__all__)
+    resolved = {n: getattr(engine, n) for n in engine.__all__}  # the names load on first use
     public = {n for n in vars(engine) if not n.startswith("_")}
     modules = {n for n, v in vars(engine).items() if type(v).__name__ == "module"}
-    assert set(engine.__all__) == public - modules
+    listed = {n for n in dir(engine) if not n.startswith("_")}
+    assert set(engine.__all__) == public - modules == listed - modules
+    assert all(value.__module__.startswith("asynq_py.engine.") for value in resolved.values())
 
 
 def test_no_asynq_key_literal_outside_keys_module() -> None:
