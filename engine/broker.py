@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import redis
 import redis.asyncio as aredis
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.sentinel import MasterNotFoundError as AsyncMasterNotFoundError
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from .calls import Arg, Batch, Call, Command, Plan, Script, T, raise_failed
 from .config import RedisConnOpt
@@ -54,6 +55,14 @@ def _translate(exc: Exception, call: Command | Script | None = None) -> AsynqErr
         return BrokerError(f"Redis denied {what}: {exc}")
     if isinstance(exc, redis.AuthenticationError):
         return RedisUnavailableError("Redis refused the credentials (authentication failed)")
+    if isinstance(exc, MasterNotFoundError | AsyncMasterNotFoundError):
+        # redis-py appends the repr of every Sentinel client it asked; the first clause says it all.
+        master = str(exc).partition(" : ")[0].removeprefix("No master found for ")
+        return RedisUnavailableError(f"cannot reach Redis: no Sentinel gave an address for master {master}")
+    if isinstance(exc, redis.exceptions.RedisClusterException):
+        text = str(exc)
+        reason = text.partition("reachable node: ")[2] or text
+        return RedisUnavailableError(f"cannot reach any Redis Cluster node: {reason}")
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
         return RedisUnavailableError(f"cannot reach Redis: {exc}")
     if isinstance(exc, RETRYABLE):
@@ -115,7 +124,10 @@ def connect_sync(target: RedisLike) -> tuple[redis.Redis | redis.RedisCluster, l
     kwargs = _common_kwargs(opt)
     if opt.cluster_addrs:
         nodes = [ClusterNode(h, p) for h, p in opt.cluster_addrs]  # type: ignore[no-untyped-call]
-        return redis.RedisCluster(startup_nodes=nodes, **kwargs), []
+        try:  # the blocking client reads the cluster's slots as it is made
+            return redis.RedisCluster(startup_nodes=nodes, **kwargs), []
+        except _REDIS_ERRORS as exc:
+            raise _translate(exc) from exc
     if opt.sentinel_addrs:
         sentinel = Sentinel(list(opt.sentinel_addrs), sentinel_kwargs=_sentinel_kwargs(opt), **kwargs)  # type: ignore[no-untyped-call]
         master: redis.Redis = sentinel.master_for(opt.sentinel_master, db=opt.db)  # type: ignore[no-untyped-call]
