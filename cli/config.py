@@ -39,6 +39,8 @@ CONFIG_SCHEMA = Schema(
         Field("data_dir_source", "string", "`ASYNQ_PY_HOME`, `XDG_DATA_HOME` or `default`"),
         Field("schedules_path", "string", "the schedules file of `schedule` and `scheduler`"),
         Field("schedules_path_source", "string", "`ASYNQ_SCHEDULES`, `config file` or `default`"),
+        Field("app", "string | null", "the app `serve` runs without an APP argument"),
+        Field("app_source", "string | null", "`ASYNQ_APP` or `config file`"),
     ),
 )
 
@@ -58,6 +60,8 @@ def config_record(settings: Settings) -> dict[str, Any]:
         "data_dir_source": settings.data_dir_source,
         "schedules_path": str(settings.schedules_path),
         "schedules_path_source": settings.schedules_path_source,
+        "app": settings.app,
+        "app_source": settings.app_source,
     }
 
 
@@ -78,6 +82,7 @@ def show(ctx: typer.Context, json_: JsonFlag = False) -> None:
     table.add_row(cell("config file"), cell(f"{s.config_path}{exists}"), cell(s.config_path_source))
     table.add_row(cell("data folder"), cell(s.data_dir), cell(s.data_dir_source))
     table.add_row(cell("schedules file"), cell(s.schedules_path), cell(s.schedules_path_source))
+    table.add_row(cell("serve app"), cell(s.app), cell(s.app_source))
     state.out.print(table)
 
 
@@ -92,22 +97,47 @@ def path(ctx: typer.Context, json_: JsonFlag = False) -> None:
         state.out.print(str(s.config_path), soft_wrap=True)
 
 
+def _absolute_app(app: str) -> str:
+    """Return ``app`` with a relative ``file.py`` made absolute, so that it works from any folder."""
+    target, _, attribute = app.rpartition(":")
+    if target.endswith(".py") or "/" in target:
+        return f"{Path(target).expanduser().resolve()}:{attribute}"
+    return app
+
+
 @config_app.command("init")
 def init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    app_: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            metavar="APP",
+            help="The app `serve` runs without an argument (module:attribute or file.py:attribute); "
+            "default: env ASYNQ_APP.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a config file holding the Redis URL now in use (from --redis, the environment, or embedded).
 
-    The file is created with mode 0600. A password given apart from the URL is not written: add
-    `password = "..."` under [redis] yourself, or keep it in ASYNQ_REDIS_PASSWORD.
+    With --app (or ASYNQ_APP) it also holds the app `serve` runs. The file is created with mode 0600.
+    A password given apart from the URL is not written: add `password = "..."` under [redis] yourself,
+    or keep it in ASYNQ_REDIS_PASSWORD.
     """
     state = get_state(ctx)
     s = state.settings
     target = s.config_path
     if target.exists() and not force:
         raise CliError(f"{target} already exists; use --force to overwrite it", ExitCode.CONFLICT)
-    document = tomli_w.dumps({"redis": {"url": s.redis_url}})
+    content: dict[str, Any] = {"redis": {"url": s.redis_url}}
+    serve_app = app_ or (s.app if s.app_source == "ASYNQ_APP" else None)
+    if serve_app:
+        if ":" not in serve_app:
+            raise CliError(f"--app must look like module:attribute or file.py:attribute, got {serve_app!r}")
+        content["serve"] = {"app": _absolute_app(serve_app)}
+    document = tomli_w.dumps(content)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config-", suffix=".toml")

@@ -130,7 +130,7 @@ QueueFilter = Annotated[
     ),
 ]
 QueueArgs = Annotated[
-    list[str], typer.Argument(metavar="QUEUE", help="Queue names.", autocompletion=complete_queue)
+    list[str], typer.Argument(metavar="QUEUE...", help="Queue names.", autocompletion=complete_queue)
 ]
 StateArg = Annotated[
     TaskState,

@@ -229,8 +229,8 @@ class GuardedGroup(TyperGroup):
             obj = ctx.obj
             redis_url = getattr(obj, "display_url", None)
             code, message = classify(exc, redis_url=redis_url if isinstance(redis_url, str) else None)
-            if ctx.params.get("debug") and code is ExitCode.ERROR:
-                traceback.print_exception(exc, file=sys.stderr)
+            if ctx.params.get("debug") and (code is ExitCode.ERROR or exc.__cause__ is not None):
+                traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
             if code is ExitCode.BROKEN_PIPE:
                 _silence_stdout()
             elif message:

@@ -330,7 +330,7 @@ def rm(
     entry_ids: Annotated[
         list[str],
         typer.Argument(
-            metavar="ID", help="Entry ids, as `schedule ls` shows them.", autocompletion=complete_entry_id
+            metavar="ID...", help="Entry ids, as `schedule ls` shows them.", autocompletion=complete_entry_id
         ),
     ],
     schedules: SchedulesOption = None,

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import traceback
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from .health import health_routes
 from .httpd import Route, parse_listen, serve_routes
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
+from .settings import Settings
 
 if TYPE_CHECKING:
     from asynq_py.engine import Server
@@ -81,6 +83,18 @@ def parse_queues(text: str) -> dict[str, int]:
     return queues
 
 
+def _user_code_error(exc: BaseException) -> CliError:
+    """Return ``file:line: Kind: message`` for an exception raised while importing the user's code."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{exc.filename}:{exc.lineno}"
+        message = f"{where}: {type(exc).__name__}: {exc.msg}"
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        message = f"{where}: {type(exc).__name__}: {exc}"
+    return CliError(f"{message} (--debug shows the traceback)", ExitCode.USAGE)
+
+
 def load_app(spec: str) -> Any:
     """Import ``module:attribute`` or ``path/to/file.py:attribute`` and return the attribute."""
     target, sep, attribute = spec.rpartition(":")
@@ -104,8 +118,12 @@ def load_app(spec: str) -> Any:
             module = importlib.import_module(target)
     except CliError:
         raise
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not target.startswith(exc.name):
+            raise _user_code_error(exc) from exc  # the app imports something missing
         raise CliError(f"cannot import {target!r}: {exc}", ExitCode.NOT_FOUND) from None
+    except Exception as exc:  # the user's module failed while it was imported
+        raise _user_code_error(exc) from exc
     try:
         found = getattr(module, attribute)
     except AttributeError:
@@ -115,13 +133,28 @@ def load_app(spec: str) -> Any:
     return found
 
 
+def _configured_app(settings: Settings) -> str:
+    if settings.app is None:
+        raise CliError(
+            "no app to serve: give APP (module:attribute or file.py:attribute), set ASYNQ_APP, or put "
+            f'app = "module:attribute" under [serve] in {settings.config_path} (asynq-py config init --app)',
+            ExitCode.USAGE,
+        )
+    return settings.app
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
     target: Annotated[
-        str,
-        typer.Argument(metavar="APP", help="module:attribute or file.py:attribute (a ServeMux or handler)."),
-    ],
+        str | None,
+        typer.Argument(
+            metavar="APP",
+            help="module:attribute or file.py:attribute (a ServeMux or handler); default: env ASYNQ_APP, "
+            "then app under [serve] in the config file.",
+            show_default=False,
+        ),
+    ] = None,
     queues: Annotated[
         str, typer.Option("--queues", "-q", help="Queues and priorities, e.g. critical=6,default=3.")
     ] = "default=1",
@@ -184,7 +217,8 @@ def serve(
     metrics_at = None if metrics is None else parse_listen(metrics, "--metrics")
     health_at = None if health is None else parse_listen(health, "--health")
     timeout = duration_option(shutdown_timeout)
-    handler = load_app(target)
+    state.settings.check()
+    handler = load_app(target or _configured_app(state.settings))
     configure_logging(level)
     options: dict[str, Any] = {
         "queues": parsed_queues,

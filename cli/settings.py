@@ -11,7 +11,10 @@ Each setting comes from the first place that has it:
 - data folder: ``ASYNQ_PY_HOME``, then ``$XDG_DATA_HOME/asynq-py``, then ``~/.local/share/asynq-py``;
 - schedules file (periodic tasks, for ``schedule`` and ``scheduler``): ``--schedules``, then
   ``ASYNQ_SCHEDULES``, then ``schedules`` in the config file (a relative path starts at the config
-  file's folder), then ``schedules.toml`` in the config file's folder.
+  file's folder), then ``schedules.toml`` in the config file's folder;
+- the app ``serve`` runs (``module:attribute`` or ``file.py:attribute``): the ``APP`` argument, then
+  ``ASYNQ_APP``, then ``app`` in the config file's ``[serve]`` table (a relative file path starts at
+  the config file's folder); ``config init --app`` writes it.
 
 The URL ``embedded`` names the embedded server (a Valkey server per user, started on demand in the
 data folder and shared by every asynq-py process of the user). The config file is TOML::
@@ -21,6 +24,9 @@ data folder and shared by every asynq-py process of the user). The config file i
     [redis]
     url = "redis://10.0.0.5:6379/0"
     password = "..."
+
+    [serve]
+    app = "myproject.tasks:mux"
 
 It is read with ``tomllib``; ``config init`` writes it with ``tomli-w`` (mode 0600) and so never edits
 a file it did not create. Resolving the settings opens no connection: the embedded server starts with
@@ -72,6 +78,10 @@ class Settings:
     """The schedules file of ``schedule`` and ``scheduler`` (it may not exist)."""
     schedules_path_source: str
     """``ASYNQ_SCHEDULES``, ``config file`` or ``default``."""
+    app: str | None = None
+    """The app ``serve`` runs when no ``APP`` argument is given, or None."""
+    app_source: str | None = None
+    """``ASYNQ_APP`` or ``config file``."""
     problem: str | None = None
     """Why the settings cannot be used (a missing or invalid config file), or None."""
     warnings: tuple[str, ...] = ()
@@ -105,7 +115,13 @@ class Settings:
         if self.embedded:
             server = EmbeddedRedis(self.data_dir)
             if start:
-                url = server.ensure_running()
+                try:
+                    url = server.ensure_running()
+                except ValidationError as exc:
+                    where = f"{exc} (from {self.data_dir_source})"
+                    raise CliError(
+                        f"{where}; point ASYNQ_PY_HOME at a folder to use", ExitCode.USAGE
+                    ) from exc
             elif server.is_running():
                 url = server.url
             else:
@@ -134,7 +150,8 @@ def _data_dir(env: Mapping[str, str], home: Path) -> tuple[Path, str]:
 def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
     """Return the settings of a config file and warnings; raise ``ValueError`` if it is bad.
 
-    The keys of the result are ``url`` and ``password`` (from ``[redis]``) and ``schedules``.
+    The keys of the result are ``url`` and ``password`` (from ``[redis]``), ``app`` (from ``[serve]``)
+    and ``schedules``.
     """
     try:
         data = tomllib.loads(path.read_text("utf-8"))
@@ -145,24 +162,33 @@ def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
     warnings = [
         f"config file {path}: unknown key {key!r} (ignored)"
         for key in data
-        if key not in ("redis", "schedules")
+        if key not in ("redis", "serve", "schedules")
     ]
     found: dict[str, str] = {}
     if "schedules" in data:
         if not isinstance(data["schedules"], str) or not data["schedules"].strip():
             raise ValueError(f"config file {path}: 'schedules' must be a path (a non-empty string)")
         found["schedules"] = data["schedules"]
-    section = data.get("redis", {})
-    if not isinstance(section, dict):
-        raise ValueError(f"config file {path}: 'redis' must be a table ([redis])")
-    for key, value in section.items():
-        if key not in ("url", "password"):
-            warnings.append(f"config file {path}: unknown key 'redis.{key}' (ignored)")
-        elif not isinstance(value, str):
-            raise ValueError(f"config file {path}: 'redis.{key}' must be a string")
-        else:
-            found[key] = value
+    for table, keys in (("redis", ("url", "password")), ("serve", ("app",))):
+        section = data.get(table, {})
+        if not isinstance(section, dict):
+            raise ValueError(f"config file {path}: '{table}' must be a table ([{table}])")
+        for key, value in section.items():
+            if key not in keys:
+                warnings.append(f"config file {path}: unknown key '{table}.{key}' (ignored)")
+            elif not isinstance(value, str):
+                raise ValueError(f"config file {path}: '{table}.{key}' must be a string")
+            else:
+                found[key] = value
     return found, warnings
+
+
+def _app_from_file(value: str, config_dir: Path) -> str:
+    """Return the config file's ``app``, a relative ``file.py:attribute`` path made absolute."""
+    target, sep, attribute = value.strip().rpartition(":")
+    if sep and (target.endswith(".py") or "/" in target):
+        return f"{config_dir / Path(target).expanduser()}:{attribute}"
+    return value.strip()
 
 
 def resolve(
@@ -217,6 +243,11 @@ def resolve(
         schedules, schedules_source = config_path.parent / named, "config file"
     else:
         schedules, schedules_source = config_path.parent / "schedules.toml", "default"
+    app, app_source = None, None
+    if env.get("ASYNQ_APP", "").strip():
+        app, app_source = env["ASYNQ_APP"].strip(), "ASYNQ_APP"
+    elif file_values.get("app", "").strip():
+        app, app_source = _app_from_file(file_values["app"], config_path.parent), "config file"
     return Settings(
         redis_url=url,
         redis_url_source=url_source,
@@ -229,6 +260,8 @@ def resolve(
         data_dir_source=data_source,
         schedules_path=schedules.expanduser(),
         schedules_path_source=schedules_source,
+        app=app,
+        app_source=app_source,
         problem=problem,
         warnings=tuple(warnings),
     )

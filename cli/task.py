@@ -35,7 +35,7 @@ app = typer.Typer()
 
 IdArgs = Annotated[
     list[str] | None,
-    typer.Argument(metavar="ID", help="Task ids; - reads one id per line from stdin.", show_default=False),
+    typer.Argument(metavar="ID...", help="Task ids; - reads one id per line from stdin.", show_default=False),
 ]
 AllOption = Annotated[
     TaskState | None,

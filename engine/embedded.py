@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RedisUnavailableError
+from .errors import RedisUnavailableError, ValidationError
 
 __all__ = ["EmbeddedRedis", "server_binary"]
 
@@ -67,11 +67,19 @@ class EmbeddedRedis:
         """Start the server unless it already runs; return its URL.
 
         Raises:
+            ValidationError: ``data_dir`` is not a folder asynq-py can create and write.
             RedisUnavailableError: it did not come up within ``timeout_s``.
         """
         if self.is_running():
             return self.url
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.data_dir.is_dir():
+                raise NotADirectoryError(20, "Not a directory")
+            (self.data_dir / "server.lock").touch()
+        except OSError as exc:
+            reason = "it is a file" if self.data_dir.is_file() else (exc.strerror or str(exc)).lower()
+            raise ValidationError(f"cannot use {self.data_dir} as the data folder: {reason}") from exc
         if len(str(self.socket_path)) > 100:
             raise RedisUnavailableError(
                 f"embedded server folder path is too long for a socket: {self.data_dir}"
