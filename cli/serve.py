@@ -22,7 +22,6 @@ from asynq_py.engine import Handler, RedisConnOpt, ServeMux, ServerConfig
 
 from .context import AppState, get_state
 from .errors import CliError, ExitCode
-from .health import health_routes
 from .httpd import Route, parse_listen, serve_routes
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
@@ -243,6 +242,8 @@ def serve(
 
         server = Server(opt, ServerConfig(**options))
         if health_at is not None:
+            from .health import health_routes
+
             inspector = stack.enter_context(Inspector(opt))
             routes.setdefault(health_at, {}).update(health_routes(server, inspector))
             state.note(f"serving probes at http://{health}/livez and /readyz")
