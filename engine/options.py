@@ -77,14 +77,15 @@ def validate_group(group: object) -> str:
     return _check_name("group", group, braces=False)
 
 
-def _duration(name: str, value: object, *, minimum: timedelta = timedelta(0)) -> timedelta:
+def _duration(name: str, value: object, *, minimum: timedelta | None = None) -> timedelta:
+    """Return ``value`` as a timedelta; negative ones pass, as in Go, unless ``minimum`` says otherwise."""
     if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
         raise ValidationError(f"{name} must be a timedelta or seconds, got {type(value).__name__}")
     try:
         d = value if isinstance(value, timedelta) else timedelta(seconds=value)
     except (OverflowError, ValueError):
         raise ValidationError(f"{name} is out of range") from None
-    if d < minimum:
+    if minimum is not None and d < minimum:
         least, got = minimum.total_seconds(), d.total_seconds()
         raise ValidationError(f"{name} must be at least {least:g}s, got {got:g}s")
     return d
@@ -109,7 +110,8 @@ class EnqueueOptions:
     task_id: str | None = None
     """Task id (default a random UUID)."""
     timeout: timedelta | None = None
-    """How long one run may take (default 30 min when no deadline is given either)."""
+    """How long one run may take (default 30 min when no deadline is given either); stored in
+    whole seconds truncated toward zero, as Go stores it, so a negative one fails every run at once."""
     deadline: datetime | None = None
     """The time by which the task must finish."""
     unique: timedelta | None = None
@@ -117,9 +119,10 @@ class EnqueueOptions:
     process_at: datetime | None = None
     """Run the task no earlier than this."""
     process_in: timedelta | None = None
-    """Run the task no earlier than this long from now."""
+    """Run the task no earlier than this long from now (negative means now, as in Go)."""
     retention: timedelta | None = None
-    """Keep the task as completed for this long after success."""
+    """Keep the task as completed for this long after success (stored as Go stores it; zero or
+    negative keeps nothing)."""
     group: str | None = None
     """Aggregation group."""
     headers: tuple[tuple[str, str], ...] | None = None

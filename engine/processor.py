@@ -303,7 +303,23 @@ class Processor:
     async def _process(self, run: Running) -> None:
         msg = run.msg
         task = Task(msg.type, msg.payload, headers=msg.headers)
-        fn = self._resolve(msg.type)
+        outcome: tuple[str, Any]
+        if run.deadline <= self._clock.now():
+            # Go checks the task's context before it starts the handler: a deadline already past
+            # (or a timeout budget already spent) fails the task without calling it.
+            self._release()
+            outcome = ("error", TimeoutError())
+        else:
+            outcome = await self._run_handler(run, task)
+        try:
+            await self._finish(run, task, outcome)
+        finally:
+            run.done = True
+            self._registry.remove(run)
+
+    async def _run_handler(self, run: Running, task: Task) -> tuple[str, Any]:
+        """Run the handler until it returns, its deadline passes or it is stopped; return the outcome."""
+        fn = self._resolve(run.msg.type)
         loop = asyncio.get_running_loop()
         handler: asyncio.Future[Any]
         on_loop = is_async_handler(fn)
@@ -322,25 +338,19 @@ class Processor:
         reason = await first
         timer.cancel()
         if reason == "finished" and handler.cancelled():
-            outcome: tuple[str, Any] = ("error", asyncio.CancelledError())
-        elif reason == "finished":
+            return ("error", asyncio.CancelledError())
+        if reason == "finished":
             error = handler.exception()
-            outcome = ("ok", handler.result()) if error is None else ("error", error)
-        else:
-            run.ctx.cancelled.set()
-            if on_loop:
-                handler.cancel()
-            # A thread cannot be interrupted: its slot frees when it returns; its result is ignored.
-            handler.add_done_callback(_consume_exception)
-            outcome = {
-                "deadline": ("error", TimeoutError()),
-                "cancel": ("error", asyncio.CancelledError()),
-            }.get(reason, (reason, None))
-        try:
-            await self._finish(run, task, outcome)
-        finally:
-            run.done = True
-            self._registry.remove(run)
+            return ("ok", handler.result()) if error is None else ("error", error)
+        run.ctx.cancelled.set()
+        if on_loop:
+            handler.cancel()
+        # A thread cannot be interrupted: its slot frees when it returns; its result is ignored.
+        handler.add_done_callback(_consume_exception)
+        return {
+            "deadline": ("error", TimeoutError()),
+            "cancel": ("error", asyncio.CancelledError()),
+        }.get(reason, (reason, None))
 
     async def _finish(self, run: Running, task: Task, outcome: tuple[str, Any]) -> None:
         kind, value = outcome

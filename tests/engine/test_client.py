@@ -163,7 +163,7 @@ def test_task_options_are_defaults_overridden_by_enqueue(client: Client, redis_c
         (Task("t"), {"queue": "a}:t:x"}, "must not contain"),
         (Task("t"), {"queue": "a\x1b[31m"}, "control character"),
         (Task("t"), {"task_id": ""}, "task id must not be blank"),
-        (Task("t"), {"timeout": -1}, "timeout must be at least"),
+        (Task("t"), {"timeout": "1s"}, "timeout must be a timedelta or seconds"),
         (Task("t"), {"unique": 0.5}, "unique must be at least 1s"),
         (Task("t"), {"process_at": datetime(2030, 1, 1)}, "timezone-aware"),
         (Task("t"), {"retry": 3}, "unknown enqueue option 'retry'"),
@@ -201,6 +201,22 @@ def test_enqueue_many_reports_each_result(client: Client, redis_client: redis.Re
 
 def test_negative_max_retry_is_zero(client: Client) -> None:
     assert client.enqueue(Task("a"), max_retry=-5).max_retry == 0
+
+
+def test_negative_durations_are_stored_as_go_stores_them(client: Client, redis_client: redis.Redis) -> None:
+    """Go's client takes any time.Duration and stores int64(d.Seconds()): truncated toward zero."""
+    late = client.enqueue(Task("late"), process_in=-5)
+    assert late.state is TaskState.PENDING
+    assert list_ids(redis_client, "default", "pending") == [late.id]
+    assert redis_client.exists("asynq:{default}:scheduled") == 0
+    spent = client.enqueue(Task("spent"), timeout=-1)
+    assert (read_message(redis_client, "default", spent.id).timeout, spent.deadline) == (-1, None)
+    assert read_message(redis_client, "default", spent.id).deadline == 0
+    # Like Timeout(500ms), Timeout(-500ms) is stored as 0 and no default applies.
+    cut = client.enqueue(Task("cut"), timeout=timedelta(milliseconds=-500))
+    assert (read_message(redis_client, "default", cut.id).timeout, cut.timeout) == (0, None)
+    kept = client.enqueue(Task("kept"), retention=-1)
+    assert read_message(redis_client, "default", kept.id).retention == -1
 
 
 async def test_async_client_writes_the_same(

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -177,6 +178,42 @@ def test_timeout_cancels_async_and_signals_sync(serve, client, inspector, queue)
     assert {t.last_error for t in tasks} == {"context deadline exceeded"}
     assert saw_cancel.wait(5)
     assert inspector.get_queue_info(queue).active == 0
+
+
+@pytest.mark.parametrize("kind", ["def", "async def"])
+@pytest.mark.parametrize("spent", ["deadline", "timeout"])
+def test_a_spent_deadline_fails_without_calling_the_handler(
+    serve, client, inspector, queue, kind, spent
+) -> None:
+    """As Go's processor: a context already done at start fails the task with `context deadline
+    exceeded` (retried, then archived) and the handler never runs; the error handler still does."""
+    calls: list[int] = []
+    errors: list[str] = []
+
+    def sync(ctx, task) -> None:
+        calls.append(ctx.retry_count)
+
+    async def on_loop(ctx, task) -> None:
+        calls.append(ctx.retry_count)
+
+    serve(
+        sync if kind == "def" else on_loop,
+        error_handler=lambda task, exc: errors.append(type(exc).__name__),
+    )
+    options = (
+        {"deadline": datetime.now(UTC) - timedelta(seconds=5)}
+        if spent == "deadline"
+        else {"timeout": timedelta(seconds=-1)}
+    )
+    info = client.enqueue(Task("late"), queue=queue, max_retry=2, **options)
+    archived = wait_for(
+        lambda: inspector.get_queue_info(queue).archived == 1 and inspector.get_task_info(queue, info.id)
+    )
+    assert calls == []
+    assert (archived.retried, archived.last_error) == (2, "context deadline exceeded")
+    assert errors == ["TimeoutError"] * 3
+    stats = inspector.get_queue_info(queue)
+    assert (stats.processed, stats.failed, stats.active) == (3, 3, 0)
 
 
 def test_cancel_processing(serve, client, inspector, queue) -> None:
