@@ -41,6 +41,8 @@ CONFIG_SCHEMA = Schema(
         Field("schedules_path_source", "string", "`ASYNQ_SCHEDULES`, `config file` or `default`"),
         Field("app", "string | null", "the app `serve` runs without an APP argument"),
         Field("app_source", "string | null", "`ASYNQ_APP` or `config file`"),
+        Field("log_format", "string", "`text` or `json`: the log format of `serve` and `scheduler`"),
+        Field("log_format_source", "string", "`config file` or `default`"),
     ),
 )
 
@@ -62,6 +64,8 @@ def config_record(settings: Settings) -> dict[str, Any]:
         "schedules_path_source": settings.schedules_path_source,
         "app": settings.app,
         "app_source": settings.app_source,
+        "log_format": settings.log_format,
+        "log_format_source": settings.log_format_source,
     }
 
 
@@ -83,6 +87,7 @@ def show(ctx: typer.Context, json_: JsonFlag = False) -> None:
     table.add_row(cell("data folder"), cell(s.data_dir), cell(s.data_dir_source))
     table.add_row(cell("schedules file"), cell(s.schedules_path), cell(s.schedules_path_source))
     table.add_row(cell("serve app"), cell(s.app), cell(s.app_source))
+    table.add_row(cell("log format"), cell(s.log_format), cell(s.log_format_source))
     state.out.print(table)
 
 

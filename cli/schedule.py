@@ -23,11 +23,12 @@ from asynq_py.engine.gotime import format_duration
 
 from .context import AppState, JsonFlag, get_state
 from .errors import CliError, ExitCode
+from .logfmt import configure_logging
 from .parse import duration_option, read_payload
 from .render import cell, emit, emit_json, fmt_time, new_table, payload_text, relative
 from .schedfile import FileEntry, add_entry, describe, periodic_manager, read_schedules, remove_entries
 from .schema import cron_event_record, schedule_entry_record
-from .serve import DEFAULT_SYNC_INTERVAL, check_log_level, configure_logging
+from .serve import DEFAULT_SYNC_INTERVAL, LogFormatOption, check_log_level, log_format, notes
 from .settings import resolve
 
 __all__ = ["app", "complete_entry_id"]
@@ -404,6 +405,7 @@ def scheduler(
         ),
     ] = DEFAULT_SYNC_INTERVAL,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format_: LogFormatOption = None,
 ) -> None:
     """Run a scheduler for the schedules file until SIGTERM or SIGINT; logs go to stderr.
 
@@ -415,11 +417,12 @@ def scheduler(
     """
     state = get_state(ctx)
     level = check_log_level(log_level)
+    fmt = log_format(log_format_, state)
     path = _schedules_path(state, schedules)
     opt = state.settings.conn_opt()
     if opt is None:
         raise CliError("no Redis to schedule on", ExitCode.UNAVAILABLE)
     manager = periodic_manager(opt, path, sync_interval)
-    configure_logging(level)
-    state.note(f"scheduling the entries of {path} on {state.display_url}")
+    configure_logging(level, fmt)
+    notes(state, fmt)(f"scheduling the entries of {path} on {state.display_url}")
     manager.run()

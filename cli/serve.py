@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from asynq_py.engine import Handler, RedisConnOpt, ServeMux, ServerConfig
 from .context import AppState, get_state
 from .errors import CliError, ExitCode
 from .httpd import Route, parse_listen, serve_routes
+from .logfmt import LOG_FORMATS, configure_logging
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
 from .settings import Settings
@@ -33,10 +35,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SYNC_INTERVAL",
     "LOG_LEVELS",
+    "LogFormatOption",
     "app",
     "check_log_level",
-    "configure_logging",
     "load_app",
+    "log_format",
+    "notes",
     "parse_queues",
 ]
 
@@ -54,13 +58,30 @@ def check_log_level(level: str) -> str:
     return level.lower()
 
 
-def configure_logging(level: str) -> None:
-    """Send the engine's logs to stderr at ``level`` (one of ``LOG_LEVELS``)."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        metavar="FORMAT",
+        help="text or json (one JSON object a line); default: log_format in the config file, else text.",
+        show_default=False,
+    ),
+]
+
+
+def log_format(flag: str | None, state: AppState) -> str:
+    """Return the log format from ``--log-format``, else the config file; raise ``BadParameter``."""
+    if flag is None:
+        return state.settings.log_format
+    if flag.lower() not in LOG_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format")
+    return flag.lower()
+
+
+def notes(state: AppState, fmt: str) -> Callable[[str], None]:
+    """Return how a long-running command tells the person things: notes, or log records in JSON
+    mode (so that every line of stderr parses)."""
+    return state.note if fmt == "text" else logging.getLogger("asynq_py.cli").info
 
 
 def parse_queues(text: str) -> dict[str, int]:
@@ -166,6 +187,7 @@ def serve(
         str, typer.Option(metavar="DURATION", help="How long shutdown waits for running tasks.")
     ] = "8s",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format_: LogFormatOption = None,
     schedules: Annotated[
         str | None,
         typer.Option(
@@ -212,13 +234,15 @@ def serve(
     """
     state = get_state(ctx)
     level = check_log_level(log_level)
+    fmt = log_format(log_format_, state)
     parsed_queues = parse_queues(queues)
     metrics_at = None if metrics is None else parse_listen(metrics, "--metrics")
     health_at = None if health is None else parse_listen(health, "--health")
     timeout = duration_option(shutdown_timeout)
     state.settings.check()
     handler = load_app(target or _configured_app(state.settings))
-    configure_logging(level)
+    configure_logging(level, fmt)
+    note = notes(state, fmt)
     options: dict[str, Any] = {
         "queues": parsed_queues,
         "strict_priority": strict,
@@ -237,7 +261,7 @@ def serve(
 
             options["observer"], route = stack.enter_context(worker_metrics())
             routes.setdefault(metrics_at, {})["/metrics"] = route
-            state.note(f"serving worker metrics at http://{metrics}/metrics")
+            note(f"serving worker metrics at http://{metrics}/metrics")
         from asynq_py.engine import Inspector, Server  # they load redis: only when a worker runs
 
         server = Server(opt, ServerConfig(**options))
@@ -246,14 +270,15 @@ def serve(
 
             inspector = stack.enter_context(Inspector(opt))
             routes.setdefault(health_at, {}).update(health_routes(server, inspector))
-            state.note(f"serving probes at http://{health}/livez and /readyz")
+            note(f"serving probes at http://{health}/livez and /readyz")
         for (host, port), table in routes.items():
             stack.callback(serve_routes(host, port, table).shutdown)
-        _run(state, opt, server, handler, schedules, sync_interval)
+        _run(note, state.display_url, opt, server, handler, schedules, sync_interval)
 
 
 def _run(
-    state: AppState,
+    note: Callable[[str], None],
+    display_url: str,
     opt: RedisConnOpt,
     server: Server,
     handler: Any,
@@ -266,9 +291,9 @@ def _run(
     try:
         if manager is not None:
             start_scheduler(manager)
-            state.note(f"scheduling {len(manager.entries())} entries from {schedules}")
+            note(f"scheduling {len(manager.entries())} entries from {schedules}")
         queues = ", ".join(f"{q}={p}" for q, p in server.config.queues.items())
-        state.note(f"serving {queues} from {state.display_url}")
+        note(f"serving {queues} from {display_url}")
         server.run(handler)
     finally:
         if manager is not None:

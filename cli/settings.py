@@ -20,6 +20,7 @@ The URL ``embedded`` names the embedded server (a Valkey server per user, starte
 data folder and shared by every asynq-py process of the user). The config file is TOML::
 
     schedules = "/etc/asynq-py/schedules.toml"
+    log_format = "json"              # serve and scheduler logs: "text" (default) or "json"
 
     [redis]
     url = "redis://10.0.0.5:6379/0"
@@ -82,6 +83,10 @@ class Settings:
     """The app ``serve`` runs when no ``APP`` argument is given, or None."""
     app_source: str | None = None
     """``ASYNQ_APP`` or ``config file``."""
+    log_format: str = "text"
+    """Log format of ``serve`` and ``scheduler`` (``text`` or ``json``) unless ``--log-format`` says."""
+    log_format_source: str = "default"
+    """``config file`` or ``default``."""
     problem: str | None = None
     """Why the settings cannot be used (a missing or invalid config file), or None."""
     warnings: tuple[str, ...] = ()
@@ -150,8 +155,8 @@ def _data_dir(env: Mapping[str, str], home: Path) -> tuple[Path, str]:
 def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
     """Return the settings of a config file and warnings; raise ``ValueError`` if it is bad.
 
-    The keys of the result are ``url`` and ``password`` (from ``[redis]``), ``app`` (from ``[serve]``)
-    and ``schedules``.
+    The keys of the result are ``url`` and ``password`` (from ``[redis]``), ``app`` (from ``[serve]``),
+    ``schedules`` and ``log_format``.
     """
     try:
         data = tomllib.loads(path.read_text("utf-8"))
@@ -162,13 +167,17 @@ def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
     warnings = [
         f"config file {path}: unknown key {key!r} (ignored)"
         for key in data
-        if key not in ("redis", "serve", "schedules")
+        if key not in ("redis", "serve", "schedules", "log_format")
     ]
     found: dict[str, str] = {}
     if "schedules" in data:
         if not isinstance(data["schedules"], str) or not data["schedules"].strip():
             raise ValueError(f"config file {path}: 'schedules' must be a path (a non-empty string)")
         found["schedules"] = data["schedules"]
+    if "log_format" in data:
+        if data["log_format"] not in ("text", "json"):
+            raise ValueError(f'config file {path}: \'log_format\' must be "text" or "json"')
+        found["log_format"] = data["log_format"]
     for table, keys in (("redis", ("url", "password")), ("serve", ("app",))):
         section = data.get(table, {})
         if not isinstance(section, dict):
@@ -264,4 +273,6 @@ def resolve(
         app_source=app_source,
         problem=problem,
         warnings=tuple(warnings),
+        log_format=file_values.get("log_format", "text"),
+        log_format_source="config file" if "log_format" in file_values else "default",
     )

@@ -33,7 +33,7 @@ from .task import Task
 from .threads import HandlerThreads
 from .wire import TaskMessage, decode_task_message
 
-__all__ = ["Processor", "Registry", "Running", "queue_order"]
+__all__ = ["Processor", "Registry", "Running", "log_fields", "queue_order"]
 
 MAX_ERROR_LENGTH = 4096
 """Longest error message stored in a task (reliability spec S12)."""
@@ -357,7 +357,9 @@ class Processor:
         msg = run.msg
         if kind == "lost":
             self._log.warning(
-                "task %s lost its lease; not writing its outcome (it will be recovered)", msg.id
+                "task %s lost its lease; not writing its outcome (it will be recovered)",
+                msg.id,
+                extra=log_fields(msg),
             )
             self._observe(run, "lost")
             return
@@ -385,12 +387,13 @@ class Processor:
                 msg.id,
                 msg.type,
                 "".join(traceback.format_exception(exc)).rstrip(),
+                extra=log_fields(msg),
             )
         if self._config.error_handler is not None:
             try:
                 self._config.error_handler(task, exc)
             except Exception:
-                self._log.exception("the error handler failed")
+                self._log.exception("the error handler failed", extra=log_fields(msg))
         if isinstance(exc, RevokeTask):
             self._observe(run, "revoked")
             await self._write(run, (rdb.done_call(msg, now=now),))
@@ -429,7 +432,11 @@ class Processor:
                 self._log.info("outcome of task %s: lease gone after an unconfirmed write", run.msg.id)
                 return
             if run.lease_expiry <= self._clock.now() or run.lost:
-                self._log.warning("lease of task %s expired; leaving it to the recoverer", run.msg.id)
+                self._log.warning(
+                    "lease of task %s expired; leaving it to the recoverer",
+                    run.msg.id,
+                    extra=log_fields(run.msg),
+                )
                 return
             try:
                 replies = await self._acker.submit(todo)
@@ -444,7 +451,9 @@ class Processor:
                 if retried and "NOT FOUND" in str(reply):
                     self._log.info("outcome of task %s was already written by an earlier try", run.msg.id)
                 else:
-                    self._log.warning("outcome of task %s not written: %s", run.msg.id, reply)
+                    self._log.warning(
+                        "outcome of task %s not written: %s", run.msg.id, reply, extra=log_fields(run.msg)
+                    )
             if not again:
                 return
             first = next(r for r in replies if isinstance(r, RedisUnavailableError))
@@ -489,6 +498,11 @@ class Processor:
         if self._runs:
             await asyncio.wait(set(self._runs), timeout=max(5.0, self._config.syncer_interval_s))
         self._threads.shutdown()
+
+
+def log_fields(msg: TaskMessage) -> dict[str, Any]:
+    """Return the task's fields for a log record's ``extra`` (structured log formatters read them)."""
+    return {"queue": msg.queue, "task_id": msg.id, "task_type": msg.type, "retry": msg.retried}
 
 
 async def _call_async(fn: HandlerFunc, ctx: TaskContext, task: Task) -> Any:
