@@ -5,13 +5,25 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    Unpack,
+    overload,
+    runtime_checkable,
+)
 
 from .errors import ValidationError
 
 if TYPE_CHECKING:
     from .context import TaskContext
+    from .options import TaskOptions
     from .task import Task
+    from .taskdef import TaskDef
 
 __all__ = [
     "Handler",
@@ -27,6 +39,8 @@ HandlerFunc = Callable[["TaskContext", "Task"], Any]
 """A ``def`` or ``async def`` taking ``(ctx, task)``; what it returns (bytes or str) is kept as the result."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Middleware = Callable[[HandlerFunc], HandlerFunc]
 """Wraps a handler function into another."""
@@ -75,6 +89,7 @@ class ServeMux:
         self._middlewares: list[Middleware] = []
         self._resolved: dict[str, HandlerFunc] = {}
         """Task type to its wrapped handler: the chain is built once per type, not per task."""
+        self._task_defs: dict[str, TaskDef[..., Any]] = {}
 
     def handle(self, pattern: str, handler: Handler | HandlerFunc) -> None:
         """Register ``handler`` for task types equal to or starting with ``pattern``."""
@@ -102,6 +117,28 @@ class ServeMux:
             return func
 
         return decorator
+
+    def task(
+        self, task_type: str, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[Concatenate[TaskContext, P], R]], TaskDef[P, R]]:
+        """Return a decorator that defines ``task_type`` by a typed function and registers its handler.
+
+        The function takes ``(ctx, <arguments>)``; ``options`` are the default enqueue options of
+        the tasks that the returned ``TaskDef`` makes. See ``TaskDef``.
+        """
+        from .taskdef import TaskDef  # msgspec loads only for apps that define typed tasks
+
+        def decorator(fn: Callable[Concatenate[TaskContext, P], R]) -> TaskDef[P, R]:
+            definition = TaskDef(task_type, fn, **options)
+            self.handle(task_type, definition.handler())
+            self._task_defs[task_type] = definition
+            return definition
+
+        return decorator
+
+    def task_defs(self) -> list[TaskDef[..., Any]]:
+        """Return the typed task definitions registered with ``task``, sorted by type."""
+        return [self._task_defs[name] for name in sorted(self._task_defs)]
 
     def use(self, *middlewares: Middleware) -> None:
         """Wrap every handler in ``middlewares`` (applied in the order given, first outermost)."""

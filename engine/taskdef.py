@@ -1,0 +1,177 @@
+"""``TaskDef``: a task type defined by a typed function, made by ``ServeMux.task``.
+
+The function's parameters after the context are the task's arguments. ``TaskDef.task(...)`` checks
+them (the type checker at the call site through ``ParamSpec``, msgspec at run time) and encodes them
+as the JSON object a Go program would marshal from the same values; the worker decodes and checks the
+payload again before it calls the function, and a payload that does not fit is archived at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, Unpack
+
+import msgspec
+
+from .errors import SkipRetry, ValidationError
+from .gojson import go_json_dumps
+from .task import Task
+
+if TYPE_CHECKING:
+    from .context import TaskContext
+    from .options import TaskOptions
+
+__all__ = ["TaskDef"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_AT_PATH = re.compile(r"^(?P<what>.*) - at `\$\.(?P<name>[^.`\[]+)(?P<rest>[^`]*)`$")
+
+
+def _args_struct(fn: Callable[..., Any], task_type: str) -> tuple[inspect.Signature, type[msgspec.Struct]]:
+    """Return the signature of ``fn`` without its context, and a msgspec Struct of its arguments."""
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise ValidationError(f"task {task_type!r}: the function must take the task context first")
+    args = params[1:]
+    for p in args:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            raise ValidationError(
+                f"task {task_type!r}: argument {p.name!r} has no name in JSON; "
+                "use plain or keyword-only arguments"
+            )
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError) as exc:
+        raise ValidationError(f"task {task_type!r}: cannot resolve the argument types: {exc}") from exc
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for p in args:
+        hint = hints.get(p.name, Any)
+        fields.append((p.name, hint) if p.default is p.empty else (p.name, hint, p.default))
+    try:
+        struct = msgspec.defstruct(
+            f"{getattr(fn, '__name__', 'task')}_args", fields, kw_only=True, forbid_unknown_fields=True
+        )
+        msgspec.json.Decoder(struct)  # fails now, not at the first task, on a type msgspec cannot check
+    except TypeError as exc:
+        raise ValidationError(f"task {task_type!r}: {exc}") from exc
+    return signature.replace(parameters=args), struct
+
+
+def _explain(task_type: str, exc: msgspec.ValidationError) -> str:
+    """Turn msgspec's message into one that names the argument first."""
+    text = str(exc)
+    match = _AT_PATH.match(text)
+    if match is None:
+        return f"task {task_type!r}: {text}"
+    where = f" (at {match['rest']})" if match["rest"] else ""
+    return f"task {task_type!r}: argument {match['name']!r}: {match['what']}{where}"
+
+
+class TaskDef(Generic[P, R]):
+    """A task type and the typed function that runs it; ``ServeMux.task`` makes these.
+
+    Attributes:
+        type: The task type.
+        fn: The function, unchanged (call it directly in tests).
+        options: The default enqueue options every task made by ``task`` carries.
+    """
+
+    def __init__(
+        self,
+        task_type: str,
+        fn: Callable[Concatenate[TaskContext, P], R],
+        **options: Unpack[TaskOptions],
+    ) -> None:
+        self.type = task_type
+        self.fn = fn
+        self.options = options
+        self._signature, self._struct = _args_struct(fn, task_type)
+        self._names = tuple(self._signature.parameters)
+        self._decoder = msgspec.json.Decoder(self._struct)
+        Task(task_type, **options)  # check the name and options now, not at the first enqueue
+
+    @property
+    def signature(self) -> str:
+        """The arguments as Python writes them, e.g. ``(user_id: int, subject: str = '')``."""
+        return str(self._signature)
+
+    @property
+    def is_async(self) -> bool:
+        """True if the function is an ``async def`` (it then runs on the event loop)."""
+        return inspect.iscoroutinefunction(self.fn)
+
+    def task(self, *args: P.args, **kwargs: P.kwargs) -> Task:
+        """Return a ``Task`` carrying these arguments, checked, as its JSON payload.
+
+        Raises:
+            ValidationError: an argument is missing, unknown, or of the wrong type; no I/O was done.
+        """
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ValidationError(f"task {self.type!r}: {exc}") from exc
+        bound.apply_defaults()
+        return self.task_from_mapping(bound.arguments)
+
+    def task_from_mapping(self, arguments: Mapping[str, Any]) -> Task:
+        """Return a ``Task`` for arguments given by name (as the CLI gives them), checked."""
+        try:
+            values = msgspec.to_builtins(dict(arguments))
+        except TypeError as exc:
+            raise ValidationError(f"task {self.type!r}: {exc}") from exc
+        try:
+            # Checked in the form the worker will decode, so what is stored is what will fit there.
+            msgspec.convert(values, self._struct)
+        except msgspec.ValidationError as exc:
+            raise ValidationError(_explain(self.type, exc)) from exc
+        return Task(self.type, go_json_dumps(values), **self.options)
+
+    def decode(self, payload: bytes | None) -> dict[str, Any]:
+        """Return the keyword arguments that ``payload`` holds (no payload means no arguments).
+
+        Raises:
+            ValidationError: the payload is not a JSON object that fits the arguments.
+        """
+        try:
+            args = self._decoder.decode(payload or b"{}")
+        except msgspec.ValidationError as exc:
+            raise ValidationError(_explain(self.type, exc)) from exc
+        except msgspec.DecodeError as exc:
+            raise ValidationError(f"task {self.type!r}: payload is not JSON: {exc}") from exc
+        return {name: getattr(args, name) for name in self._names}
+
+    def handler(self) -> Callable[[TaskContext, Task], Any]:
+        """Return the ``(ctx, task)`` handler that decodes the payload and calls the function.
+
+        A payload that does not fit raises ``SkipRetry``: retrying cannot fix it, so it is archived.
+        """
+        fn: Callable[..., Any] = self.fn
+        decode = self.decode
+
+        def arguments(task: Task) -> dict[str, Any]:
+            try:
+                return decode(task.raw_payload)
+            except ValidationError as exc:
+                raise SkipRetry(f"invalid payload: {exc}") from exc
+
+        if self.is_async:
+
+            async def run_async(ctx: TaskContext, task: Task) -> Any:
+                result: Awaitable[Any] = fn(ctx, **arguments(task))
+                return await result
+
+            return run_async
+
+        def run(ctx: TaskContext, task: Task) -> Any:
+            return fn(ctx, **arguments(task))
+
+        return run
+
+    def __repr__(self) -> str:
+        return f"TaskDef({self.type!r}, {getattr(self.fn, '__qualname__', self.fn)}{self.signature})"
