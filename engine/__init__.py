@@ -48,6 +48,7 @@ if _typing.TYPE_CHECKING:
     from .scheduler import Scheduler, SchedulerStats
     from .server import Server
     from .task import Task, TaskInfo, TaskState
+    from .taskdef import TaskDef
 
 _EXPORTS: dict[str, str] = {
     "AsyncClient": "client",
@@ -90,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "SkipRetry": "errors",
     "Task": "task",
     "TaskContext": "context",
+    "TaskDef": "taskdef",
     "TaskIdConflictError": "errors",
     "TaskInfo": "task",
     "TaskNotFoundError": "errors",
@@ -143,6 +145,7 @@ __all__ = [
     "SkipRetry",
     "Task",
     "TaskContext",
+    "TaskDef",
     "TaskIdConflictError",
     "TaskInfo",
     "TaskNotFoundError",

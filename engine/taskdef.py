@@ -60,7 +60,8 @@ def _args_struct(fn: Callable[..., Any], task_type: str) -> tuple[inspect.Signat
         msgspec.json.Decoder(struct)  # fails now, not at the first task, on a type msgspec cannot check
     except TypeError as exc:
         raise ValidationError(f"task {task_type!r}: {exc}") from exc
-    return signature.replace(parameters=args), struct
+    resolved = [p.replace(annotation=hints[p.name]) if p.name in hints else p for p in args]
+    return signature.replace(parameters=resolved, return_annotation=inspect.Signature.empty), struct
 
 
 def _explain(task_type: str, exc: msgspec.ValidationError) -> str:
@@ -93,6 +94,10 @@ class TaskDef(Generic[P, R]):
         self.options = options
         self._signature, self._struct = _args_struct(fn, task_type)
         self._names = tuple(self._signature.parameters)
+        params = self._signature.parameters.values()
+        self._required = frozenset(p.name for p in params if p.default is p.empty)
+        self._defaults: dict[str, Any] = {p.name: None if p.default is p.empty else p.default for p in params}
+        """Every argument, with its default (None stands in for required ones, which are always given)."""
         self._decoder = msgspec.json.Decoder(self._struct)
         Task(task_type, **options)  # check the name and options now, not at the first enqueue
 
@@ -112,6 +117,9 @@ class TaskDef(Generic[P, R]):
         Raises:
             ValidationError: an argument is missing, unknown, or of the wrong type; no I/O was done.
         """
+        if not args and kwargs.keys() >= self._required and kwargs.keys() <= self._defaults.keys():
+            # Keywords only, none missing or unknown: skip the (slow) general binding.
+            return self.task_from_mapping({**self._defaults, **kwargs})
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:

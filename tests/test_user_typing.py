@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = """\
 from datetime import UTC, datetime, timedelta
-from asynq_py.engine import AsyncClient, Client, Options, Task
+from asynq_py.engine import AsyncClient, Client, Options, ServeMux, Task, TaskContext
 
 def options() -> Options:
     return {"queue": "critical", "headers": {"k": "v"}}
@@ -27,10 +27,22 @@ def use(client: Client, aclient: AsyncClient) -> None:
     client.enqueue_many([Task("t")], queue="q", process_at=datetime.now(UTC))
     client.set_default_options("t", max_retry=None, task_id="x")
     aclient.set_default_options("t", queue="q")
+
+
+mux = ServeMux()
+
+
+@mux.task("email:deliver", queue="critical", max_retry=5)
+async def deliver(ctx: TaskContext, user_id: int, subject: str = "") -> None: ...
+
+
+def typed(client: Client) -> None:
+    client.enqueue(deliver.task(42, subject="hi"), process_in=timedelta(hours=24))
+    client.enqueue(deliver.task(user_id=1))
 """
 
 BAD = """\
-from asynq_py.engine import AsyncClient, Client, Task
+from asynq_py.engine import AsyncClient, Client, ServeMux, Task, TaskContext
 
 async def use(client: Client, aclient: AsyncClient) -> None:
     client.enqueue(Task("t"), max_retries=5)
@@ -41,6 +53,15 @@ async def use(client: Client, aclient: AsyncClient) -> None:
     Task("t", retention=[1])
     await aclient.enqueue_at(0, Task("t"))  # type: ignore[arg-type]
     await aclient.enqueue(Task("t"), group=1)
+
+mux = ServeMux()
+
+@mux.task("email:deliver", queu="critical")
+def deliver(ctx: TaskContext, user_id: int, subject: str = "") -> None: ...
+
+deliver.task(user_id="42")
+deliver.task(usr_id=42)
+deliver.task(1, "s", 3)
 """
 
 EXPECTED = [
@@ -51,6 +72,10 @@ EXPECTED = [
     (8, 'Unexpected keyword argument "qeue" for "set_default_options" of "Client"'),
     (9, 'Argument "retention" to "Task" has incompatible type "list[int]"'),
     (11, 'Argument "group" to "enqueue" of "AsyncClient" has incompatible type "int"'),
+    (15, 'Unexpected keyword argument "queu" for "task" of "ServeMux"'),
+    (18, 'Argument "user_id" to "task" of "TaskDef" has incompatible type "str"; expected "int"'),
+    (19, 'Unexpected keyword argument "usr_id" for "task" of "TaskDef"'),
+    (20, 'Too many arguments for "task" of "TaskDef"'),
 ]
 
 
