@@ -43,6 +43,10 @@ CONFIG_SCHEMA = Schema(
         Field("app_source", "string | null", "`ASYNQ_APP` or `config file`"),
         Field("log_format", "string", "`text` or `json`: the log format of `serve` and `scheduler`"),
         Field("log_format_source", "string", "`config file` or `default`"),
+        Field("durability", "string", "`async` or `replicated` (`[enqueue]` in the config file)"),
+        Field("min_replicas", "integer", "replicas a replicated enqueue waits for"),
+        Field("replication_timeout_s", "number", "seconds a replicated enqueue waits for them"),
+        Field("durability_source", "string", "`config file` or `default`"),
     ),
 )
 
@@ -66,6 +70,10 @@ def config_record(settings: Settings) -> dict[str, Any]:
         "app_source": settings.app_source,
         "log_format": settings.log_format,
         "log_format_source": settings.log_format_source,
+        "durability": settings.durability.durability,
+        "min_replicas": settings.durability.min_replicas,
+        "replication_timeout_s": settings.durability.replication_timeout_s,
+        "durability_source": settings.durability.source,
     }
 
 
@@ -88,6 +96,11 @@ def show(ctx: typer.Context, json_: JsonFlag = False) -> None:
     table.add_row(cell("schedules file"), cell(s.schedules_path), cell(s.schedules_path_source))
     table.add_row(cell("serve app"), cell(s.app), cell(s.app_source))
     table.add_row(cell("log format"), cell(s.log_format), cell(s.log_format_source))
+    d = s.durability
+    mode: str = d.durability
+    if mode == "replicated":
+        mode += f" (min {d.min_replicas} replicas, {d.replication_timeout_s:g}s)"
+    table.add_row(cell("durability"), cell(mode), cell(d.source))
     state.out.print(table)
 
 

@@ -79,7 +79,13 @@ class AppState:
         """Return a ``Client`` on the configured Redis (starting the embedded server if needed)."""
         from asynq_py.engine import Client
 
-        return Client(self._conn_opt())
+        d = self.settings.durability
+        return Client(
+            self._conn_opt(),
+            durability=d.durability,
+            min_replicas=d.min_replicas,
+            replication_timeout_s=d.replication_timeout_s,
+        )
 
     def note(self, message: str) -> None:
         """Tell the person something on stderr, unless ``--quiet``."""

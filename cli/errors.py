@@ -42,6 +42,7 @@ from asynq_py.engine import (
     BrokerError,
     DecodeError,
     DuplicateTaskError,
+    NotReplicatedError,
     QueueNotEmptyError,
     QueueNotFoundError,
     RedisUnavailableError,
@@ -85,7 +86,8 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
     ),
     (
         ExitCode.UNAVAILABLE,
-        "cannot reach or use Redis: refused connection, timeout, refused credentials, or an error reply",
+        "cannot reach or use Redis: refused connection, timeout, refused credentials, an error reply, "
+        "or a replicated enqueue that too few replicas acknowledged",
     ),
     (ExitCode.INTERRUPTED, "interrupted with Ctrl+C"),
     (ExitCode.BROKEN_PIPE, "stdout was closed before all data was written (e.g. by `head`)"),
@@ -94,6 +96,7 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
 
 _ENGINE_CODES: tuple[tuple[type[AsynqError], ExitCode], ...] = (
     (RedisUnavailableError, ExitCode.UNAVAILABLE),
+    (NotReplicatedError, ExitCode.UNAVAILABLE),
     (BrokerError, ExitCode.UNAVAILABLE),
     (ValidationError, ExitCode.USAGE),
     (QueueNotFoundError, ExitCode.NOT_FOUND),
@@ -138,6 +141,12 @@ def classify(exc: BaseException, *, redis_url: str | None = None) -> tuple[ExitC
             message = f"task id {exc.task_id!r} is already used{_where(exc)}"
         elif isinstance(exc, QueueNotEmptyError) and exc.queue:
             message = f"{message}; 'asynq-py queue rm --force {exc.queue}' removes it with its tasks"
+        elif isinstance(exc, NotReplicatedError):
+            message = (
+                f"task {exc.task_id!r} stored{_where(exc)} but only {exc.acked} of {exc.wanted} replicas "
+                "acknowledged it: it may be lost if the master fails; enqueue it again with --id "
+                f"{exc.task_id} (a conflict then means it survived)"
+            )
         elif isinstance(exc, RedisUnavailableError):
             where = f" ({redis_url})" if redis_url else ""
             message = f"{message}{where}; set --redis or ASYNQ_REDIS_URL"

@@ -14,7 +14,10 @@ Each setting comes from the first place that has it:
   file's folder), then ``schedules.toml`` in the config file's folder;
 - the app ``serve`` runs (``module:attribute`` or ``file.py:attribute``): the ``APP`` argument, then
   ``ASYNQ_APP``, then ``app`` in the config file's ``[serve]`` table (a relative file path starts at
-  the config file's folder); ``config init --app`` writes it.
+  the config file's folder); ``config init --app`` writes it;
+- enqueue durability: the config file's ``[enqueue]`` table, then ``async`` (acknowledged by the
+  master alone); ``replicated`` waits for ``min_replicas`` replicas for ``replication_timeout``
+  seconds and fails the enqueue (exit 5) when fewer acknowledged it.
 
 The URL ``embedded`` names the embedded server (a Valkey server per user, started on demand in the
 data folder and shared by every asynq-py process of the user). The config file is TOML::
@@ -29,6 +32,11 @@ data folder and shared by every asynq-py process of the user). The config file i
     [serve]
     app = "myproject.tasks:mux"
 
+    [enqueue]
+    durability = "replicated"
+    min_replicas = 1
+    replication_timeout = 1.0
+
 It is read with ``tomllib``; ``config init`` writes it with ``tomli-w`` (mode 0600) and so never edits
 a file it did not create. Resolving the settings opens no connection: the embedded server starts with
 the first command that needs Redis.
@@ -38,19 +46,33 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from asynq_py.engine import RedisConnOpt, ValidationError
 from asynq_py.engine.embedded import EmbeddedRedis
 
 from .errors import CliError, ExitCode
 
-__all__ = ["EMBEDDED", "Settings", "resolve"]
+__all__ = ["EMBEDDED", "Durability", "Settings", "resolve"]
 
 EMBEDDED = "embedded"
 """The Redis URL that names the embedded server."""
+
+
+@dataclass(frozen=True)
+class Durability:
+    """The ``[enqueue]`` table: the arguments of ``Client``'s replicated mode."""
+
+    durability: Literal["async", "replicated"] = "async"
+    """``async`` (the master's acknowledgement) or ``replicated`` (also ``min_replicas`` replicas')."""
+    min_replicas: int = 1
+    """Replicas that must acknowledge a replicated enqueue."""
+    replication_timeout_s: float = 1.0
+    """Seconds to wait for them."""
+    source: str = "default"
+    """``config file`` or ``default``."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,8 @@ class Settings:
     """Log format of ``serve`` and ``scheduler`` (``text`` or ``json``) unless ``--log-format`` says."""
     log_format_source: str = "default"
     """``config file`` or ``default``."""
+    durability: Durability = field(default_factory=lambda: Durability())
+    """How many copies an enqueue waits for (``[enqueue]`` in the config file)."""
     problem: str | None = None
     """Why the settings cannot be used (a missing or invalid config file), or None."""
     warnings: tuple[str, ...] = ()
@@ -152,11 +176,30 @@ def _data_dir(env: Mapping[str, str], home: Path) -> tuple[Path, str]:
     return home / ".local" / "share" / "asynq-py", "default"
 
 
-def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Return the settings of a config file and warnings; raise ``ValueError`` if it is bad.
+def _read_durability(path: Path, section: object) -> Durability:
+    if not isinstance(section, dict):
+        raise ValueError(f"config file {path}: 'enqueue' must be a table ([enqueue])")
+    unknown = sorted(set(section) - {"durability", "min_replicas", "replication_timeout"})
+    if unknown:
+        raise ValueError(f"config file {path}: unknown key 'enqueue.{unknown[0]}'")
+    mode = section.get("durability", "async")
+    if mode not in ("async", "replicated"):
+        raise ValueError(f'config file {path}: \'enqueue.durability\' must be "async" or "replicated"')
+    replicas = section.get("min_replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
+        raise ValueError(f"config file {path}: 'enqueue.min_replicas' must be an integer of at least 1")
+    timeout = section.get("replication_timeout", 1.0)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
+        raise ValueError(f"config file {path}: 'enqueue.replication_timeout' must be positive seconds")
+    return Durability(mode, replicas, float(timeout), "config file")
 
-    The keys of the result are ``url`` and ``password`` (from ``[redis]``), ``app`` (from ``[serve]``),
-    ``schedules`` and ``log_format``.
+
+def _read_file(path: Path) -> tuple[dict[str, str], Durability, list[str]]:
+    """Return the settings of a config file, its durability and warnings; raise ``ValueError`` if
+    it is bad.
+
+    The keys of the first result are ``url`` and ``password`` (from ``[redis]``), ``app`` (from
+    ``[serve]``), ``schedules`` and ``log_format``.
     """
     try:
         data = tomllib.loads(path.read_text("utf-8"))
@@ -167,8 +210,9 @@ def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
     warnings = [
         f"config file {path}: unknown key {key!r} (ignored)"
         for key in data
-        if key not in ("redis", "serve", "schedules", "log_format")
+        if key not in ("redis", "serve", "schedules", "log_format", "enqueue")
     ]
+    durability = _read_durability(path, data["enqueue"]) if "enqueue" in data else Durability()
     found: dict[str, str] = {}
     if "schedules" in data:
         if not isinstance(data["schedules"], str) or not data["schedules"].strip():
@@ -189,7 +233,7 @@ def _read_file(path: Path) -> tuple[dict[str, str], list[str]]:
                 raise ValueError(f"config file {path}: '{table}.{key}' must be a string")
             else:
                 found[key] = value
-    return found, warnings
+    return found, durability, warnings
 
 
 def _app_from_file(value: str, config_dir: Path) -> str:
@@ -220,10 +264,11 @@ def resolve(
     exists = config_path.is_file()
     problem: str | None = None
     file_values: dict[str, str] = {}
+    durability = Durability()
     warnings: list[str] = []
     if exists:
         try:
-            file_values, warnings = _read_file(config_path)
+            file_values, durability, warnings = _read_file(config_path)
         except ValueError as exc:
             problem = str(exc)
     elif explicit:
@@ -271,6 +316,7 @@ def resolve(
         schedules_path_source=schedules_source,
         app=app,
         app_source=app_source,
+        durability=durability,
         problem=problem,
         warnings=tuple(warnings),
         log_format=file_values.get("log_format", "text"),

@@ -32,7 +32,7 @@ from .calls import Arg, Batch, Call, Command, Plan, Script, T, raise_failed
 from .config import RedisConnOpt
 from .errors import AsynqError, BrokerError, RedisUnavailableError, ValidationError
 from .resp import BlockingConnection, PipelinedConnection, tcp_options
-from .routing import RETRYABLE, Refresher, first_key, split_by_node
+from .routing import RETRYABLE, Refresher, split_by_node
 from .scripts import all_scripts, script
 
 if TYPE_CHECKING:
@@ -257,28 +257,23 @@ class Broker:
         if not isinstance(self.redis, redis.RedisCluster):
             return self._pipeline(calls)
         replies: list[Any] = [None] * len(calls)
-        for part in split_by_node(calls, self.redis.get_node_from_key):
+        for node, part in split_by_node(calls, self.redis.get_node_from_key):
             try:
-                got = self._pipeline([calls[i] for i in part])
+                got = self._pipeline([calls[i] for i in part], node)
             except _REDIS_ERRORS as exc:
                 got = [exc] * len(part)
             for i, reply in zip(part, got, strict=True):
                 replies[i] = reply
         return replies
 
-    def _pipeline(self, calls: Sequence[Command | Script]) -> list[Any]:
+    def _pipeline(self, calls: Sequence[Command | Script], node: Any = None) -> list[Any]:
+        # On a cluster, name the node: redis-py would ask its default node for the keys of each
+        # EVALSHA, so a dead default node would fail every script, and WAIT has no key at all.
+        target = {} if node is None else {"target_nodes": node}
         pipe = self.redis.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command(*_wire_args(call), **self._route(call))
+            pipe.execute_command(*_wire_args(call), **target)
         return list(pipe.execute(raise_on_error=False))
-
-    def _route(self, call: Command | Script) -> dict[str, Any]:
-        # redis-py asks its default node for the keys of an EVALSHA in a cluster pipeline, so a
-        # dead default node would fail every script: name the target node ourselves.
-        key = first_key(call) if isinstance(self.redis, redis.RedisCluster) else None
-        if key is None or not isinstance(self.redis, redis.RedisCluster):
-            return {}
-        return {"target_nodes": self.redis.get_node_from_key(key)}  # type: ignore[no-untyped-call]
 
     def _after_error(self, replies: Sequence[Any]) -> None:
         if isinstance(self.redis, redis.RedisCluster) and self._refresher.due(replies):
@@ -359,10 +354,10 @@ class AsyncBroker:
         await self.redis.initialize()  # the slot map is loaded lazily, on first use (no-op after)
         parts = split_by_node(calls, self.redis.get_node_from_key)
         results = await asyncio.gather(
-            *(self._pipeline([calls[i] for i in part]) for part in parts), return_exceptions=True
+            *(self._pipeline([calls[i] for i in part], node) for node, part in parts), return_exceptions=True
         )
         replies: list[Any] = [None] * len(calls)
-        for part, got in zip(parts, results, strict=True):
+        for (_, part), got in zip(parts, results, strict=True):
             if isinstance(got, BaseException):
                 if not isinstance(got, _REDIS_ERRORS):
                     raise got
@@ -371,17 +366,12 @@ class AsyncBroker:
                 replies[i] = reply
         return replies
 
-    async def _pipeline(self, calls: Sequence[Command | Script]) -> list[Any]:
+    async def _pipeline(self, calls: Sequence[Command | Script], node: Any = None) -> list[Any]:
+        target = {} if node is None else {"target_nodes": node}
         pipe = self.redis.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command(*_wire_args(call), **self._route(call))
+            pipe.execute_command(*_wire_args(call), **target)
         return list(await pipe.execute(raise_on_error=False))
-
-    def _route(self, call: Command | Script) -> dict[str, Any]:
-        key = first_key(call) if isinstance(self.redis, aredis.RedisCluster) else None
-        if key is None or not isinstance(self.redis, aredis.RedisCluster):
-            return {}
-        return {"target_nodes": self.redis.get_node_from_key(key)}  # type: ignore[arg-type]  # bytes work too
 
     async def _after_error(self, replies: Sequence[Any]) -> None:
         if isinstance(self.redis, aredis.RedisCluster) and self._refresher.due(replies):

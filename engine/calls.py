@@ -25,6 +25,9 @@ class Command:
 
     args: tuple[Arg, ...]
     """Command name and arguments."""
+    route_key: str | None = None
+    """For a command without keys: a key whose cluster node must run it (``WAIT`` after a write
+    goes to the node that took the write)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Self, Unpack
+from typing import TYPE_CHECKING, Literal, Self, Unpack
 
 from . import keys, rdb
 from .broker import AsyncBroker, Broker, RedisLike
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "AsyncClient", "Client", "EnqueueHook"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "AsyncClient", "Client", "Durability", "EnqueueHook"]
 
 EnqueueHook = Callable[[str, str, str], Mapping[str, str] | None]
 """Called with the type, queue and id of every task being enqueued; returns headers to add to it
@@ -41,6 +41,22 @@ EnqueueHook = Callable[[str, str, str], Mapping[str, str] | None]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 """Largest payload a client stores unless told otherwise (Go has no limit; Redis's is 512 MiB)."""
+
+
+Durability = Literal["async", "replicated"]
+"""``"async"``: acknowledged by the master; ``"replicated"``: also by ``min_replicas`` replicas."""
+
+
+def _replication(durability: str, min_replicas: int, timeout_s: float) -> rdb.Replication | None:
+    if durability == "async":
+        return None
+    if durability != "replicated":
+        raise ValidationError(f"durability must be 'async' or 'replicated', not {durability!r}")
+    if min_replicas < 1:
+        raise ValidationError(f"min_replicas must be at least 1, not {min_replicas}")
+    if not timeout_s > 0:
+        raise ValidationError(f"replication_timeout_s must be positive, not {timeout_s}")
+    return rdb.Replication(min_replicas, timeout_s)
 
 
 _MAX_CACHED_TYPES = 10_000
@@ -60,10 +76,17 @@ def new_task_id() -> str:
 class _ClientCore:
     """Everything a client does that is not I/O."""
 
-    def __init__(self, clock: Clock, max_payload_bytes: int | None, hook: EnqueueHook | None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        max_payload_bytes: int | None,
+        hook: EnqueueHook | None,
+        replication: rdb.Replication | None = None,
+    ) -> None:
         self.clock = clock
         self.max_payload_bytes = max_payload_bytes
         self.hook = hook
+        self.replication = replication
         self.registered_queues: set[str] = set()
         self.type_defaults: dict[str, EnqueueOptions] = {}
         self._valid_types: set[str] = set()
@@ -132,6 +155,7 @@ class _ClientCore:
             process_at=process_at,
             unique_ttl_s=int(opts.unique.total_seconds()) if opts.unique else None,
             register_queue=msg.queue not in self.registered_queues,
+            replication=self.replication,
         )
         self.registered_queues.add(msg.queue)
         return self._info(msg, state, now, process_at)
@@ -151,8 +175,14 @@ class _ClientCore:
         new_queues = sorted({msg.queue for msg, _, _ in built} - self.registered_queues)
         if not calls:
             return []
-        replies = yield Batch((*(rdb.sadd_queue_call(q) for q in new_queues), *calls))
-        registered, replies = replies[: len(new_queues)], replies[len(new_queues) :]
+        # One WAIT per queue after all the writes: each goes to the node that owns its queue.
+        replication = self.replication
+        queues = list(dict.fromkeys(msg.queue for msg, _, _ in built)) if replication else []
+        waits = [rdb.wait_call(q, replication) for q in queues if replication]
+        replies = yield Batch((*(rdb.sadd_queue_call(q) for q in new_queues), *calls, *waits))
+        acked = dict(zip(queues, replies[len(replies) - len(waits) :], strict=True))
+        registered = replies[: len(new_queues)]
+        replies = replies[len(new_queues) : len(replies) - len(waits)]
         # A queue whose SADD failed is registered by the next enqueue to it.
         self.registered_queues.update(
             q for q, r in zip(new_queues, registered, strict=True) if not isinstance(r, Exception)
@@ -166,8 +196,13 @@ class _ClientCore:
                 state = rdb.enqueue_result(msg, reply, now=now, process_at=process_at)
             except AsynqError as exc:
                 results.append(exc)
-            else:
-                results.append(self._info(msg, state, now, process_at))
+                continue
+            error = (
+                None
+                if self.replication is None
+                else rdb.replication_error(msg, acked[msg.queue], self.replication)
+            )
+            results.append(error or self._info(msg, state, now, process_at))
         return results
 
     @staticmethod
@@ -185,6 +220,12 @@ class Client:
         max_payload_bytes: Refuse larger payloads before any Redis call; None for no limit
             (default 32 MiB).
         enqueue_hook: Adds headers to every task enqueued, e.g. the trace context (default none).
+        durability: ``"async"`` (default): an enqueue returns once the master stored the task, as
+            Redis replicates asynchronously. ``"replicated"``: it also waits (``WAIT``) until
+            ``min_replicas`` replicas have it, and raises ``NotReplicatedError`` when they do not
+            within ``replication_timeout_s`` (``enqueue_many``: one WAIT per queue in the batch).
+        min_replicas: Replicas that must acknowledge a replicated enqueue (default 1).
+        replication_timeout_s: Longest wait for them, in seconds (default 1.0).
     """
 
     def __init__(
@@ -194,8 +235,12 @@ class Client:
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         enqueue_hook: EnqueueHook | None = None,
+        durability: Durability = "async",
+        min_replicas: int = 1,
+        replication_timeout_s: float = 1.0,
     ) -> None:
-        self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook)
+        replication = _replication(durability, min_replicas, replication_timeout_s)
+        self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook, replication)
         self._broker = Broker(redis)
 
     def enqueue(self, task: Task, **options: Unpack[Options]) -> TaskInfo:
@@ -208,6 +253,7 @@ class Client:
             ValidationError: an option or name is invalid; nothing was written.
             DuplicateTaskError: ``unique`` was given and the lock is held.
             TaskIdConflictError: a task with ``task_id`` exists in the queue.
+            NotReplicatedError: ``durability="replicated"`` and too few replicas acknowledged it.
             RedisUnavailableError: Redis could not be reached.
         """
         return self._broker.run(self._core.enqueue_plan(task, options))
@@ -248,6 +294,12 @@ class AsyncClient:
         max_payload_bytes: Refuse larger payloads before any Redis call; None for no limit
             (default 32 MiB).
         enqueue_hook: Adds headers to every task enqueued, e.g. the trace context (default none).
+        durability: ``"async"`` (default): an enqueue returns once the master stored the task, as
+            Redis replicates asynchronously. ``"replicated"``: it also waits (``WAIT``) until
+            ``min_replicas`` replicas have it, and raises ``NotReplicatedError`` when they do not
+            within ``replication_timeout_s`` (``enqueue_many``: one WAIT per queue in the batch).
+        min_replicas: Replicas that must acknowledge a replicated enqueue (default 1).
+        replication_timeout_s: Longest wait for them, in seconds (default 1.0).
     """
 
     def __init__(
@@ -257,8 +309,12 @@ class AsyncClient:
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         enqueue_hook: EnqueueHook | None = None,
+        durability: Durability = "async",
+        min_replicas: int = 1,
+        replication_timeout_s: float = 1.0,
     ) -> None:
-        self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook)
+        replication = _replication(durability, min_replicas, replication_timeout_s)
+        self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook, replication)
         self._broker = AsyncBroker(redis)
 
     async def enqueue(self, task: Task, **options: Unpack[Options]) -> TaskInfo:

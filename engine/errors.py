@@ -12,8 +12,9 @@
     ├── TaskNotFoundError                      no task with this id in the queue
     ├── TaskStateError                         the task's state forbids the operation
     ├── DecodeError                            bytes in Redis are not a valid asynq message
+    ├── NotReplicatedError                     written, but fewer replicas than asked acknowledged it
     └── BrokerError                            Redis answered with an error
-        └── RedisUnavailableError              Redis could not be reached in time
+        └── RedisUnavailableError              Redis could not be reached in time, or cannot serve now
 
     SkipRetry, RevokeTask                      raised by handlers on purpose (not AsynqErrors)
 
@@ -27,6 +28,7 @@ __all__ = [
     "BrokerError",
     "DecodeError",
     "DuplicateTaskError",
+    "NotReplicatedError",
     "PayloadError",
     "QueueNotEmptyError",
     "QueueNotFoundError",
@@ -87,12 +89,28 @@ class DecodeError(AsynqError):
     """Bytes read from Redis are not a valid asynq protobuf message."""
 
 
+class NotReplicatedError(AsynqError):
+    """The master stored the task, but fewer replicas than asked acknowledged it in time.
+
+    A failover now may lose the task: enqueue it again with the same ``task_id`` (a
+    ``TaskIdConflictError`` then means the first write survived).
+    """
+
+    def __init__(self, message: str, *, acked: int, wanted: int, queue: str, task_id: str) -> None:
+        super().__init__(message, queue=queue, task_id=task_id)
+        self.acked = acked
+        """How many replicas acknowledged the write."""
+        self.wanted = wanted
+        """How many were asked for (``min_replicas``)."""
+
+
 class BrokerError(AsynqError):
     """Redis answered a command or script with an error."""
 
 
 class RedisUnavailableError(BrokerError):
-    """Redis could not be reached, or did not answer within the socket timeout."""
+    """Redis could not be reached, did not answer within the socket timeout, or answered that it
+    cannot serve now (cluster failover or slot migration, read-only replica, loading): retry later."""
 
 
 class SkipRetry(Exception):

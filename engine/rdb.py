@@ -14,7 +14,7 @@ from typing import Any
 
 from . import keys
 from .calls import Arg, Batch, Command, Plan, Script, raise_failed
-from .errors import AsynqError, BrokerError, DuplicateTaskError, TaskIdConflictError
+from .errors import AsynqError, BrokerError, DuplicateTaskError, NotReplicatedError, TaskIdConflictError
 from .wire import TaskMessage, encode_task_message
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "STATS_TTL_S",
     "Dequeued",
     "LeaseReport",
+    "Replication",
     "aggregate_group",
     "archive",
     "archive_call",
@@ -55,12 +56,14 @@ __all__ = [
     "reclaim_unleased",
     "reclaim_unleased_call",
     "record_scheduler_event",
+    "replication_error",
     "requeue",
     "requeue_call",
     "retry",
     "retry_call",
     "sadd_queue_call",
     "server_time",
+    "wait_call",
     "write_result_call",
     "write_scheduler_entries",
     "write_server_state",
@@ -124,19 +127,68 @@ def enqueue_result(msg: TaskMessage, code: int, *, now: float, process_at: float
     return "aggregating" if msg.group_key else "pending"
 
 
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """How many replicas must acknowledge an enqueue, and how long to wait for them (``WAIT``)."""
+
+    min_replicas: int
+    """Replicas that must have the write."""
+    timeout_s: float
+    """Longest wait for them."""
+
+
+def wait_call(queue: str, replication: Replication) -> Command:
+    """Return the ``WAIT`` that follows writes to ``queue`` (on the node that owns the queue)."""
+    timeout_ms = max(1, int(replication.timeout_s * 1000))
+    return Command(("WAIT", replication.min_replicas, timeout_ms), route_key=keys.pending_key(queue))
+
+
+def replication_error(msg: TaskMessage, acked: Any, replication: Replication) -> NotReplicatedError | None:
+    """The error for a ``WAIT`` reply (or failure) below ``min_replicas``, or None if enough acked."""
+    if isinstance(acked, int) and acked >= replication.min_replicas:
+        return None
+    got = acked if isinstance(acked, int) else 0
+    why = f": {acked}" if isinstance(acked, Exception) else ""
+    return NotReplicatedError(
+        f"task stored, but {got} of {replication.min_replicas} replicas acknowledged it within "
+        f"{replication.timeout_s:g}s{why}; it may be lost if the master fails now",
+        acked=got,
+        wanted=replication.min_replicas,
+        queue=msg.queue,
+        task_id=msg.id,
+    )
+
+
 def enqueue(
-    msg: TaskMessage, *, now: float, process_at: float, unique_ttl_s: int | None, register_queue: bool
+    msg: TaskMessage,
+    *,
+    now: float,
+    process_at: float,
+    unique_ttl_s: int | None,
+    register_queue: bool,
+    replication: Replication | None = None,
 ) -> Plan[str]:
-    """Store a new task; return the state it got (raises ``TaskIdConflictError``, ``DuplicateTaskError``)."""
+    """Store a new task; return the state it got.
+
+    Raises ``TaskIdConflictError``, ``DuplicateTaskError``, and with ``replication``
+    ``NotReplicatedError`` when too few replicas acknowledged the write in time.
+    """
     call = enqueue_call(msg, now=now, process_at=process_at, unique_ttl_s=unique_ttl_s)
-    if register_queue:
-        replies = yield Batch((sadd_queue_call(msg.queue), call))
-        code = replies[1]
+    before = (sadd_queue_call(msg.queue),) if register_queue else ()
+    after = (wait_call(msg.queue, replication),) if replication is not None else ()
+    if before or after:
+        replies = yield Batch((*before, call, *after))
+        code = replies[len(before)]
         if isinstance(code, Exception):
             raise code
     else:
         code = yield call
-    return enqueue_result(msg, code, now=now, process_at=process_at)
+    state = enqueue_result(msg, code, now=now, process_at=process_at)
+    if replication is not None:
+        error = replication_error(msg, replies[-1], replication)
+        if error is not None:
+            raise error
+    return state
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,19 +45,27 @@ REFRESH_INTERVAL_S = 0.25
 
 
 def first_key(call: Command | Script) -> str | bytes | None:
-    """Return the key that decides a call's slot: a script's first key, a command's first argument."""
+    """Return the key that decides a call's slot: a script's first key, a command's route key or
+    first argument."""
     if isinstance(call, Script):
         return call.keys[0] if call.keys else None
+    if call.route_key is not None:
+        return call.route_key
     if len(call.args) < 2 or isinstance(call.args[1], int | float):
         return None
     return call.args[1]
 
 
-def split_by_node(calls: Sequence[Command | Script], node_of: Callable[[Any], Any]) -> list[list[int]]:
-    """Group the indexes of ``calls`` by the node ``node_of(first key)`` names; keyless calls and
-    calls whose slot has no known owner go in groups of their own, routed by redis-py."""
-    groups: dict[str, list[int]] = {}
-    alone: list[list[int]] = []
+def split_by_node(
+    calls: Sequence[Command | Script], node_of: Callable[[Any], Any]
+) -> list[tuple[Any, list[int]]]:
+    """Group the indexes of ``calls`` by the node ``node_of(first key)`` names, keeping their order.
+
+    Returns (node, indexes) pairs; keyless calls and calls whose slot has no known owner come
+    alone with node None, for redis-py to route.
+    """
+    groups: dict[str, tuple[Any, list[int]]] = {}
+    alone: list[tuple[Any, list[int]]] = []
     for i, call in enumerate(calls):
         key = first_key(call)
         try:
@@ -65,9 +73,9 @@ def split_by_node(calls: Sequence[Command | Script], node_of: Callable[[Any], An
         except RETRYABLE:
             node = None
         if node is None:
-            alone.append([i])
+            alone.append((None, [i]))
         else:
-            groups.setdefault(node.name, []).append(i)
+            groups.setdefault(node.name, (node, []))[1].append(i)
     return [*groups.values(), *alone]
 
 

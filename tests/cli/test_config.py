@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 import tomllib
 from pathlib import Path
 
@@ -144,3 +145,45 @@ def test_embedded_default_starts_and_is_shared(cli, monkeypatch, short_tmp):
         assert shown["data_dir"] == str(short_tmp) and shown["data_dir_source"] == "ASYNQ_PY_HOME"
     finally:
         server.stop()
+
+
+def test_enqueue_durability_from_the_config_file(cli, env, real_server_factory, monkeypatch):
+    shown = show(cli)
+    assert (shown["durability"], shown["durability_source"]) == ("async", "default")
+    path = default_config(env)
+    for bad, why in (
+        ('[enqueue]\ndurability = "quorum"\n', "'enqueue.durability' must be"),
+        ("[enqueue]\nmin_replicas = 0\n", "'enqueue.min_replicas' must be"),
+        ("[enqueue]\nreplication_timeout = -1\n", "'enqueue.replication_timeout' must be"),
+        ("[enqueue]\nwait = 1\n", "unknown key 'enqueue.wait'"),
+    ):
+        write_config(path, bad)
+        assert why in cli("config", "show").check(2).error
+    # A master with one replica: min_replicas = 1 succeeds, 2 fails with exit 5 and says what to do.
+    master = real_server_factory(extra=("--repl-diskless-sync-delay", "0"))
+    replica = real_server_factory(extra=("--replicaof", "127.0.0.1", str(master.port)))
+    monkeypatch.setenv("ASYNQ_REDIS_URL", master.url)
+    raw = redis.Redis(port=replica.port)
+    try:
+        deadline = time.monotonic() + 15
+        while raw.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not sync"
+            time.sleep(0.05)
+        write_config(
+            path, '[enqueue]\ndurability = "replicated"\nmin_replicas = 1\nreplication_timeout = 2\n'
+        )
+        shown = show(cli)
+        assert (shown["durability"], shown["min_replicas"], shown["replication_timeout_s"]) == (
+            "replicated",
+            1,
+            2.0,
+        )
+        cli("enqueue", "t", "--id", "one").check()
+        assert raw.exists("asynq:{default}:t:one")  # on the replica when the command returned
+        write_config(
+            path, '[enqueue]\ndurability = "replicated"\nmin_replicas = 2\nreplication_timeout = 0.2\n'
+        )
+        run = cli("enqueue", "t", "--id", "two").check(5)
+        assert "only 1 of 2 replicas" in run.error and "--id two" in run.error
+    finally:
+        raw.close()
