@@ -1,7 +1,9 @@
-"""Builds the Go side of the interop harness: six small programs on Go asynq
+"""Builds the Go side of the interop harness: seven small programs on Go asynq
 v0.26.0 (goclient, goserver, goinspect, goscheduler, gotrace on the
-OpenTelemetry Go SDK pinned in go.mod, and vectors, which regenerates
-tests/engine/vectors; sources in ``go/cmd``) and Go asynq's own CLI (``asynq``).
+OpenTelemetry Go SDK pinned in go.mod, vectors, which regenerates
+tests/engine/vectors, and asynqmon, Go asynq's web UI from the module
+github.com/hibiken/asynqmon pinned in go.mod; sources in ``go/cmd``) and Go
+asynq's own CLI (``asynq``).
 
 The binaries land in ``tests/interop/.build/<hash>/``, where the hash covers
 the Go sources, go.mod, go.sum and the ``go version`` line, so a build is
@@ -39,7 +41,7 @@ HERE: Final = Path(__file__).resolve().parent
 GO_DIR: Final = HERE / "go"
 BUILD_ROOT: Final = HERE / ".build"
 
-PROGRAMS: Final = ("goclient", "goserver", "goinspect", "goscheduler", "gotrace", "vectors")
+PROGRAMS: Final = ("goclient", "goserver", "goinspect", "goscheduler", "gotrace", "vectors", "asynqmon")
 ASYNQ_CLI: Final = "asynq"
 ASYNQ_CLI_PACKAGE: Final = "github.com/hibiken/asynq/tools/asynq"
 
