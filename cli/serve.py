@@ -188,6 +188,16 @@ def serve(
     ] = "8s",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     log_format_: LogFormatOption = None,
+    redis_wait: Annotated[
+        timedelta | None,
+        typer.Option(
+            "--redis-wait",
+            parser=duration_option,
+            metavar="DURATION",
+            help="Exit 5 if Redis stays unreachable this long at start (default: wait until it answers).",
+            show_default=False,
+        ),
+    ] = None,
     schedules: Annotated[
         str | None,
         typer.Option(
@@ -248,6 +258,7 @@ def serve(
         "strict_priority": strict,
         "processes": processes,
         "shutdown_timeout_s": timeout.total_seconds(),
+        "redis_wait_s": None if redis_wait is None else redis_wait.total_seconds(),
     }
     if concurrency is not None:
         options["concurrency"] = concurrency

@@ -249,6 +249,10 @@ class ServerConfig:
     """Worker processes under one supervising parent (default 1: no supervisor)."""
     observer: WorkerObserver | None = None
     """Told of every run, lease failure and Redis error, for metrics (default none)."""
+    redis_wait_s: float | None = None
+    """How long a starting server waits for an unreachable Redis, retrying with backoff, before it
+    raises ``RedisUnavailableError`` (default None: until Redis answers or the server is shut
+    down; 0 fails at once)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -263,6 +267,8 @@ class ServerConfig:
             validate_queue_name(name)
         if self.shutdown_timeout_s < 0:
             raise ValidationError("shutdown_timeout_s must not be negative")
+        if self.redis_wait_s is not None and self.redis_wait_s < 0:
+            raise ValidationError("redis_wait_s must not be negative")
         intervals = ("delayed_task_check_interval_s", "task_check_interval_s", "janitor_interval_s",
                      "heartbeat_interval_s", "recoverer_interval_s", "syncer_interval_s")  # fmt: skip
         for interval in intervals:

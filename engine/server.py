@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from .calls import Command
 from .client import AsyncClient
 from .clock import Clock, RealClock
 from .config import RedisConnOpt, ServerConfig
-from .errors import AsynqError, TaskStateError, ValidationError
+from .errors import AsynqError, RedisUnavailableError, TaskStateError, ValidationError
 from .forwarder import Forwarder
 from .heartbeat import Heartbeater, ServerIdentity
 from .janitor import Janitor
@@ -39,10 +40,14 @@ from .subscriber import Subscriber
 if TYPE_CHECKING:
     from .supervisor import Supervisor
 
-__all__ = ["MAX_CLOCK_SKEW_S", "Server", "redis_warnings"]
+__all__ = ["MAX_CLOCK_SKEW_S", "REDIS_RETRY_FIRST_S", "REDIS_RETRY_MAX_S", "Server", "redis_warnings"]
 
 MAX_CLOCK_SKEW_S = 5.0
 """A server logs a warning at start when its clock differs from Redis's by more than this."""
+REDIS_RETRY_FIRST_S = 0.5
+"""How long a starting server waits before it tries an unreachable Redis again; doubled each time."""
+REDIS_RETRY_MAX_S = 10.0
+"""The longest wait between two tries, so a log line comes at most this often while Redis is down."""
 
 
 def _resolver(handler: Handler | HandlerFunc | ServeMux) -> Callable[[str], HandlerFunc]:
@@ -136,7 +141,11 @@ class Server:
         asyncio.run(self._run_with_signals(handler))
 
     def start(self, handler: Handler | HandlerFunc | ServeMux, timeout_s: float = 10.0) -> None:
-        """Start processing on a background thread and return once it runs."""
+        """Start processing on a background thread and return once it runs.
+
+        Raises ``TaskStateError`` if it does not run within ``timeout_s``; if Redis is not
+        reachable yet, the server keeps waiting for it meanwhile (see ``redis_wait_s``) until
+        ``shutdown``."""
         if self._thread is not None:
             raise TaskStateError("the server was already started")
         self._thread = threading.Thread(
@@ -217,12 +226,17 @@ class Server:
         cfg = self.config
         queues = sorted(cfg.effective_queues())
         self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+        self._stopping = stopping = asyncio.Event()
         broker = AsyncBroker(self._redis)
         sync_broker = Broker(self._redis)
         registry = Registry()
         try:
-            await broker.execute(Command(("PING",)))
+            if not await self._await_redis(broker, stopping):
+                await broker.aclose()
+                sync_broker.close()
+                self._status = "closed"
+                self._log.info("shut down before Redis answered")
+                return
             for warning in redis_warnings(await broker.run(rdb_inspect.redis_info())):
                 self._log.warning("%s", warning)
             skew = self._clock.now() - await broker.run(rdb.server_time())
@@ -298,6 +312,38 @@ class Server:
             if cfg.observer is not None:
                 cfg.observer.serving(0)
             self._log.info("shut down")
+
+    async def _await_redis(self, broker: AsyncBroker, stopping: asyncio.Event) -> bool:
+        """Wait until Redis answers, retrying with backoff; return False if shut down meanwhile.
+
+        Raises:
+            RedisUnavailableError: Redis did not answer within ``config.redis_wait_s``.
+        """
+        limit = self.config.redis_wait_s
+        started = time.monotonic()
+        delay = REDIS_RETRY_FIRST_S
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await broker.execute(Command(("PING",)))
+            except RedisUnavailableError as exc:
+                left = None if limit is None else limit - (time.monotonic() - started)
+                if left is not None and left <= 0:
+                    raise RedisUnavailableError(
+                        f"{exc} (gave up after {attempt} attempts in {limit:g}s)"
+                    ) from exc
+                wait = delay if left is None else min(delay, left)
+                self._log.warning("%s; attempt %d, trying again in %.1fs", exc, attempt, wait)
+                try:
+                    await asyncio.wait_for(stopping.wait(), wait)
+                except TimeoutError:
+                    delay = min(delay * 2, REDIS_RETRY_MAX_S)
+                    continue
+                return False
+            if attempt > 1:
+                self._log.info("Redis answered after %d attempts", attempt)
+            return True
 
 
 def redis_warnings(info: dict[str, str]) -> list[str]:

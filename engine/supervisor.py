@@ -1,7 +1,9 @@
 """Several worker processes under one parent: forwards signals, restarts children that die.
 
 Each child is a full ``Server`` with its own heartbeat, so ``servers`` lists every one. Children
-are forked, so the handler needs no import path; CPU-bound ``def`` handlers get a GIL each.
+are forked, so the handler needs no import path; CPU-bound ``def`` handlers get a GIL each. A child
+whose supervisor dies (even by SIGKILL) shuts down gracefully; a child that gives up waiting for
+Redis (``redis_wait_s``) stops the whole group.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from .config import RedisConnOpt, ServerConfig
+from .errors import RedisUnavailableError
 
 if TYPE_CHECKING:
     from .mux import Handler, HandlerFunc, ServeMux
@@ -23,17 +28,42 @@ __all__ = ["Supervisor"]
 
 RESTART_BACKOFF_S = 1.0
 """Least time between two restarts of the same child slot."""
+PARENT_CHECK_S = 0.25
+"""How often a child checks that its supervisor still lives."""
+GAVE_UP_EXIT = 75
+"""Exit code of a child that gave up waiting for Redis (``redis_wait_s``): the group stops."""
+
+
+def _watch_parent(parent: int, log: logging.Logger) -> None:
+    """Shut this child down gracefully (SIGTERM to itself) once its supervisor ``parent`` is gone.
+
+    A SIGKILLed supervisor cannot forward anything; its children are then adopted by another
+    process, which ``getppid`` shows. (``PR_SET_PDEATHSIG`` would only kill them abruptly.)
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    log.warning("the supervisor (pid %d) is gone; shutting down", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _child(
-    redis: str | RedisConnOpt, config: ServerConfig, handler: Handler | HandlerFunc | ServeMux
+    redis: str | RedisConnOpt,
+    config: ServerConfig,
+    handler: Handler | HandlerFunc | ServeMux,
+    parent: int,
 ) -> None:
     from dataclasses import replace
 
     from .server import Server
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards SIGTERM instead
-    Server(redis, replace(config, processes=1)).run(handler)
+    log = config.logger or logging.getLogger("asynq_py")
+    threading.Thread(target=_watch_parent, args=(parent, log), name="asynq-parent-watch", daemon=True).start()
+    try:
+        Server(redis, replace(config, processes=1)).run(handler)
+    except RedisUnavailableError as exc:
+        log.error("%s", exc)
+        sys.exit(GAVE_UP_EXIT)
 
 
 class Supervisor:
@@ -54,7 +84,9 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         proc = self._ctx.Process(
-            target=_child, args=(self._redis, self._config, self._handler), name=f"asynq-worker-{slot}"
+            target=_child,
+            args=(self._redis, self._config, self._handler, os.getpid()),
+            name=f"asynq-worker-{slot}",
         )
         proc.start()
         self._children[slot] = proc
@@ -77,15 +109,25 @@ class Supervisor:
         return [p.pid for p in list(self._children) if p is not None and p.pid is not None and p.is_alive()]
 
     def run(self) -> None:
-        """Start the children and supervise them until shut down; return when all have exited."""
+        """Start the children and supervise them until shut down; return when all have exited.
+
+        Raises:
+            RedisUnavailableError: a child gave up waiting for Redis (``redis_wait_s``).
+        """
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP):
             signal.signal(signum, self._forward)
         for slot in range(len(self._children)):
             self._spawn(slot)
+        gave_up = False
         while not self._stopping:
             time.sleep(0.2)
             self._tick = time.monotonic()
             for slot, proc in enumerate(self._children):
+                if proc is not None and proc.exitcode == GAVE_UP_EXIT:
+                    self._log.error("worker %d gave up waiting for Redis; stopping every worker", slot)
+                    self._forward(signal.SIGTERM, None)
+                    gave_up = True
+                    break
                 if proc is not None and not proc.is_alive() and not self._stopping:
                     self._log.warning(
                         "worker %d (pid %s) exited with %s; restarting", slot, proc.pid, proc.exitcode
@@ -100,3 +142,5 @@ class Supervisor:
                 if proc.is_alive():
                     proc.kill()
                     proc.join(5)
+        if gave_up:
+            raise RedisUnavailableError(f"Redis did not answer within {self._config.redis_wait_s:g}s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from helpers import wait_for
 
 from asynq_py.engine import Inspector, Task, TaskState
 
+from ..conftest import free_port
 from .conftest import ASYNQ_PY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +63,71 @@ def test_serve_refuses_bad_arguments(cli, monkeypatch, args: list[str], code: in
     monkeypatch.chdir(ROOT)
     result = cli("serve", *args).check(code)
     assert fragment in result.stderr
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_serve_gives_up_after_redis_wait(env, processes: str) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    run = subprocess.run(
+        [ASYNQ_PY, "--redis", dead, "serve", "examples/app.py:mux", "--redis-wait", "1s",
+         "--processes", processes],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert run.returncode == 5, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "trying again in 0.5s" in run.stderr
+    assert run.stderr.rstrip().splitlines()[-1].startswith("error: "), run.stderr
+
+
+def test_supervised_workers_shut_down_when_the_supervisor_is_killed(
+    env, inspector: Inspector, queue, tmp_path: Path
+) -> None:
+    """The real `asynq-py serve --processes 2` (issue 12 item 2), its supervisor SIGKILLed."""
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [ASYNQ_PY, "serve", "examples/app.py:mux", "--queues", queue, "--processes", "2",
+             "--shutdown-timeout", "1s"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=sink,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+
+        def workers() -> list[int] | None:
+            pids = [s.pid for s in inspector.servers() if queue in s.queues]
+            return pids if len(pids) == 2 else None
+
+        children = wait_for(workers, timeout=20, what="two workers")
+        assert proc.pid not in children
+        proc.kill()
+        killed = time.monotonic()
+        proc.wait(10)
+        wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, what="workers to exit")
+        took = time.monotonic() - killed
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert took < 2 + 2, f"workers took {took:.1f}s to exit"  # 2 s, plus slack for a loaded machine
+    err = log.read_text()
+    assert err.count(f"the supervisor (pid {proc.pid}) is gone; shutting down") == 2, err
+    assert err.count(": shut down") == 2, err
+    assert "Traceback" not in err
+    assert [s for s in inspector.servers() if queue in s.queues] == []  # their heartbeats were cleared
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (the workers are adopted by init, which reaps them)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    return state != "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
