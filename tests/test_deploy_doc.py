@@ -132,6 +132,15 @@ def test_redis_configs_resolve(tmp_path: Path, name: str) -> None:
         assert len(opt.cluster_addrs) == 3 and opt.username == "asynq"
 
 
+def test_tracing_snippet_wires_a_client_and_a_mux() -> None:
+    scope: dict[str, object] = {}
+    exec(compile(snippet("tracing"), "deploy.md", "exec"), scope)  # Client connects lazily: no Redis here
+    mux, client = scope["mux"], scope["client"]
+    assert len(mux._middlewares) == 1  # type: ignore[attr-defined]
+    assert client._core.hook is not None  # type: ignore[attr-defined]
+    client.close()  # type: ignore[attr-defined]
+
+
 def test_acl_is_the_one_the_security_tests_use() -> None:
     acl = snippet("acl").strip()
     assert acl in (ROOT / "docs" / "security.md").read_text()

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -86,6 +87,16 @@ def test_exporter_refuses_a_bad_address_and_warns_on_a_public_one(cli) -> None:
     assert taken.exit_code == 1 and "cannot listen" in taken.stderr
     public = cli("metrics", "--listen", "203.0.113.7:1")  # TEST-NET-3: never bound here
     assert "not a loopback address" in public.stderr and "cannot listen" in public.stderr
+
+
+def test_metrics_without_the_extra_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None; sys.argv = ['asynq-py', 'metrics']; "
+        "from asynq_py.cli.entry import main; sys.exit(main())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "pip install 'asynq-py[metrics]'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_serve_group_has_one_metrics_endpoint(env, client: Client, inspector: Inspector) -> None:
