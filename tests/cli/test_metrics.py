@@ -114,6 +114,15 @@ def test_serve_group_has_one_metrics_endpoint(env, client: Client, inspector: In
         assert got[("asynq_worker_tasks_started_total", key[1])] == 10
         assert got[("asynq_worker_task_duration_seconds_count", key[1])] == 10
         assert got[("asynq_worker_tasks_in_flight", key[1])] == 0
+        # A worker killed and restarted: its counts stay, its gauges go with it (not 3 + 3 + 3).
+        victim = next(s.pid for s in inspector.servers() if "work" in s.queues)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: {s.pid for s in inspector.servers() if "work" in s.queues} - {victim}
+                 and len([s for s in inspector.servers() if "work" in s.queues and s.pid != victim]) == 2,
+                 timeout=30)  # fmt: skip
+        after = wait_for(lambda: scrape(url), timeout=10)
+        assert after[("asynq_worker_concurrency", ())] == 6
+        assert after[key] == 10
     finally:
         err = stop(proc)
     assert proc.returncode == 0, err
