@@ -10,7 +10,7 @@ import typer
 from asynq_py.engine import QueueNotFoundError, TaskStateError
 
 from .context import JsonFlag, QueueArgs, get_state
-from .errors import CliError, ExitCode, each
+from .errors import CliError, ExitCode, each, warn
 from .render import bar, cell, emit_json, error_rate, fmt_bytes, fmt_duration, new_table
 from .schema import daily_record, group_record, queue_record
 
@@ -147,11 +147,16 @@ def _toggle(ctx: typer.Context, names: list[str], *, pause: bool) -> None:
     state = get_state(ctx)
     word = "paused" if pause else "unpaused"
 
+    unwoken: list[str] = []
+
     def toggle(name: str) -> None:
         if name not in known:
             raise CliError(f"queue {name!r} not found", ExitCode.NOT_FOUND)
         try:
-            (inspector.pause_queue if pause else inspector.unpause_queue)(name)
+            if pause:
+                inspector.pause_queue(name)
+            elif not inspector.unpause_queue(name):
+                unwoken.append(name)
         except TaskStateError:
             state.note(f"queue {name} was already {word}")
             return
@@ -159,7 +164,14 @@ def _toggle(ctx: typer.Context, names: list[str], *, pause: bool) -> None:
 
     with state.inspector() as inspector:
         known = set(inspector.queues())
-        each(dict.fromkeys(names), toggle, subject="queue")
+        try:
+            each(dict.fromkeys(names), toggle, subject="queue")
+        finally:
+            if unwoken:
+                warn(
+                    "Redis denied publishing to the wake channel (asynq:wake:*), so idle asynq-py servers "
+                    "take up the unpaused queues at their next poll instead of at once"
+                )
 
 
 @app.command(rich_help_panel="Queues")

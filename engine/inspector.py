@@ -278,8 +278,11 @@ class Inspector:
         """Stop servers from taking the queue's pending tasks; raises ``TaskStateError`` if already paused."""
         return self._broker.run(rdb_inspect.pause_queue(queue, now=self._now()))
 
-    def unpause_queue(self, queue: str) -> None:
-        """Let servers take the queue's tasks again; raises ``TaskStateError`` if not paused."""
+    def unpause_queue(self, queue: str) -> bool:
+        """Let servers take the queue's tasks again; raises ``TaskStateError`` if not paused.
+
+        Returns whether idle asynq-py servers were woken at once; False when Redis denied the wake
+        channel (they then pick the queue up at their next poll)."""
         return self._broker.run(rdb_inspect.unpause_queue(queue))
 
     def cancel_processing(self, task_id: str) -> None:
@@ -579,8 +582,11 @@ class AsyncInspector:
         """Stop servers from taking the queue's pending tasks; raises ``TaskStateError`` if already paused."""
         return await self._broker.run(rdb_inspect.pause_queue(queue, now=self._now()))
 
-    async def unpause_queue(self, queue: str) -> None:
-        """Let servers take the queue's tasks again; raises ``TaskStateError`` if not paused."""
+    async def unpause_queue(self, queue: str) -> bool:
+        """Let servers take the queue's tasks again; raises ``TaskStateError`` if not paused.
+
+        Returns whether idle asynq-py servers were woken at once; False when Redis denied the wake
+        channel (they then pick the queue up at their next poll)."""
         return await self._broker.run(rdb_inspect.unpause_queue(queue))
 
     async def cancel_processing(self, task_id: str) -> None:

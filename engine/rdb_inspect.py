@@ -623,14 +623,19 @@ def pause_queue(queue: str, *, now: float) -> Plan[None]:
         raise TaskStateError(f"queue {queue!r} is already paused", queue=queue)
 
 
-def unpause_queue(queue: str) -> Plan[None]:
-    """Unpause a queue and wake idle asynq-py servers; raise ``TaskStateError`` if it is not paused."""
+def unpause_queue(queue: str) -> Plan[bool]:
+    """Unpause a queue and wake idle asynq-py servers; raise ``TaskStateError`` if it is not paused.
+
+    Return whether the wake-up went out: it is best effort (as in the scripts, which publish with
+    ``pcall``), so a Redis user denied the wake channel still unpauses.
+    """
     replies = yield Batch(
         (Command(("DEL", keys.paused_key(queue))), Command(("PUBLISH", keys.wake_channel(queue), "1")))
     )
-    raise_failed(replies)
+    raise_failed(replies[:1])
     if not replies[0]:
         raise TaskStateError(f"queue {queue!r} is not paused", queue=queue)
+    return not isinstance(replies[1], Exception)
 
 
 def _live_keys(zset: str, now: float) -> Script:

@@ -102,3 +102,20 @@ def test_history(cli, r, client):
     out = cli("history", "default").check().stdout
     assert "30.00%" in out and today in out
     assert "--days" in cli("history", "default", "--days", "0").check(2).error
+
+
+def test_unpause_without_the_wake_channel_succeeds_and_warns_once(cli, client, inspector, r):
+    """A Redis user denied ``&asynq:wake:*`` can unpause: exit 0, one warning, queues unpaused."""
+    r.execute_command("ACL", "SETUSER", "nowake", "reset", "on", ">pw", "~asynq:*", "+@all", "-@dangerous")
+    try:
+        for name in ("q1", "q2"):
+            client.enqueue(Task("a"), queue=name)
+            inspector.pause_queue(name)
+        host, port = r.connection_pool.connection_kwargs["host"], r.connection_pool.connection_kwargs["port"]
+        db = r.connection_pool.connection_kwargs.get("db", 0)
+        run = cli("--redis", f"redis://nowake:pw@{host}:{port}/{db}", "unpause", "q1", "q2").check()
+        assert run.stderr.count("warning: Redis denied publishing to the wake channel") == 1, run.stderr
+        assert "unpaused queue q1" in run.stderr and "unpaused queue q2" in run.stderr
+        assert not inspector.get_queue_info("q1").paused and not inspector.get_queue_info("q2").paused
+    finally:
+        r.execute_command("ACL", "DELUSER", "nowake")

@@ -205,7 +205,7 @@ def test_pause_and_unpause(inspector: Inspector, redis_client: redis.Redis) -> N
     assert int(redis_client.get("asynq:{q}:paused")) == NOW
     with pytest.raises(TaskStateError):
         inspector.pause_queue("q")
-    inspector.unpause_queue("q")
+    assert inspector.unpause_queue("q") is True
     with pytest.raises(TaskStateError):
         inspector.unpause_queue("q")
 
