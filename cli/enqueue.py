@@ -31,6 +31,7 @@ from .errors import CliError, ExitCode, classify, error_line
 from .parse import duration_option, parse_duration, parse_header, parse_time, read_payload, time_option
 from .render import emit, emit_json, progress
 from .schema import task_record
+from .tasks import AppOption, typed_task
 
 __all__ = ["app"]
 
@@ -121,9 +122,23 @@ def enqueue(
             "--batch-size", min=1, max=100_000, metavar="N", help="Tasks stored per round trip with --batch."
         ),
     ] = 1000,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            "-a",
+            metavar="NAME=VALUE",
+            help="An argument of a typed task (repeatable), checked against the app's definition.",
+        ),
+    ] = None,
+    app_: AppOption = None,
     json_: JsonFlag = False,
 ) -> None:
     """Enqueue a task and print its id (its full record with --json).
+
+    When the app is known (--app, ASYNQ_APP or the config file) and defines TYPE as a typed task
+    (ServeMux.task), the arguments (--arg NAME=VALUE) or the --payload JSON are checked against its
+    definition and stored as its canonical JSON, with its default options.
 
     With --batch, read one task per line (NDJSON) and store them in pipelined batches; the ids of the
     stored tasks are printed in input order, and each failed line is reported on stderr. Options given
@@ -150,9 +165,10 @@ def enqueue(
         raise CliError(f"--header: {exc}") from None
     as_json = state.use_json(json_)
     if batch is not None:
-        if task_type is not None or payload is not None or raw or task_id is not None:
+        if task_type is not None or payload is not None or raw or task_id is not None or arg:
             raise CliError(
-                "--batch reads types, payloads and ids from its input; drop TYPE, --payload, --raw and --id"
+                "--batch reads types, payloads and ids from its input; "
+                "drop TYPE, --payload, --raw, --arg and --id"
             )
         _enqueue_batch(ctx, batch, options, headers, batch_size, as_json)
         return
@@ -164,7 +180,13 @@ def enqueue(
             data = read_payload(payload, raw=raw, stdin=sys.stdin.buffer)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    task = Task(task_type, data, headers=headers)
+    if raw and arg:
+        raise CliError("--raw stores a payload as it is; drop --arg")
+    task = None if raw else typed_task(state, app_, task_type, arg or [], data)
+    if task is None:
+        task = Task(task_type, data, headers=headers)
+    elif headers:
+        options["headers"] = headers
     with state.client() as client:
         info = client.enqueue(task, **options)
     if as_json:

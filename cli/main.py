@@ -22,6 +22,7 @@ __all__ = ["COMMAND_MODULES", "app"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "enqueue",
+    "tasks",
     "listing",
     "task",
     "queue",

@@ -8,6 +8,7 @@ payload again before it calls the function, and a payload that does not fit is a
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import typing
@@ -74,6 +75,21 @@ def _explain(task_type: str, exc: msgspec.ValidationError) -> str:
     return f"task {task_type!r}: argument {match['name']!r}: {match['what']}{where}"
 
 
+def _plain(value: Any) -> Any:
+    """Return ``value`` with dataclasses as dicts of every field.
+
+    msgspec leaves out fields at a plain default when it encodes a dataclass that it built itself
+    (their values live on the class), so a decoded ``{"city": "x"}`` would not come back canonical.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class TaskDef(Generic[P, R]):
     """A task type and the typed function that runs it; ``ServeMux.task`` makes these.
 
@@ -93,11 +109,11 @@ class TaskDef(Generic[P, R]):
         self.fn = fn
         self.options = options
         self._signature, self._struct = _args_struct(fn, task_type)
-        self._names = tuple(self._signature.parameters)
         params = self._signature.parameters.values()
+        self._names = frozenset(p.name for p in params)
         self._required = frozenset(p.name for p in params if p.default is p.empty)
-        self._defaults: dict[str, Any] = {p.name: None if p.default is p.empty else p.default for p in params}
-        """Every argument, with its default (None stands in for required ones, which are always given)."""
+        self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self._hints = {p.name: p.annotation for p in params}
         self._decoder = msgspec.json.Decoder(self._struct)
         Task(task_type, **options)  # check the name and options now, not at the first enqueue
 
@@ -117,28 +133,32 @@ class TaskDef(Generic[P, R]):
         Raises:
             ValidationError: an argument is missing, unknown, or of the wrong type; no I/O was done.
         """
-        if not args and kwargs.keys() >= self._required and kwargs.keys() <= self._defaults.keys():
-            # Keywords only, none missing or unknown: skip the (slow) general binding.
-            return self.task_from_mapping({**self._defaults, **kwargs})
-        try:
-            bound = self._signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise ValidationError(f"task {self.type!r}: {exc}") from exc
-        bound.apply_defaults()
-        return self.task_from_mapping(bound.arguments)
+        arguments: Mapping[str, Any] = kwargs
+        if args or not (self._required <= kwargs.keys() <= self._names):
+            # Positional, missing or unknown arguments: the general (slower) binding says which.
+            try:
+                arguments = self._signature.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                raise ValidationError(f"task {self.type!r}: {exc}") from exc
+        return self.task_from_mapping(arguments)
 
     def task_from_mapping(self, arguments: Mapping[str, Any]) -> Task:
-        """Return a ``Task`` for arguments given by name (as the CLI gives them), checked."""
+        """Return a ``Task`` for arguments given by name (as the CLI gives them), checked.
+
+        Arguments left out take their defaults; a missing or unknown one is a ``ValidationError``.
+        """
         try:
-            values = msgspec.to_builtins(dict(arguments))
+            values = msgspec.to_builtins({**self._defaults, **arguments})
         except TypeError as exc:
             raise ValidationError(f"task {self.type!r}: {exc}") from exc
         try:
-            # Checked in the form the worker will decode, so what is stored is what will fit there.
-            msgspec.convert(values, self._struct)
+            # Checked in the form the worker will decode, so what is stored is what will fit there;
+            # stored from the checked values, so nested defaults are filled in and the JSON is canonical.
+            checked = msgspec.convert(values, self._struct)
         except msgspec.ValidationError as exc:
             raise ValidationError(_explain(self.type, exc)) from exc
-        return Task(self.type, go_json_dumps(values), **self.options)
+        plain = {name: _plain(value) for name, value in msgspec.structs.asdict(checked).items()}
+        return Task(self.type, go_json_dumps(msgspec.to_builtins(plain)), **self.options)
 
     def decode(self, payload: bytes | None) -> dict[str, Any]:
         """Return the keyword arguments that ``payload`` holds (no payload means no arguments).
@@ -152,7 +172,29 @@ class TaskDef(Generic[P, R]):
             raise ValidationError(_explain(self.type, exc)) from exc
         except msgspec.DecodeError as exc:
             raise ValidationError(f"task {self.type!r}: payload is not JSON: {exc}") from exc
-        return {name: getattr(args, name) for name in self._names}
+        return msgspec.structs.asdict(args)
+
+    def argument_from_text(self, name: str, text: str) -> Any:
+        """Return the value that ``text`` (as typed on a command line) means for argument ``name``.
+
+        ``42`` for an int, ``red`` for an enum, an ISO time for a datetime, JSON for a list, a dict,
+        a dataclass or ``null``; text that fits nothing is returned as it is, for ``task`` to refuse.
+
+        Raises:
+            ValidationError: the task has no argument ``name``.
+        """
+        if name not in self._hints:
+            known = ", ".join(self._signature.parameters) or "none"
+            raise ValidationError(f"task {self.type!r} has no argument {name!r} (arguments: {known})")
+        hint = Any if self._hints[name] is inspect.Parameter.empty else self._hints[name]
+        try:
+            return msgspec.convert(text, hint, strict=False)
+        except msgspec.ValidationError:
+            pass
+        try:
+            return msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            return text
 
     def handler(self) -> Callable[[TaskContext, Task], Any]:
         """Return the ``(ctx, task)`` handler that decodes the payload and calls the function.

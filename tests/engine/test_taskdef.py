@@ -100,6 +100,18 @@ def test_nested_dataclasses_datetimes_enums_dicts_round_trip() -> None:
     }
 
 
+def test_arguments_given_as_json_values_are_stored_canonical() -> None:
+    mux, _ = _mux()
+    ship = _defs(mux)["order:ship"]
+    # As the CLI gives them: a dict for the dataclass, a string for the datetime and the enum.
+    by_name = ship.task_from_mapping(
+        {"order": {"sku": "s", "ship_to": {"city": "c"}}, "when": "2026-01-01T00:00:00Z", "color": "blue"}
+    )
+    typed = ship.task(Order("s", Address("c")), datetime(2026, 1, 1, tzinfo=UTC), Color.BLUE)
+    assert by_name.raw_payload == typed.raw_payload
+    assert b'"zip_code":0' in (typed.raw_payload or b"")
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
