@@ -3,12 +3,15 @@
 Every asynq-py process of one user that is given the same data folder shares one server: the
 first starts it (under a file lock, so two starting at once do not race), the others find it by
 its Unix socket. It listens on no TCP port, keeps an append-only file so its data survives a
-restart, and runs detached, so it outlives the command that started it.
+restart, and runs detached, so it outlives the command that started it. The folder and every file
+in it are for the user alone (0700 and umask 077); looser modes found there are tightened, with a
+warning, since anyone who can read the append-only file reads every task.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import socket
 import subprocess
 import time
@@ -70,13 +73,15 @@ class EmbeddedRedis:
             ValidationError: ``data_dir`` is not a folder asynq-py can create and write.
             RedisUnavailableError: it did not come up within ``timeout_s``.
         """
+        if self.data_dir.is_dir():
+            self._tighten_modes()
         if self.is_running():
             return self.url
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.data_dir.is_dir():
                 raise NotADirectoryError(20, "Not a directory")
-            (self.data_dir / "server.lock").touch()
+            (self.data_dir / "server.lock").touch(mode=0o600)
         except OSError as exc:
             reason = "it is a file" if self.data_dir.is_file() else (exc.strerror or str(exc)).lower()
             raise ValidationError(f"cannot use {self.data_dir} as the data folder: {reason}") from exc
@@ -98,6 +103,25 @@ class EmbeddedRedis:
                     time.sleep(0.02)
         return self.url
 
+    def _tighten_modes(self) -> None:
+        """Take group and other permissions off the folder and everything in it, with a warning."""
+        log = logging.getLogger("asynq_py")
+        for path in (self.data_dir, *sorted(self.data_dir.rglob("*"))):
+            try:
+                mode = path.lstat().st_mode
+                if path.is_symlink() or not mode & 0o077:
+                    continue
+                path.chmod(mode & 0o700)
+            except OSError as exc:
+                log.warning("cannot restrict %s to its owner: %s", path, exc.strerror or exc)
+                continue
+            log.warning(
+                "%s was readable or writable by other users (mode %o); restricted it to its owner (%o)",
+                path,
+                mode & 0o777,
+                mode & 0o700,
+            )
+
     def _start(self) -> None:
         self.socket_path.unlink(missing_ok=True)
         args = [
@@ -113,7 +137,7 @@ class EmbeddedRedis:
             "--pidfile", str(self.data_dir / "server.pid"),
             "--logfile", str(self.data_dir / "server.log"),
         ]  # fmt: skip
-        result = subprocess.run(args, capture_output=True, timeout=10, check=False)
+        result = subprocess.run(args, capture_output=True, timeout=10, check=False, umask=0o077)
         if result.returncode != 0:
             raise RedisUnavailableError(
                 f"the embedded server failed to start: {result.stderr.decode(errors='replace').strip()}"

@@ -70,3 +70,26 @@ def test_embedded_server_is_shared_and_durable(tmp_path: Path) -> None:
         assert Inspector(url).get_task_info("default", "c1").type == "from-child"
     finally:
         server.stop()
+
+
+def test_embedded_server_keeps_its_folder_and_files_to_the_user(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o777)
+    (home / "dump.rdb").write_bytes(b"")
+    (home / "dump.rdb").chmod(0o644)
+    server = EmbeddedRedis(home)
+    try:
+        url = server.ensure_running()
+        with Client(url) as client:
+            client.enqueue(Task("secret"))
+        files = [p for p in home.rglob("*") if not p.is_symlink()]
+        assert any(p.name.endswith(".aof") for p in files), files
+        loose = {str(p): oct(p.stat().st_mode & 0o777) for p in [home, *files] if p.stat().st_mode & 0o077}
+        assert loose == {}
+    finally:
+        server.stop()
+    warned = [r.getMessage() for r in caplog.records if "restricted it to its owner" in r.getMessage()]
+    assert len(warned) == 2 and "mode 777" in warned[0] and "mode 644" in warned[1], warned
