@@ -329,13 +329,29 @@ STATS = Schema(
             "and `timestamp`, as in the queue record",
         ),
         Field("queues", "array of queue", "one record per queue, sorted by name"),
-        Field("redis", "object | null", "Redis INFO fields (strings); null where INFO is refused"),
+        Field(
+            "redis",
+            "object | null",
+            "Redis INFO fields (strings) and `keys`; on a cluster summed over the primaries (memory, "
+            "clients, keys) with `nodes`; null where INFO is refused",
+        ),
+        Field(
+            "redis_nodes",
+            "array of object",
+            "each primary's INFO fields with `node` (`host:port`, empty outside a cluster) and `keys`",
+        ),
     ),
 )
 
 
-def stats_record(queues: Sequence[QueueInfo], redis: dict[str, str] | None, now: datetime) -> Record:
-    """Return the ``stats`` record: totals over ``queues``, each queue, and Redis facts."""
+def stats_record(
+    queues: Sequence[QueueInfo],
+    redis: dict[str, str] | None,
+    now: datetime,
+    redis_nodes: Sequence[dict[str, str]] = (),
+) -> Record:
+    """Return the ``stats`` record: totals over ``queues``, each queue, and Redis facts (over all
+    primaries of a cluster, and each primary's)."""
     counts = ("size", "pending", "active", "scheduled", "retry", "archived", "completed", "aggregating")
     aggregate: Record = {name: sum(getattr(q, name) for q in queues) for name in counts}
     processed = sum(q.processed for q in queues)
@@ -343,7 +359,12 @@ def stats_record(queues: Sequence[QueueInfo], redis: dict[str, str] | None, now:
     aggregate.update(
         processed=processed, failed=failed, error_rate=error_rate(processed, failed), timestamp=_time(now)
     )
-    return {"aggregate": aggregate, "queues": [queue_record(q) for q in queues], "redis": redis}
+    return {
+        "aggregate": aggregate,
+        "queues": [queue_record(q) for q in queues],
+        "redis": redis,
+        "redis_nodes": list(redis_nodes),
+    }
 
 
 CRON_ENTRY = Schema(

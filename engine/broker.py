@@ -28,7 +28,7 @@ from redis.cluster import ClusterNode
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
-from .calls import Arg, Batch, Call, Command, Plan, Script, T, raise_failed
+from .calls import Arg, Batch, Call, Command, EachPrimary, Plan, Script, T, raise_failed
 from .config import RedisConnOpt
 from .errors import AsynqError, BrokerError, RedisUnavailableError, ValidationError
 from .resp import BlockingConnection, PipelinedConnection, tcp_options
@@ -194,7 +194,7 @@ def _reload_indexes(replies: Sequence[Any]) -> list[int]:
     return [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
 
 
-def _result(call: Call, replies: Sequence[Any]) -> Any:
+def _result(call: Command | Script | Batch, replies: Sequence[Any]) -> Any:
     """A batch's replies with errors translated, or a single call's reply (raised if an error)."""
     if isinstance(call, Batch):
         pairs = zip(replies, call.calls, strict=True)
@@ -232,6 +232,8 @@ class Broker:
 
     def execute(self, call: Call) -> Any:
         """Send one call (or one pipelined batch) and return its reply."""
+        if isinstance(call, EachPrimary):
+            return self._each_primary(call.command)
         calls = call.calls if isinstance(call, Batch) else (call,)
         try:
             replies = self._send(calls)
@@ -245,6 +247,17 @@ class Broker:
             raise _translate(exc, None if isinstance(call, Batch) else call) from None
         self._after_error(replies)
         return _result(call, replies)
+
+    def _each_primary(self, command: Command) -> dict[str, Any]:
+        if not isinstance(self.redis, redis.RedisCluster):
+            return {"": self.execute(command)}
+        replies: dict[str, Any] = {}
+        for node in self.redis.get_primaries():  # type: ignore[no-untyped-call]
+            try:
+                replies[node.name] = self.redis.execute_command(*command.args, target_nodes=node)  # type: ignore[no-untyped-call]
+            except _REDIS_ERRORS as exc:
+                replies[node.name] = _translate(exc, command)
+        return replies
 
     def _send(self, calls: Sequence[Command | Script]) -> list[Any]:
         if self._direct is not None:
@@ -324,6 +337,8 @@ class AsyncBroker:
 
     async def execute(self, call: Call) -> Any:
         """Send one call (or one pipelined batch) and return its reply."""
+        if isinstance(call, EachPrimary):
+            return await self._each_primary(call.command)
         calls = call.calls if isinstance(call, Batch) else (call,)
         try:
             replies = await self._send(calls)
@@ -337,6 +352,22 @@ class AsyncBroker:
             raise _translate(exc, None if isinstance(call, Batch) else call) from None
         await self._after_error(replies)
         return _result(call, replies)
+
+    async def _each_primary(self, command: Command) -> dict[str, Any]:
+        if not isinstance(self.redis, aredis.RedisCluster):
+            return {"": await self.execute(command)}
+        await self.redis.initialize()
+        nodes = self.redis.get_primaries()
+        got = await asyncio.gather(
+            *(self.redis.execute_command(*command.args, target_nodes=node) for node in nodes),
+            return_exceptions=True,
+        )
+        replies: dict[str, Any] = {}
+        for node, reply in zip(nodes, got, strict=True):
+            if isinstance(reply, BaseException) and not isinstance(reply, _REDIS_ERRORS):
+                raise reply
+            replies[node.name] = _translate(reply, command) if isinstance(reply, Exception) else reply
+        return replies
 
     def _send(self, calls: Sequence[Command | Script]) -> Awaitable[list[Any]]:
         if self._pipelined is not None:

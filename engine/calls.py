@@ -11,7 +11,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Arg", "Batch", "Call", "Command", "Plan", "Script", "T", "raise_failed"]
+__all__ = ["Arg", "Batch", "Call", "Command", "EachPrimary", "Plan", "Script", "T", "raise_failed"]
 
 Arg = bytes | str | int | float
 """What a Redis argument may be (never bool, never a float TTL)."""
@@ -53,7 +53,19 @@ class Batch:
     """The calls, in order."""
 
 
-Call = Command | Script | Batch
+@dataclass(frozen=True, slots=True)
+class EachPrimary:
+    """One command run on every primary of a cluster, and once on any other Redis.
+
+    The reply maps each primary's "host:port" to its reply ("" names the one server outside a
+    cluster); a node that failed maps to the ``AsynqError`` it failed with.
+    """
+
+    command: Command
+    """The command (keyless, such as ``INFO``)."""
+
+
+Call = Command | Script | Batch | EachPrimary
 """Anything a plan may yield."""
 
 Plan = Generator[Call, Any, T]

@@ -311,6 +311,11 @@ class Inspector:
         """Return the Redis server's ``INFO`` fields (version, memory, clients, ...)."""
         return self._broker.run(rdb_inspect.redis_info())
 
+    def redis_info_by_node(self) -> dict[str, dict[str, str]]:
+        """Return the ``INFO`` fields of every cluster primary by "host:port" (one entry, named "",
+        outside a cluster)."""
+        return self._broker.run(rdb_inspect.redis_info_by_node())
+
     def cluster_key_slot(self, queue: str) -> int:
         """Return the Redis Cluster hash slot of the queue; raises ``BrokerError`` outside a cluster."""
         return self._broker.run(rdb_inspect.cluster_key_slot(queue))
@@ -616,6 +621,11 @@ class AsyncInspector:
     async def redis_info(self) -> dict[str, str]:
         """Return the Redis server's ``INFO`` fields (version, memory, clients, ...)."""
         return await self._broker.run(rdb_inspect.redis_info())
+
+    async def redis_info_by_node(self) -> dict[str, dict[str, str]]:
+        """Return the ``INFO`` fields of every cluster primary by "host:port" (one entry, named "",
+        outside a cluster)."""
+        return await self._broker.run(rdb_inspect.redis_info_by_node())
 
     async def cluster_key_slot(self, queue: str) -> int:
         """Return the Redis Cluster hash slot of the queue; raises ``BrokerError`` outside a cluster."""

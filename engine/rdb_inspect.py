@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import keys
-from .calls import Batch, Command, Plan, Script, raise_failed
+from .calls import Batch, Command, EachPrimary, Plan, Script, raise_failed
 from .errors import (
     AsynqError,
     DecodeError,
@@ -65,6 +65,7 @@ __all__ = [
     "queue_infos",
     "queues",
     "redis_info",
+    "redis_info_by_node",
     "run_all",
     "run_task",
     "scheduler_entries",
@@ -751,6 +752,18 @@ def list_scheduler_events(entry_id: str, *, page: int, page_size: int) -> Plan[l
 def redis_info() -> Plan[dict[str, str]]:
     """Return the server's ``INFO`` fields (version, memory, clients, ...) as strings."""
     raw = yield Command(("INFO",))
+    return _info_fields(raw)
+
+
+def redis_info_by_node() -> Plan[dict[str, dict[str, str]]]:
+    """Return the ``INFO`` fields of every primary ("host:port" → fields; one entry, named "",
+    outside a cluster). Raises the first node's error if a node could not answer."""
+    replies = yield EachPrimary(Command(("INFO",)))
+    raise_failed(list(replies.values()))
+    return {node: _info_fields(raw) for node, raw in sorted(replies.items())}
+
+
+def _info_fields(raw: Any) -> dict[str, str]:
     if isinstance(raw, dict):
         return {str(k): str(v) for k, v in raw.items()}
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
