@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: all install lint typecheck test completions proto wire-doc
+.PHONY: all install lint typecheck test test-fast lowest completions proto wire-doc
 
 all: lint typecheck test
 
@@ -27,6 +27,22 @@ JOBS ?= 4
 
 test:
 	$(BIN)/pytest -q -n $(JOBS)
+
+# The fast tests: fakeredis and pure functions, plus the CLI's generated help (docs, completions).
+test-fast:
+	$(BIN)/pytest -q -n $(JOBS) -m "not real and not interop and not slow" -k "not real and not state_machine" \
+	  tests/engine tests/x tests/tui/test_tui_hygiene.py tests/cli/test_parse_render.py tests/test_helpers.py \
+	  tests/cli/test_generated.py::test_docs_are_current tests/cli/test_generated.py::test_completion_scripts_are_current
+
+# Every direct dependency at the lowest version pyproject.toml declares, in .venv-lowest, then the
+# fast tests: the declared lower bounds stay true.
+lowest:
+	rm -rf .venv-lowest
+	$(PY) -m venv .venv-lowest
+	.venv-lowest/bin/pip install -q --upgrade pip
+	$(PY) .ci/lowest_constraints.py > .venv-lowest/constraints.txt
+	.venv-lowest/bin/pip install -q -c .venv-lowest/constraints.txt -e '.[test]'
+	$(MAKE) test-fast VENV=.venv-lowest
 
 completions:
 	for sh in bash zsh fish; do \
