@@ -16,6 +16,11 @@
 //	result      writes the payload with the ResultWriter, then succeeds
 //	panic       panics with "boom"
 //	aggregated  succeeds (type of the tasks the group aggregator makes)
+//	typed:deliver  decodes the payload strictly into a typed struct (the Go side of
+//	            asynq-py's typed tasks: {"user_id": int, "subject": string}, no
+//	            unknown fields, user_id required) and writes "user_id=N subject=S"
+//	            with the ResultWriter; a payload that does not fit fails with an
+//	            error wrapping asynq.SkipRetry, so the task is archived at once
 //	anything else succeeds
 //
 // The group aggregator joins the payloads of a group with "," into one task
@@ -36,6 +41,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,6 +157,31 @@ func handleResult(_ context.Context, t *asynq.Task) error {
 	return err
 }
 
+// deliverArgs is what a Go service would declare for asynq-py's
+// @mux.task("typed:deliver") def deliver(ctx, user_id: int, subject: str = "").
+type deliverArgs struct {
+	UserID  *int   `json:"user_id"`
+	Subject string `json:"subject"`
+}
+
+func handleTypedDeliver(_ context.Context, t *asynq.Task) error {
+	dec := json.NewDecoder(bytes.NewReader(t.Payload()))
+	dec.DisallowUnknownFields()
+	var args deliverArgs
+	if err := dec.Decode(&args); err != nil {
+		return fmt.Errorf("invalid payload: %v: %w", err, asynq.SkipRetry)
+	}
+	if args.UserID == nil {
+		return fmt.Errorf("invalid payload: user_id is required: %w", asynq.SkipRetry)
+	}
+	w := t.ResultWriter()
+	if w == nil {
+		return errors.New("typed:deliver: no ResultWriter")
+	}
+	_, err := fmt.Fprintf(w, "user_id=%d subject=%s", *args.UserID, args.Subject)
+	return err
+}
+
 func newMux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("ok", func(context.Context, *asynq.Task) error { return nil })
@@ -163,6 +194,7 @@ func newMux() *asynq.ServeMux {
 	mux.HandleFunc("result", handleResult)
 	mux.HandleFunc("panic", func(context.Context, *asynq.Task) error { panic("boom") })
 	mux.HandleFunc("aggregated", func(context.Context, *asynq.Task) error { return nil })
+	mux.HandleFunc("typed:deliver", handleTypedDeliver)
 	return mux
 }
 
