@@ -57,11 +57,12 @@ def enqueue(
             "--payload",
             "-p",
             metavar="JSON|@FILE|-",
-            help="Payload: JSON text, @FILE to read a file, or - for stdin. Checked to be JSON unless --raw.",
+            help="Payload: JSON text, @FILE to read a file, or - for stdin (at most 32 MiB). JSON is stored "
+            "compact with sorted keys, as Task(type, dict) stores it, so unique locks match the library's.",
         ),
     ] = None,
     raw: Annotated[
-        bool, typer.Option("--raw", help="Store the payload bytes as they are, JSON or not.")
+        bool, typer.Option("--raw", help="Store the payload bytes as typed, JSON or not.")
     ] = False,
     queue: Annotated[
         str | None, typer.Option("--queue", "-q", metavar="QUEUE", help="Queue (default: default).")

@@ -7,6 +7,7 @@ that into Typer's ``BadParameter`` so the message names the option. Nothing here
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "canonical_json",
     "check_json",
     "duration_option",
     "parse_duration",
@@ -95,20 +97,57 @@ def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
 
 
+def _too_large(what: str, limit: int) -> ValueError:
+    return ValueError(f"{what} is larger than the limit of {limit} bytes ({limit // 2**20} MiB)")
+
+
+def _read_capped(stream: IO[bytes], limit: int, what: str) -> bytes:
+    """Read at most ``limit`` bytes; refuse as soon as there is one more (a stream may never end)."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(what, limit)
+    return data
+
+
+def _read_file(path: str, limit: int) -> bytes:
+    try:
+        with Path(path).open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:  # a regular file says its size: refuse before reading any of it
+                raise _too_large(f"payload file {path!r} of {size} bytes", limit)
+            return _read_capped(handle, limit, f"payload file {path!r}")
+    except OSError as exc:
+        raise ValueError(f"cannot read payload file {path!r}: {exc.strerror or exc}") from None
+
+
+def canonical_json(data: bytes) -> bytes:
+    """Return JSON ``data`` re-encoded as the library encodes a payload (Go's ``json.Marshal`` form)."""
+    from asynq_py.engine.gojson import go_json_dumps
+
+    text = check_json(data).decode("utf-8")
+    try:
+        return go_json_dumps(json.loads(text))
+    except RecursionError:
+        raise ValueError("payload is nested too deeply to be stored as JSON") from None
+
+
 def read_payload(spec: str, *, raw: bool, stdin: IO[bytes]) -> bytes:
-    """Return the payload given as ``JSON``, ``@FILE`` or ``-`` (stdin); check it is JSON unless ``raw``."""
+    """Return the payload given as ``JSON``, ``@FILE`` or ``-`` (stdin).
+
+    A file or stream larger than the engine's payload limit is refused before it is read whole. JSON
+    is stored in the library's canonical form (so unique-task locks match ``Task(type, dict)``);
+    ``raw`` keeps the bytes as they are.
+    """
+    from asynq_py.engine.client import DEFAULT_MAX_PAYLOAD_BYTES as limit
+
     if spec == "-":
-        data = stdin.read()
+        data = _read_capped(stdin, limit, "payload on stdin")
     elif spec.startswith("@"):
-        path = spec[1:]
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ValueError(f"cannot read payload file {path!r}: {exc.strerror or exc}") from None
+        data = _read_file(spec[1:], limit)
     else:
         # Arguments that were not valid UTF-8 come back as surrogates; this restores their bytes.
         data = spec.encode("utf-8", "surrogateescape")
-    return data if raw else check_json(data)
+    return data if raw else canonical_json(data)
 
 
 def parse_header(item: str) -> tuple[str, str]:

@@ -170,7 +170,7 @@ def test_other_bad_input_is_refused(cli, tmp_path):
         (["-p", '{"b": 1, "a": {"c": [true]}}'], {"b": 1, "a": {"c": [True]}}, b'{"a":{"c":[true]},"b":1}'),
         (["-p", "[1, 2]"], [1, 2], b"[1,2]"),
         (["-p", '"hello"'], '"hello"', b'"hello"'),
-        (["-p", '{"a": null}'], '{"a": null}', b'{"a": null}'),  # TOML has no null: kept as text
+        (["-p", '{"a": null}'], '{"a":null}', b'{"a":null}'),  # TOML has no null: kept as (canonical) text
         (["--raw", "-p", "plain text"], "plain text", b"plain text"),
         ([], None, None),
     ],
