@@ -44,7 +44,7 @@ def ls(ctx: typer.Context, json_: JsonFlag = False) -> None:
             cell(e.task_type),
             cell(payload_text(e.task_payload)),
             cell(", ".join(e.options)),
-            cell(relative(e.next_enqueue_at, now)),
+            cell(relative(e.next_run(now), now)),
             cell(relative(e.prev_enqueue_at, now, never="never")),
         )
     state.out.print(table)

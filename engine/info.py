@@ -166,6 +166,25 @@ class SchedulerEntryInfo:
     scheduler_id: str = ""
     """Which scheduler published it."""
 
+    def next_run(self, now: datetime) -> datetime | None:
+        """Return when the entry next fires, seen from ``now``.
+
+        A scheduler publishes its entries with each heartbeat, so ``next_enqueue_at`` can be up to a
+        heartbeat old and already past; then the spec gives the first run after ``now`` (cron fields
+        are read in UTC unless the spec names a zone).
+        """
+        published = self.next_enqueue_at
+        if published is None or published > now:
+            return published
+        from .cron import parse_spec  # cronsim only where a stale time must be recomputed
+        from .errors import ValidationError
+
+        try:
+            after = parse_spec(self.spec).next_after(now.timestamp())
+        except ValidationError:
+            return published  # a spec this build cannot read: show what was published
+        return datetime.fromtimestamp(after, now.tzinfo) if after != float("inf") else None
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerEnqueueEvent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -81,7 +82,7 @@ class SchedulesScreen(DashScreen):
                     Text(clean(e.task_type)),
                     Text(payload_preview(e.task_payload, 30)),
                     Text(clean(", ".join(e.options))),
-                    Text(relative_time(e.next_enqueue_at, now)),
+                    Text(relative_time(e.next_run(datetime.fromtimestamp(now, UTC)), now)),
                     Text(relative_time(e.prev_enqueue_at, now) if e.prev_enqueue_at else "N/A"),
                 ],
             )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +13,8 @@ import pytest
 
 from asynq_py.engine import Task, keys, rdb, wire
 from asynq_py.engine.broker import Broker
+
+from .conftest import ASYNQ_PY
 
 pytestmark = pytest.mark.real
 
@@ -122,3 +127,17 @@ def test_cron_entries_and_history(cli, r):
     ]
     assert event_record["task_id"] == "task-9"
     assert "1m ago" in cli("cron", "history", "entry-1").check().stdout
+
+
+def test_cron_ls_shows_the_true_next_run_when_the_heartbeat_is_older(env, r):
+    entry = wire.SchedulerEntry(
+        "stale-1", "@every 30s", "report", b"{}", (), datetime.now(UTC) - timedelta(seconds=3), None
+    )
+    r.rpush("asynq:schedulers:{sched-2}", wire.encode_scheduler_entry(entry))
+    r.zadd("asynq:schedulers", {"asynq:schedulers:{sched-2}": time.time() + 30})
+    done = subprocess.run(
+        [ASYNQ_PY, "cron", "ls"], capture_output=True, text=True, timeout=60, env={**os.environ, **env}
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if "stale-1" in line]
+    assert "ago" not in row and re.search(r"\bin (\d+s|now)\b|\bnow\b", row), row

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from seed import list_ids, message, seed_task, task_hash
 from textual.widgets import Static
 
-from asynq_py.engine import AsyncClient, AsyncInspector, Client, Task, TaskState, keys
+from asynq_py.engine import AsyncClient, AsyncInspector, Client, Task, TaskState, keys, wire
 from asynq_py.tui import DashboardApp, run_dashboard
 from asynq_py.tui.screen_confirm import ConfirmScreen
 from asynq_py.tui.screen_help import HelpScreen
@@ -642,6 +643,28 @@ class TestBehaviour:
             r.srem(keys.ALL_QUEUES, "critical")
             await pilot.press("q")
             await ui.wait(pilot, lambda: 'Queue "critical" no longer exists.' in ui.static(app, "#pager"))
+
+    async def test_schedules_show_the_true_next_run_when_the_heartbeat_is_older(
+        self, make_app, r, ui
+    ) -> None:
+        now = datetime.now(UTC)
+        entry = wire.SchedulerEntry(
+            "every-minute",
+            "@every 1m",
+            "report",
+            b"{}",
+            (),
+            now - timedelta(seconds=3),
+            now - timedelta(minutes=1),
+        )
+        r.rpush(keys.scheduler_entries_key("sched-stale"), wire.encode_scheduler_entry(entry))
+        r.zadd(keys.ALL_SCHEDULERS, {keys.scheduler_entries_key("sched-stale"): int(now.timestamp()) + 30})
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("3")
+            await ui.wait(pilot, lambda: isinstance(app.screen, SchedulesScreen) and ui.rows(app, "#entries"))
+            next_run = ui.rows(app, "#entries")[0][5]
+            assert next_run.startswith("in ") and "ago" not in next_run, next_run
 
 
 class TestEntryPoint:
