@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .settings import resolve
+from asynq_py.engine.settings import resolve
 
 __all__ = ["COMPLETION_TIMEOUT_S", "complete_queue"]
 

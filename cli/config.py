@@ -10,11 +10,12 @@ from typing import Annotated, Any
 import tomli_w
 import typer
 
+from asynq_py.engine.settings import EMBEDDED, Settings
+
 from .context import JsonFlag, get_state
 from .errors import CliError, ExitCode
 from .render import cell, emit_json, new_table
 from .schema import Field, Schema
-from .settings import EMBEDDED, Settings
 
 __all__ = ["CONFIG_SCHEMA", "app", "config_record"]
 

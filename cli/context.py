@@ -20,8 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from asynq_py.engine import Client, Inspector, RedisConnOpt
-
-    from .settings import Settings
+    from asynq_py.engine.settings import Settings
 
 __all__ = [
     "AppState",

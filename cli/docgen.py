@@ -15,7 +15,9 @@ import typer
 from typer._click import Command, Context
 from typer.core import TyperGroup
 
-from . import enqueue, schedfile, schema, settings
+from asynq_py.engine import settings
+
+from . import enqueue, schedfile, schema
 from .config import CONFIG_SCHEMA
 from .errors import EXIT_CODES
 from .main import app

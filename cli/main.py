@@ -12,11 +12,12 @@ from typing import Annotated, cast
 
 import typer
 
+from asynq_py.engine.settings import resolve
+
 from .context import AppState
 from .entry import version_line
 from .errors import GuardedGroup, warn
 from .render import make_console
-from .settings import resolve
 
 __all__ = ["COMMAND_MODULES", "app"]
 
@@ -34,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "metrics",
     "dash",
     "config",
+    "embedded",
 )
 """The command modules, in the order their commands appear in ``--help``."""
 

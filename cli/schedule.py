@@ -20,6 +20,7 @@ import typer
 
 from asynq_py.engine import SchedulerEntryInfo, Task
 from asynq_py.engine.gotime import format_duration
+from asynq_py.engine.settings import resolve
 
 from .context import AppState, JsonFlag, get_state
 from .errors import CliError, ExitCode
@@ -29,7 +30,6 @@ from .render import cell, emit, emit_json, fmt_time, new_table, payload_text, re
 from .schedfile import FileEntry, add_entry, describe, periodic_manager, read_schedules, remove_entries
 from .schema import cron_event_record, schedule_entry_record
 from .serve import DEFAULT_SYNC_INTERVAL, LogFormatOption, check_log_level, log_format, notes
-from .settings import resolve
 
 __all__ = ["app", "complete_entry_id"]
 
@@ -248,7 +248,8 @@ def _row(
         status = "outdated"
     # What schedulers publish is up to a heartbeat (10 s) old: the file's spec gives the next time now,
     # and the entry's newest enqueue event may be newer than the previous time published.
-    nexts = [e.next_enqueue_at for e in live if e.next_enqueue_at is not None]
+    now = datetime.now(UTC)
+    nexts = [n for e in live if (n := e.next_run(now)) is not None]
     next_at = info.next_enqueue_at if status == "running" else min(nexts, default=None)
     prevs = [t for t in (last_event, *(e.prev_enqueue_at for e in live)) if t is not None]
     schedulers = tuple(sorted(e.scheduler_id for e in live))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from asynq_py.engine import Handler, RedisConnOpt, ServeMux, ServerConfig
+from asynq_py.engine.settings import Settings
 
 from .context import AppState, get_state
 from .errors import CliError, ExitCode
@@ -27,7 +28,6 @@ from .httpd import Route, parse_listen, serve_routes
 from .logfmt import LOG_FORMATS, configure_logging
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
-from .settings import Settings
 
 if TYPE_CHECKING:
     from asynq_py.engine import Server

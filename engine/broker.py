@@ -34,6 +34,7 @@ from .errors import AsynqError, BrokerError, RedisUnavailableError, ValidationEr
 from .resp import BlockingConnection, PipelinedConnection, tcp_options
 from .routing import RETRYABLE, Refresher, split_by_node
 from .scripts import all_scripts, script
+from .settings import default_conn_opt
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
@@ -208,7 +209,9 @@ def _result(call: Command | Script | Batch, replies: Sequence[Any]) -> Any:
 class Broker:
     """Runs plans on a blocking redis-py client."""
 
-    def __init__(self, target: RedisLike) -> None:
+    def __init__(self, target: RedisLike | None) -> None:
+        if target is None:  # resolved as the asynq-py command line resolves it
+            target = default_conn_opt()
         self.redis, self._sentinels = connect_sync(target)
         """The underlying redis-py client (every call when there is no direct connection)."""
         self._owned = not isinstance(target, redis.Redis | redis.RedisCluster)
@@ -313,7 +316,9 @@ class Broker:
 class AsyncBroker:
     """Runs plans on an asyncio redis-py client."""
 
-    def __init__(self, target: RedisLike) -> None:
+    def __init__(self, target: RedisLike | None) -> None:
+        if target is None:  # resolved as the asynq-py command line resolves it
+            target = default_conn_opt()
         self.redis, self._sentinels = connect_async(target)
         """The underlying redis-py client (Pub/Sub, and every call when there is no pipelined connection)."""
         self._owned = not isinstance(target, aredis.Redis | aredis.RedisCluster)

@@ -230,7 +230,7 @@ class Client:
 
     def __init__(
         self,
-        redis: RedisLike,
+        redis: RedisLike | None = None,
         *,
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
@@ -304,7 +304,7 @@ class AsyncClient:
 
     def __init__(
         self,
-        redis: RedisLike,
+        redis: RedisLike | None = None,
         *,
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,

@@ -66,6 +66,14 @@ class EmbeddedRedis:
         """Return True if the server answers on its socket."""
         return _answers_ping(self.socket_path)
 
+    def pid(self) -> int | None:
+        """Return the process id the running server wrote to its pid file, or None."""
+        try:
+            text = (self.data_dir / "server.pid").read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() and self.is_running() else None
+
     def ensure_running(self, timeout_s: float = 10.0) -> str:
         """Start the server unless it already runs; return its URL.
 

@@ -38,7 +38,7 @@ class Inspector:
         clock: Time source (default the system clock).
     """
 
-    def __init__(self, redis: RedisLike, *, clock: Clock | None = None) -> None:
+    def __init__(self, redis: RedisLike | None = None, *, clock: Clock | None = None) -> None:
         self._broker = Broker(redis)
         self._now = (clock or RealClock()).now
 
@@ -343,7 +343,7 @@ class AsyncInspector:
         clock: Time source (default the system clock).
     """
 
-    def __init__(self, redis: RedisLike, *, clock: Clock | None = None) -> None:
+    def __init__(self, redis: RedisLike | None = None, *, clock: Clock | None = None) -> None:
         self._broker = AsyncBroker(redis)
         self._now = (clock or RealClock()).now
 

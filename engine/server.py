@@ -35,6 +35,7 @@ from .mux import Handler, HandlerFunc, ServeMux, handler_function
 from .periodic import run_periodically
 from .processor import Processor, Registry
 from .recoverer import Recoverer
+from .settings import default_conn_opt
 from .subscriber import Subscriber
 
 if TYPE_CHECKING:
@@ -67,8 +68,14 @@ class Server:
     """
 
     def __init__(
-        self, redis: str | RedisConnOpt, config: ServerConfig | None = None, *, clock: Clock | None = None
+        self,
+        redis: str | RedisConnOpt | None = None,
+        config: ServerConfig | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
+        if redis is None:  # resolved as the asynq-py command line resolves it
+            redis = default_conn_opt()
         if not isinstance(redis, str | RedisConnOpt):
             raise ValidationError("Server needs a Redis URL or RedisConnOpt: it opens its own connections")
         self._redis = redis

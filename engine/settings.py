@@ -1,5 +1,9 @@
 """Where asynq-py's settings come from: flag > environment > config file > default.
 
+The command line and the library share this resolution: ``Client()``, ``Inspector()`` and
+``Server()`` given no Redis use ``default_conn_opt()``, which resolves the Redis exactly as
+``asynq-py`` does with no ``--redis`` flag (so the two always talk to the same server).
+
 Each setting comes from the first place that has it:
 
 - Redis URL: ``--redis``, then ``ASYNQ_REDIS_URL``, then ``url`` in the config file's ``[redis]`` table,
@@ -44,18 +48,18 @@ the first command that needs Redis.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from asynq_py.engine import RedisConnOpt, ValidationError
-from asynq_py.engine.embedded import EmbeddedRedis
+from .config import RedisConnOpt
+from .embedded import EmbeddedRedis
+from .errors import RedisUnavailableError, ValidationError
 
-from .errors import CliError, ExitCode
-
-__all__ = ["EMBEDDED", "Durability", "Settings", "resolve"]
+__all__ = ["EMBEDDED", "Durability", "Settings", "default_conn_opt", "resolve"]
 
 EMBEDDED = "embedded"
 """The Redis URL that names the embedded server."""
@@ -133,9 +137,9 @@ class Settings:
             return scheme + sep + ("***@" + rest.rpartition("@")[2] if "@" in rest else rest)
 
     def check(self) -> None:
-        """Raise ``CliError`` if the settings cannot be used."""
+        """Raise ``ValidationError`` if the settings cannot be used."""
         if self.problem:
-            raise CliError(self.problem, ExitCode.USAGE)
+            raise ValidationError(self.problem)
 
     def conn_opt(self, *, start: bool = True, **overrides: Any) -> RedisConnOpt | None:
         """Return the connection options; start the embedded server if needed (None if not ``start``)."""
@@ -147,10 +151,8 @@ class Settings:
                 try:
                     url = server.ensure_running()
                 except ValidationError as exc:
-                    where = f"{exc} (from {self.data_dir_source})"
-                    raise CliError(
-                        f"{where}; point ASYNQ_PY_HOME at a folder to use", ExitCode.USAGE
-                    ) from exc
+                    fix = f"(from {self.data_dir_source}); point ASYNQ_PY_HOME at a folder to use"
+                    raise ValidationError(f"{exc} {fix}") from exc
             elif server.is_running():
                 url = server.url
             else:
@@ -160,7 +162,7 @@ class Settings:
         try:
             return RedisConnOpt.from_url(url, **overrides)
         except ValidationError as exc:
-            raise CliError(f"invalid Redis URL from {self.redis_url_source}: {exc}", ExitCode.USAGE) from None
+            raise ValidationError(f"invalid Redis URL from {self.redis_url_source}: {exc}") from exc
 
 
 def _default_config_path(env: Mapping[str, str], home: Path) -> Path:
@@ -322,3 +324,16 @@ def resolve(
         log_format=file_values.get("log_format", "text"),
         log_format_source="config file" if "log_format" in file_values else "default",
     )
+
+
+def default_conn_opt() -> RedisConnOpt:
+    """Return the Redis that ``asynq-py`` would use with no flags (starting the embedded server if needed).
+
+    Raises:
+        ValidationError: the config file or a setting is invalid.
+        RedisUnavailableError: the embedded server did not start.
+    """
+    opt = resolve(redis=None, password=None, config=None, env=os.environ).conn_opt()
+    if opt is None:  # pragma: no cover - conn_opt returns None only when told not to start the server
+        raise RedisUnavailableError("the embedded server is not running")
+    return opt

@@ -20,8 +20,8 @@ from conftest import free_port
 from helpers import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-from asynq_py.cli.settings import resolve
 from asynq_py.engine import Client, RedisConnOpt, Task
+from asynq_py.engine.settings import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "deploy.md").read_text()

@@ -13,7 +13,6 @@ import pytest
 
 from asynq_py.cli import docgen, schema
 from asynq_py.cli.config import CONFIG_SCHEMA, config_record
-from asynq_py.cli.settings import resolve
 from asynq_py.engine import (
     DailyStats,
     GroupInfo,
@@ -26,6 +25,7 @@ from asynq_py.engine import (
     TaskState,
     WorkerInfo,
 )
+from asynq_py.engine.settings import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNQ_PY = str(Path(sys.executable).with_name("asynq-py"))
