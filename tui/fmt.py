@@ -9,6 +9,7 @@ square brackets in data are never read as Rich markup.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
@@ -97,29 +98,44 @@ def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def payload_detail(data: bytes | None, limit: int = PAYLOAD_DETAIL_LIMIT) -> tuple[str, str]:
-    """Return a label and the full rendering of a payload or result for the task screen.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Controls that make decoded bytes binary rather than text (tab and line breaks are text)."""
 
-    JSON is pretty-printed; anything else is a hex dump with a printable-ASCII column. Only the
-    first ``limit`` bytes are rendered.
+
+def _kind(data: bytes) -> tuple[str, str | None]:
+    """Return ``JSON``, ``text`` or ``binary`` for the whole of ``data``, with its text if it has one."""
+    text = _decode(data)
+    if text is None or _CONTROLS.search(text):
+        return "binary", None
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return "text", text
+    return "JSON", text
+
+
+def payload_detail(data: bytes | None, limit: int = PAYLOAD_DETAIL_LIMIT) -> tuple[str, str]:
+    """Return a label and the rendering of a payload or result for the task screen.
+
+    The kind (JSON, text or binary) is decided on the whole payload, whatever its size. JSON is
+    pretty-printed and text shown as it is when the payload fits ``limit`` bytes; a larger one is
+    shown up to ``limit`` and cut with its size named. Binary is a hex dump with an ASCII column.
     """
     if not data:
         return "empty", "(empty)"
+    kind, text = _kind(data)
+    label = f"{kind}, {thousands(len(data))} bytes"
     more = len(data) - limit
-    head = data if more <= 0 else data[:limit]
-    text = _decode(head) if more <= 0 else None
-    if text is not None:
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            pass
-        else:
-            pretty = json.dumps(parsed, indent=2, ensure_ascii=False, sort_keys=False)
-            return f"JSON, {thousands(len(data))} bytes", clean(pretty, multiline=True)
-    dump = hex_dump(head)
+    if text is None:
+        body = hex_dump(data if more <= 0 else data[:limit])
+    elif more <= 0 and kind == "JSON":
+        body = clean(json.dumps(json.loads(text), indent=2, ensure_ascii=False), multiline=True)
+    else:
+        body = clean(text if more <= 0 else data[:limit].decode("utf-8", "ignore"), multiline=True)
     if more > 0:
-        dump += f"\n… {thousands(more)} more bytes not shown"
-    return f"binary, {thousands(len(data))} bytes", dump
+        label += f", first {thousands(limit)} shown"
+        body += f"\n… {thousands(more)} more bytes not shown"
+    return label, body
 
 
 def hex_dump(data: bytes) -> str:

@@ -666,6 +666,20 @@ class TestBehaviour:
             next_run = ui.rows(app, "#entries")[0][5]
             assert next_run.startswith("in ") and "ago" not in next_run, next_run
 
+    async def test_a_large_json_payload_is_shown_as_json_with_its_size(self, make_app, r, ui) -> None:
+        big = b'{"rows": [' + b",".join(b'{"n": %d}' % i for i in range(200_000)) + b"]}"  # ~2.5 MB
+        seed_task(r, message("export:rows", big, task_id="big-json"), "pending")
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_queue(pilot, ui)
+            await show_state(pilot, ui, "pending")
+            await ui.wait(pilot, lambda: ui.keys(app, "#tasks") == ["big-json"])
+            await pilot.press("enter")
+            await ui.wait(pilot, lambda: isinstance(app.screen, TaskScreen) and "Payload" in ui.text(app))
+            text = ui.static(app, "#task-info")
+            assert f"(JSON, {len(big):,} bytes, first 65,536 shown)" in text, text[:300]
+            assert '{"rows": [{"n": 0}' in text and "more bytes not shown" in text and "binary" not in text
+
 
 class TestEntryPoint:
     def test_run_dashboard_returns_the_exit_code_and_closes_what_it_got(

@@ -76,10 +76,20 @@ class TestPayloads:
         assert first == "00000000  68 65 6c 6c 6f 20 1b 5b  33 31 6d 20 77 6f 72 6c   |hello .[31m worl|"
 
     def test_detail_stops_at_the_limit(self) -> None:
-        kind, body = payload_detail(b"{}" * 100, limit=32)
-        assert kind == "binary, 200 bytes"
-        assert body.endswith("… 168 more bytes not shown")
+        kind, body = payload_detail(b"\x00{}" * 100, limit=32)
+        assert kind == "binary, 300 bytes, first 32 shown"
+        assert body.endswith("… 268 more bytes not shown")
         assert len(body.splitlines()) == 3
+
+    def test_detail_knows_json_and_text_whatever_their_size(self) -> None:
+        big = b'{"rows": [' + b",".join(b'{"n": 1}' for _ in range(10_000)) + b"]}"
+        kind, body = payload_detail(big, limit=64)
+        assert kind == f"JSON, {len(big):,} bytes, first 64 shown"
+        assert body.startswith('{"rows": [{"n": 1}') and body.endswith(
+            f"… {len(big) - 64:,} more bytes not shown"
+        )
+        kind, body = payload_detail("héllo wörld\n".encode() * 1000, limit=64)
+        assert kind == "text, 14,000 bytes, first 64 shown" and body.startswith("héllo wörld\nhéllo")
 
     def test_empty(self) -> None:
         assert payload_detail(None) == ("empty", "(empty)")
