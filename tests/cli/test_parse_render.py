@@ -58,7 +58,7 @@ def test_times():
 
 def test_payloads(tmp_path):
     stdin = io.BytesIO(b' {"a": [1, 2]} \n')
-    assert read_payload("-", raw=False, stdin=stdin) == b'{"a": [1, 2]}'
+    assert read_payload("-", raw=False, stdin=stdin) == b'{"a":[1,2]}'  # the library's canonical form
     assert read_payload("text", raw=True, stdin=io.BytesIO()) == b"text"
     with pytest.raises(ValueError, match=r"line 2, column 1"):
         check_json(b'{"a":\n}')
