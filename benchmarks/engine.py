@@ -254,6 +254,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the enqueue figures")
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check that the script runs")
+    p.add_argument("--enqueue-only", action="store_true", help="only the enqueue figures and their ratios")
     p.add_argument("--worker", choices=("async", "def"))
     p.add_argument("--url")
     p.add_argument("--processes", type=int, default=1)
@@ -277,18 +278,19 @@ def main() -> int:
                 ("ratio: bulk / sync", f"{_ratio(rates, 'bulk', 'sync'):.2f}x"),
             ]
             drains: dict[tuple[str, int], float] = {}
-            for kind in ("async", "def"):
+            for kind in () if args.enqueue_only else ("async", "def"):
                 for processes in (1, 2):
                     rate, rss = bench.drain(kind, processes, n, args.concurrency)
                     drains[kind, processes] = rate
                     plural = "es" if processes > 1 else ""
                     label = f"drain {n:,} no-op {kind} tasks, {processes} process{plural}"
                     rows.append((label, f"{rate:,.0f}/s (peak RSS {rss:.1f} MiB)"))
-            two_to_one = drains["async", 2] / drains["async", 1]
-            rows.append(("ratio: drain async, 2 / 1 processes", f"{two_to_one:.2f}x"))
-            p50, p95, p99 = bench.latency(30 if args.smoke else 300)
-            figures = f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms"
-            rows.append(("idle enqueue-to-start latency", figures))
+            if not args.enqueue_only:
+                two_to_one = drains["async", 2] / drains["async", 1]
+                rows.append(("ratio: drain async, 2 / 1 processes", f"{two_to_one:.2f}x"))
+                p50, p95, p99 = bench.latency(30 if args.smoke else 300)
+                figures = f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms"
+                rows.append(("idle enqueue-to-start latency", figures))
         finally:
             bench.close()
     width = max(len(label) for label, _ in rows)

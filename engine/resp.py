@@ -45,16 +45,73 @@ __all__ = ["BlockingConnection", "PipelinedConnection", "tcp_options"]
 _pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
 
 
+_EARLY_FLUSH = 16
+"""Commands after which a write goes out before the loop step ends: the server starts on them
+while the loop builds the rest, rather than the two taking turns (100 enqueuers: about 1.5x)."""
+
+
 class _Pending:
     """The replies one ``execute`` waits for."""
 
-    __slots__ = ("count", "future", "replies", "sent_at")
+    __slots__ = ("count", "future", "replies", "sent_at", "wait")
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int, sent_at: float) -> None:
+    def __init__(self, future: asyncio.Future[list[Any]], count: int, sent_at: float, wait: bool) -> None:
         self.future = future
         self.count = count
+        """Replies to take from the stream."""
         self.replies: list[Any] = []
         self.sent_at = sent_at
+        self.wait = wait
+        """True when the call ends with a ``WAIT`` whose reply comes from a ``_SharedWait``."""
+
+    def take(self, reply: Any) -> bool:
+        """Add a reply from the stream; True once this entry has taken all of its own."""
+        self.replies.append(reply)
+        if len(self.replies) < self.count:
+            return False
+        if not self.wait:
+            self.resolve()
+        return True
+
+    def resolve(self) -> None:
+        if not self.future.done():
+            self.future.set_result(self.replies)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+class _SharedWait:
+    """One ``WAIT`` sent after every write of a flush, its reply given to each call that asked.
+
+    Redis runs a blocked client's later commands only once its ``WAIT`` returns, so 100 calls each
+    ending in its own ``WAIT`` would wait one after another (a timeout each when replicas are
+    missing). A ``WAIT`` sent after all of the flush's writes counts the replicas that have every
+    one of them, which is what each call asked about its own.
+    """
+
+    __slots__ = ("calls", "command", "sent_at")
+
+    def __init__(self, command: tuple[Arg, ...]) -> None:
+        self.command = command
+        self.calls: list[_Pending] = []
+        self.sent_at = 0.0
+
+    def take(self, reply: Any) -> bool:
+        for call in self.calls:
+            call.replies.append(reply)
+            call.resolve()
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        for call in self.calls:
+            call.fail(exc)
+
+
+def _is_wait(command: tuple[Arg, ...]) -> bool:
+    name = command[0]
+    return isinstance(name, str) and name.upper() == "WAIT"
 
 
 class _Protocol(asyncio.Protocol):
@@ -67,8 +124,9 @@ class _Protocol(asyncio.Protocol):
         self._reader = hiredis.Reader()
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
+        self._waits: dict[tuple[Arg, ...], _SharedWait] = {}
         self._flush_scheduled = False
-        self._waiting: collections.deque[_Pending] = collections.deque()
+        self._waiting: collections.deque[_Pending | _SharedWait] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
         self.broken: BaseException | None = None
         """Why the connection can no longer be used, once it cannot."""
@@ -95,16 +153,11 @@ class _Protocol(asyncio.Protocol):
                 return
             if reply is False:
                 return
-            reply = _reply(reply)
             if not waiting:
                 self._fail(redis.ConnectionError("Redis sent a reply nobody asked for"))
                 return
-            pending = waiting[0]
-            pending.replies.append(reply)
-            if len(pending.replies) == pending.count:
+            if waiting[0].take(_reply(reply)):
                 waiting.popleft()
-                if not pending.future.done():
-                    pending.future.set_result(pending.replies)
 
     def send(self, commands: Sequence[tuple[Arg, ...]]) -> asyncio.Future[list[Any]]:
         """Queue ``commands`` for the next write; the future gets their replies."""
@@ -112,18 +165,36 @@ class _Protocol(asyncio.Protocol):
         if self.broken is not None:
             future.set_exception(self.broken)
             return future
-        pack = _pack
-        self._out.extend([pack(c) for c in commands])
-        self._waiting.append(_Pending(future, len(commands), time.monotonic()))
-        if not self._flush_scheduled:
+        wait = bool(commands) and _is_wait(commands[-1])
+        own = commands[:-1] if wait else commands
+        pending = _Pending(future, len(own), time.monotonic(), wait)
+        if own:
+            pack = _pack
+            self._out.extend([pack(c) for c in own])
+            self._waiting.append(pending)
+        if wait:
+            shared = self._waits.get(commands[-1])
+            if shared is None:
+                shared = self._waits[commands[-1]] = _SharedWait(commands[-1])
+            shared.calls.append(pending)
+        if len(self._out) >= _EARLY_FLUSH:
+            self._flush()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
         return future
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self.broken is not None or self._transport is None:
+        if self.broken is not None or self._transport is None or not (self._out or self._waits):
             return
+        if self._waits:
+            now = time.monotonic()
+            for shared in self._waits.values():
+                shared.sent_at = now
+                self._out.append(_pack(shared.command))
+                self._waiting.append(shared)
+            self._waits.clear()
         self._transport.write(b"".join(self._out))
         self._out.clear()
         if self._watchdog is None and self._timeout_s is not None:
@@ -148,9 +219,10 @@ class _Protocol(asyncio.Protocol):
             self._watchdog.cancel()
             self._watchdog = None
         while self._waiting:
-            future = self._waiting.popleft().future
-            if not future.done():
-                future.set_exception(exc)
+            self._waiting.popleft().fail(exc)
+        for shared in self._waits.values():
+            shared.fail(exc)
+        self._waits.clear()
         self._out.clear()
         if self._transport is not None:
             self._transport.abort()
