@@ -344,6 +344,12 @@ class _Socket:
     def close(self) -> None:
         self.sock.close()
 
+    def __del__(self) -> None:
+        # Like redis-py's connections: a client dropped without close() closes its sockets
+        # quietly instead of leaving the interpreter to warn about them.
+        with contextlib.suppress(AttributeError, OSError):
+            self.sock.close()
+
 
 class BlockingConnection:
     """Plain sockets to a standalone Redis, opened as needed and reused (one per thread at a time).

@@ -68,9 +68,12 @@ def test_servers_table_json_and_workers(cli, r, real_redis_url):
     beat(real_redis_url, workers=("t1", "t2"))
     out = cli("servers").check().stdout
     assert "web-1" in out and "4242" in out and "2/10" in out and "critical:6 default:3" in out
-    assert "5m ago" in out
+    # The seeded times are fixed; the command runs a few seconds later on a loaded machine.
+    assert re.search(r"\b5m(\ds)? ago", out)
     out = cli("servers", "--workers").check().stdout
-    assert "t1" in out and "email:send" in out and "in 55m" in out
+    assert "t1" in out
+    assert "email:send" in out
+    assert re.search(r"in 5[45]m", out)
     (record,) = [json.loads(line) for line in cli("servers", "--json").check().stdout.splitlines()]
     assert record["host"] == "web-1"
     assert record["active_workers"] == 2
@@ -126,7 +129,7 @@ def test_cron_entries_and_history(cli, r):
         json.loads(line) for line in cli("cron", "history", "entry-1", "--json").check().stdout.splitlines()
     ]
     assert event_record["task_id"] == "task-9"
-    assert "1m ago" in cli("cron", "history", "entry-1").check().stdout
+    assert re.search(r"\b1m(\ds)? ago", cli("cron", "history", "entry-1").check().stdout)
 
 
 def test_cron_ls_shows_the_true_next_run_when_the_heartbeat_is_older(env, r):
