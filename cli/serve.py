@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from asynq_py.engine import Handler, RedisConnOpt, ServeMux, ServerConfig
-from asynq_py.engine.settings import Settings
+from asynq_py.engine.settings import Settings, url_has_password
 
 from .context import AppState, get_state
 from .errors import CliError, ExitCode
@@ -153,6 +154,29 @@ def load_app(spec: str) -> Any:
     return found
 
 
+def _hide_password_from_argv(settings: Settings) -> None:
+    """Run this command again with the ``--redis`` URL moved to the environment, if it holds a password.
+
+    Every local user can read a process's arguments (``ps``), and forked workers inherit them; its
+    environment only its owner. ``execve`` keeps the pid. Only a real command line is rewritten.
+    """
+    url = settings.redis_url
+    if settings.redis_url_source != "--redis" or not url_has_password(url):
+        return
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg == "--redis" or arg == f"--redis={url}":
+            skip = arg == "--redis"
+            continue
+        argv.append(arg)
+    if len(argv) == len(sys.argv) - 1:
+        return  # not our command line (e.g. run in-process by a test runner)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, "ASYNQ_REDIS_URL": url}
+    os.execve(sys.executable, [sys.executable, "-m", "asynq_py.cli", *argv], env)  # noqa: S606 - our own argv
+
+
 def _configured_app(settings: Settings) -> str:
     if settings.app is None:
         raise CliError(
@@ -250,6 +274,7 @@ def serve(
     health_at = None if health is None else parse_listen(health, "--health")
     timeout = duration_option(shutdown_timeout)
     state.settings.check()
+    _hide_password_from_argv(state.settings)
     handler = load_app(target or _configured_app(state.settings))
     configure_logging(level, fmt)
     note = notes(state, fmt)

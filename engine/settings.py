@@ -59,7 +59,7 @@ from .config import RedisConnOpt
 from .embedded import EmbeddedRedis
 from .errors import RedisUnavailableError, ValidationError
 
-__all__ = ["EMBEDDED", "Durability", "Settings", "default_conn_opt", "resolve"]
+__all__ = ["EMBEDDED", "Durability", "Settings", "default_conn_opt", "resolve", "url_has_password"]
 
 EMBEDDED = "embedded"
 """The Redis URL that names the embedded server."""
@@ -246,6 +246,15 @@ def _app_from_file(value: str, config_dir: Path) -> str:
     return value.strip()
 
 
+def url_has_password(url: str) -> bool:
+    """Whether a Redis URL carries a password (of Redis or of its Sentinels)."""
+    try:
+        opt = RedisConnOpt.from_url(url)
+    except ValidationError:
+        return False
+    return bool(opt.password or opt.sentinel_password)
+
+
 def resolve(
     *,
     redis: str | None,
@@ -285,6 +294,11 @@ def resolve(
         (EMBEDDED, "default"),
     )
     url, url_source = next((v.strip(), s) for v, s in url_candidates if v and v.strip())
+    if url_source == "--redis" and url_has_password(url):
+        warnings.append(
+            "the password in --redis is visible to other users; use ASYNQ_REDIS_URL, "
+            "ASYNQ_REDIS_PASSWORD or the config file instead"
+        )
     password_candidates = (
         (password, "--password"),
         (env.get("ASYNQ_REDIS_PASSWORD"), "ASYNQ_REDIS_PASSWORD"),

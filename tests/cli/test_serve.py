@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from helpers import wait_for
 
 from asynq_py.engine import Inspector, Task, TaskState
@@ -131,3 +132,40 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_password_in_redis_url_warns_and_stays_out_of_the_process_list(
+    env, real_server_factory, queue, tmp_path: Path
+) -> None:
+    secret = "s3cret-in-url"
+    srv = real_server_factory()
+    admin = redis.Redis(port=srv.port)
+    admin.config_set("requirepass", secret)
+    admin.close()
+    url = f"redis://:{secret}@127.0.0.1:{srv.port}/0"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [ASYNQ_PY, "--redis", url, "serve", "examples/app.py:mux", "--queues", queue, "--processes", "2",
+             "--shutdown-timeout", "1s"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=sink,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        with Inspector(url) as inspector:
+
+            def workers() -> list[int] | None:
+                pids = [s.pid for s in inspector.servers() if queue in s.queues]
+                return pids if len(pids) == 2 else None
+
+            children = wait_for(workers, timeout=20, what="two workers")
+        for pid in [proc.pid, *children]:
+            assert secret.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes(), pid
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = log.read_text()
+    assert err.count("warning: the password in --redis is visible to other users") == 1, err
+    assert secret not in err
