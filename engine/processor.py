@@ -31,7 +31,7 @@ from .observer import Outcome
 from .ratelimit import RateLimitedLog
 from .task import Task
 from .threads import HandlerThreads
-from .wire import TaskMessage, decode_task_message
+from .wire import TaskMessage, decode_stored_task
 
 __all__ = ["Processor", "Registry", "Running", "log_fields", "queue_order"]
 
@@ -265,7 +265,7 @@ class Processor:
             self._spawn(self._drop_missing(item))
             return
         try:
-            msg = decode_task_message(item.data)
+            msg = decode_stored_task(item.data, item.queue, item.task_id)
         except DecodeError as exc:
             self._spawn(self._archive_poison(item, exc))
             return

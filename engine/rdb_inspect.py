@@ -38,7 +38,7 @@ from .wire import (
     decode_scheduler_entry,
     decode_scheduler_event,
     decode_server_info,
-    decode_task_message,
+    decode_stored_task,
     decode_worker_info,
     encode_task_message,
 )
@@ -225,7 +225,7 @@ def _decode_infos(
         if not data:
             continue
         try:
-            msg = decode_task_message(data)
+            msg = decode_stored_task(data, queue, task_id)
         except DecodeError:
             continue
         out.append(
@@ -314,7 +314,7 @@ def _task_reply(queue: str, task_id: str, now: float) -> Plan[list[Any]]:
 
 def _decode(queue: str, task_id: str, data: bytes) -> TaskMessage:
     try:
-        return decode_task_message(data)
+        return decode_stored_task(data, queue, task_id)
     except DecodeError as exc:
         raise DecodeError(str(exc), queue=queue, task_id=task_id) from None
 

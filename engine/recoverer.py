@@ -16,7 +16,7 @@ from .config import ServerConfig
 from .errors import AsynqError, DecodeError
 from .processor import Registry
 from .task import Task
-from .wire import TaskMessage, decode_task_message
+from .wire import TaskMessage, decode_stored_task
 
 __all__ = ["LeaseExpiredError", "Recoverer"]
 
@@ -70,7 +70,7 @@ class Recoverer:
             await self._broker.run(rdb.drop_active(queue, task_id))
             return
         try:
-            msg = decode_task_message(data)
+            msg = decode_stored_task(data, queue, task_id)
         except DecodeError as exc:
             self._log.error("archiving undecodable task %s in queue %s: %s", task_id, queue, exc)
             stub = TaskMessage(type="", id=task_id, queue=queue)

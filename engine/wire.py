@@ -27,6 +27,7 @@ __all__ = [
     "decode_scheduler_entry",
     "decode_scheduler_event",
     "decode_server_info",
+    "decode_stored_task",
     "decode_task_message",
     "decode_worker_info",
     "encode_scheduler_entry",
@@ -122,6 +123,22 @@ def decode_task_message(data: bytes) -> TaskMessage:
         completed_at=m.completed_at,
         headers=dict(m.headers),
     )
+
+
+def decode_stored_task(data: bytes, queue: str, task_id: str) -> TaskMessage:
+    """Parse the message stored under ``queue``'s key for ``task_id``.
+
+    Raises:
+        DecodeError: ``data`` is not a task message, or it names another task (its id or queue is
+            not the key's): run, it would be written back under that other name.
+    """
+    msg = decode_task_message(data)
+    if (msg.id, msg.queue) != (task_id, queue):
+        raise DecodeError(
+            f"the message under task {task_id!r} of queue {queue!r} "
+            f"names task {msg.id!r} of queue {msg.queue!r}"
+        )
+    return msg
 
 
 def _to_ts(when: datetime | None, ts: Timestamp) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import redis
-from helpers import wait_for
+from helpers import unique_queue, wait_for
 from seed import message, seed_task
 
 from asynq_py.engine import (
@@ -25,6 +25,7 @@ from asynq_py.engine import (
     SkipRetry,
     Task,
     TaskState,
+    keys,
 )
 from asynq_py.engine.processor import queue_order
 
@@ -334,6 +335,49 @@ def test_poison_message_is_archived_and_others_run(serve, raw, inspector, queue)
     wait_for(lambda: ran == ["good"] and raw.zcard(f"asynq:{{{queue}}}:archived") == 1)
     assert raw.hget(f"asynq:{{{queue}}}:t:poison", "state") == b"archived"
     wait_for(lambda: raw.llen(f"asynq:{{{queue}}}:active") == 0, what="active list to empty")
+    # The id without a hash is dropped without leaving a stub hash behind.
+    assert raw.exists(keys.task_key(queue, "nohash")) == 0
+
+
+def test_task_key_of_the_wrong_type_blocks_no_recovery(serve, raw, queue) -> None:
+    """A task key holding a string (not a hash) is dropped like a missing hash; it must not make
+    the dequeue or the recoverer fail, which would strand the orphans of every queue."""
+    ran: list[tuple[str, int]] = []
+    other = unique_queue("other")
+    raw.sadd(keys.ALL_QUEUES, queue, other)
+    raw.set(keys.task_key(queue, "stranger"), b"not a hash")
+    raw.lpush(keys.pending_key(queue), "stranger")
+    seed_task(raw, message("t", queue=other, task_id="orphan"), "active", lease_expiry=time.time() - 60)
+    seed_task(raw, message("t", queue=queue, task_id="good"), "pending")
+    serve(lambda ctx, task: ran.append((ctx.task_id, ctx.retry_count)), queues={queue: 1, other: 1})
+    wait_for(
+        lambda: sorted(ran) == [("good", 0), ("orphan", 1)], what="the good task and the recovered orphan"
+    )
+    for key in (keys.pending_key(queue), keys.active_key(queue)):
+        wait_for(lambda key=key: raw.llen(key) == 0, what=f"{key} to empty")
+    assert raw.zcard(keys.lease_key(queue)) == 0
+    assert raw.get(keys.task_key(queue, "stranger")) == b"not a hash"  # not ours to delete
+
+
+@pytest.mark.parametrize("field", ["id", "queue"])
+def test_message_naming_another_task_is_archived_not_run(serve, raw, inspector, queue, field) -> None:
+    """A message whose id or queue is not its key's would be run, then written back under the
+    other name: it is poison, archived under its own key with the reason."""
+    ran: list[str] = []
+    raw.sadd(keys.ALL_QUEUES, queue)
+    names = {"task_id": "someone-else"} if field == "id" else {"task_id": "mismatch"}
+    msg = message("t", queue=queue if field == "id" else "elsewhere", **names)
+    raw.hset(keys.task_key(queue, "mismatch"), mapping={"msg": msg.SerializeToString(), "state": "pending"})
+    raw.lpush(keys.pending_key(queue), "mismatch")
+    seed_task(raw, message("t", queue=queue, task_id="good"), "pending")
+    serve(lambda ctx, task: ran.append(ctx.task_id))
+    wait_for(lambda: raw.zscore(keys.archived_key(queue), "mismatch") is not None, what="the archive")
+    assert ran == ["good"]
+    assert raw.hget(keys.task_key(queue, "mismatch"), "msg") == msg.SerializeToString()
+    # Listings treat it as the undecodable task it is, not as a task of the name it gives.
+    assert [t.id for t in inspector.list_archived_tasks(queue)] == []
+    assert raw.llen(keys.active_key(queue)) == 0
+    assert raw.zcard(keys.lease_key(queue)) == 0
 
 
 def test_janitor_deletes_expired_completed(serve, raw, inspector, queue) -> None:
