@@ -19,6 +19,7 @@ import msgspec
 
 from .errors import SkipRetry, ValidationError
 from .gojson import go_json_dumps
+from .options import validate_task_type
 from .task import Task
 
 if TYPE_CHECKING:
@@ -115,7 +116,8 @@ class TaskDef(Generic[P, R]):
         self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self._hints = {p.name: p.annotation for p in params}
         self._decoder = msgspec.json.Decoder(self._struct)
-        Task(task_type, **options)  # check the name and options now, not at the first enqueue
+        validate_task_type(task_type)  # the name and the options are checked now, not at the first enqueue
+        Task(task_type, **options)
 
     @property
     def signature(self) -> str:

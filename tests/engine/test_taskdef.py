@@ -225,6 +225,8 @@ def test_bad_default_options_and_duplicates_are_refused() -> None:
     mux = ServeMux()
     with pytest.raises(ValidationError, match="unknown enqueue option 'max_retries'"):
         mux.task("t", max_retries=1)(lambda ctx: None)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="task type must not be blank"):
+        mux.task(" ")(lambda ctx: None)
     mux.task("t")(lambda ctx: None)
     with pytest.raises(ValidationError, match="already registered"):
         mux.task("t")(lambda ctx: None)
