@@ -26,8 +26,8 @@ import typer
 
 from asynq_py.engine import AsynqError, BrokerError, Task, ValidationError
 
-from .context import JsonFlag, get_state
-from .errors import CliError, ExitCode, classify, error_line
+from .context import JsonFlag, get_state, stdin_is_terminal
+from .errors import CliError, ExitCode, classify, error_line, warn
 from .parse import duration_option, parse_duration, parse_header, parse_time, read_payload, time_option
 from .render import emit, emit_json, progress
 from .schema import task_record
@@ -160,6 +160,8 @@ def enqueue(
         "retention": retention,
         "group": group,
     }
+    if deadline is not None and deadline <= datetime.now(UTC):
+        warn(f"--deadline {deadline.isoformat()} has passed: the task will fail with a deadline error")
     try:
         headers = dict(parse_header(item) for item in header or ())
     except ValueError as exc:
@@ -206,22 +208,36 @@ def _open_batch(source: str) -> IO[str]:
         raise CliError(f"cannot read batch file {source!r}: {exc.strerror or exc}") from None
 
 
+_BAD_LINES_SHOWN = 20
+"""Bad batch lines reported one by one; the rest are counted."""
+
+
 def _read_batch(source: str, defaults: dict[str, Any], headers: dict[str, str]) -> list[tuple[int, Task]]:
-    """Return (line number, task) for every non-blank line; raise ``CliError`` at the first bad one."""
+    """Return (line number, task) for every non-blank line.
+
+    Every bad line is reported (the first ``_BAD_LINES_SHOWN`` with their numbers, the rest counted),
+    and then ``CliError`` is raised: a batch with a bad line stores nothing.
+    """
     handle = _open_batch(source)
     tasks: list[tuple[int, Task]] = []
+    bad = 0
     try:
         for lineno, line in enumerate(handle, 1):
             if line.strip():
                 try:
                     tasks.append((lineno, _task_from_line(line, defaults, headers)))
                 except (ValueError, ValidationError) as exc:
-                    raise CliError(f"line {lineno}: {exc}") from None
+                    bad += 1
+                    if bad <= _BAD_LINES_SHOWN:
+                        error_line(f"line {lineno}: {exc}")
     except UnicodeDecodeError as exc:
         raise CliError(f"batch input is not UTF-8 text (byte {exc.start})") from None
     finally:
         if handle is not sys.stdin:
             handle.close()
+    if bad:
+        more = f" ({bad - _BAD_LINES_SHOWN} not shown)" if bad > _BAD_LINES_SHOWN else ""
+        raise CliError(f"{bad} bad line{'s' if bad > 1 else ''} in the batch{more}; nothing was stored")
     return tasks
 
 
@@ -311,6 +327,8 @@ def _enqueue_batch(
     as_json: bool,
 ) -> None:
     state = get_state(ctx)
+    if source == "-" and stdin_is_terminal():
+        state.note("reading NDJSON from stdin (Ctrl-D to end)")
     tasks = _read_batch(source, {k: v for k, v in defaults.items() if v is not None}, headers)
     if not tasks:
         state.note("no tasks in the input")

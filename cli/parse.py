@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 _DAYS = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)d")
+_WELL_FORMED = re.compile(r"(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+")
+"""Go's duration syntax; a duration that has it and still fails to parse is out of range."""
 _DURATION_HINT = "use a number and a unit, e.g. 90s, 5m, 24h, 1h30m or 2d"
 _TIME_HINT = "use ISO 8601 with a zone (2026-01-02T15:04:05Z, 2026-01-02T17:04:05+02:00) or +DURATION (+2h)"
 
@@ -52,6 +54,8 @@ def parse_duration(text: str) -> timedelta:
     try:
         return go_parse_duration(go_text)
     except AsynqError:
+        if _WELL_FORMED.fullmatch(go_text):  # the syntax is right: only the size can be wrong
+            raise ValueError(f"duration {text!r} is too large: at most 2562047h (about 292 years)") from None
         raise ValueError(f"invalid duration {text!r}: {_DURATION_HINT}") from None
 
 

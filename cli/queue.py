@@ -48,7 +48,8 @@ def queue_infos(inspector: Inspector) -> list[QueueInfo]:
 def queue_table(infos: list[QueueInfo]) -> Table:
     """Return the table of queues that ``queues`` and ``stats`` print."""
     columns = (
-        *("Queue", "State", "Size", "Pending", "Active", "Scheduled", "Retry", "Archived", "Completed"),
+        *("Queue", "State", "Size", "Pending", "Aggregating", "Active", "Scheduled", "Retry", "Archived"),
+        "Completed",
         *("Processed", "Failed", "Latency"),
     )
     table = new_table(columns, numeric=columns[2:])
@@ -56,7 +57,11 @@ def queue_table(infos: list[QueueInfo]) -> Table:
         table.add_row(
             cell(q.queue),
             cell("paused", "yellow") if q.paused else cell("running"),
-            *(cell(n) for n in (q.size, q.pending, q.active, q.scheduled, q.retry, q.archived, q.completed)),
+            *(
+                cell(n)
+                for n in (q.size, q.pending, q.aggregating, q.active, q.scheduled, q.retry, q.archived)
+            ),
+            cell(q.completed),
             cell(q.processed),
             cell(q.failed, "red" if q.failed else ""),
             cell(fmt_duration(q.latency.total_seconds())),
@@ -201,12 +206,14 @@ def groups(ctx: typer.Context, names: QueueArgs, json_: JsonFlag = False) -> Non
                 table.add_row(cell(name), cell(info.group), cell(info.size))
 
     with state.inspector() as inspector:
+        listed = False
         try:
             each(dict.fromkeys(names), list_groups, subject="queue")
+            listed = True
         finally:
             if table.row_count:
                 state.out.print(table)
-            elif not as_json:
+            elif listed and not as_json:  # after "queue not found", "no groups" would only confuse
                 state.note("no groups")
 
 

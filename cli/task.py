@@ -37,10 +37,23 @@ IdArgs = Annotated[
     list[str] | None,
     typer.Argument(metavar="ID...", help="Task ids; - reads one id per line from stdin.", show_default=False),
 ]
+
+
+def _complete_all_state(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Offer only the states the command's ``--all`` accepts (``retry --all pending`` is refused)."""
+    action = _ACTIONS.get(ctx.info_name or "")
+    states = action.bulk_states if action else tuple(TaskState)
+    return [s.value for s in states if s.value.startswith(incomplete.lower())]
+
+
 AllOption = Annotated[
     TaskState | None,
     typer.Option(
-        "--all", metavar="STATE", case_sensitive=False, help="Act on every task of STATE in the -q queues."
+        "--all",
+        metavar="STATE",
+        case_sensitive=False,
+        help="Act on every task of STATE in the -q queues.",
+        autocompletion=_complete_all_state,
     ),
 ]
 GroupOption = Annotated[
@@ -88,6 +101,7 @@ _DELETE = _Action(
     lambda i, q, s, g, p: i.delete_all_tasks(q, s, group=g, progress=p),
     tuple(s for s in TaskState if s is not TaskState.ACTIVE),
 )
+_ACTIONS = {action.verb: action for action in (_RETRY, _KILL, _DELETE)}
 
 
 def locate(inspector: Inspector, task_id: str, queue: str | None) -> TaskInfo:

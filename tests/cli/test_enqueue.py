@@ -215,7 +215,9 @@ def test_batch_with_a_malformed_line_stores_nothing(cli, inspector, tmp_path):
     path = tmp_path / "bad.ndjson"
     path.write_text('{"type": "a"}\n{"type": "b", "payload": {\n{"type": "c"}\n')
     run = cli("enqueue", "--batch", str(path)).check(2)
-    assert run.error.startswith("error: line 2: not valid JSON")
+    errors = run.stderr.splitlines()
+    assert errors[0].startswith("error: line 2: not valid JSON")
+    assert errors[1:] == ["error: 1 bad line in the batch; nothing was stored"]
     assert inspector.queues() == []
 
 
@@ -235,8 +237,9 @@ def test_batch_with_a_malformed_line_stores_nothing(cli, inspector, tmp_path):
 )
 def test_batch_line_errors(cli, inspector, line, message):
     run = cli("enqueue", "--batch", "-", input='{"type": "ok"}\n' + line + "\n").check(2)
-    assert run.error.startswith("error: line 2: ")
-    assert message in run.error
+    first, summary = run.stderr.splitlines()
+    assert first.startswith("error: line 2: ") and message in first
+    assert summary == "error: 1 bad line in the batch; nothing was stored"
     assert inspector.queues() == []
 
 
