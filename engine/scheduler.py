@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Unpack
 
 from . import keys, rdb, rdb_inspect
 from .broker import AsyncBroker
@@ -48,7 +48,14 @@ from .cron import Schedule, parse_spec, zone
 from .errors import AsynqError, DuplicateTaskError, TaskIdConflictError, TaskStateError, ValidationError
 from .gotime import format_options
 from .info import SchedulerEntryInfo
-from .options import EnqueueOptions, merge_options, parse_options, validate_task_id, validate_task_type
+from .options import (
+    EnqueueOptions,
+    Options,
+    merge_options,
+    parse_options,
+    validate_task_id,
+    validate_task_type,
+)
 from .ratelimit import RateLimitedLog
 from .task import Task, TaskInfo
 from .wire import SchedulerEnqueueEvent, SchedulerEntry, encode_scheduler_entry, encode_scheduler_event
@@ -222,7 +229,9 @@ class Scheduler:
 
     # Entries ---------------------------------------------------------------------------------
 
-    def register(self, spec: str, task: Task, *, entry_id: str | None = None, **options: Any) -> str:
+    def register(
+        self, spec: str, task: Task, *, entry_id: str | None = None, **options: Unpack[Options]
+    ) -> str:
         """Add an entry that enqueues ``task`` on ``spec``; return its id. Works before and while running.
 
         Args:

@@ -172,7 +172,7 @@ def test_entry_ids_are_derived_from_content() -> None:
     with pytest.raises(ValidationError, match="no scheduler entry"):
         a.unregister(first)
     with pytest.raises(ValidationError, match="unknown enqueue option"):
-        a.register("@daily", task, colour="red")
+        a.register("@daily", task, colour="red")  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="minute field"):
         a.register("99 * * * *", task)
 
