@@ -23,7 +23,7 @@ from .httpd import parse_listen, serve_routes, wait_for_stop_signal
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from asynq_py.engine.observer import WorkerObserver
+    from asynq_py.engine import WorkerObserver
 
     from .httpd import Response, Route
 

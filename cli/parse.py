@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 import typer
 
 from asynq_py.engine import AsynqError
-from asynq_py.engine.gotime import parse_duration as go_parse_duration
+from asynq_py.engine import parse_duration as go_parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

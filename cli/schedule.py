@@ -18,8 +18,7 @@ from typing import Annotated, Any
 import tomli_w
 import typer
 
-from asynq_py.engine import SchedulerEntryInfo, Task
-from asynq_py.engine.gotime import format_duration
+from asynq_py.engine import SchedulerEntryInfo, Task, format_duration
 from asynq_py.engine.settings import resolve
 
 from .context import AppState, JsonFlag, get_state

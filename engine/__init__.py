@@ -1,6 +1,26 @@
 """asynq-py's engine: a task queue library wire-compatible with Go asynq v0.26.0.
 
-Enqueue with ``Client``/``AsyncClient``, look and fix with ``Inspector``/``AsyncInspector``.
+Enqueue with ``Client``/``AsyncClient``, look and fix with ``Inspector``/``AsyncInspector``, run
+handlers with ``Server`` and a ``ServeMux``. The Redis layout both sides share is docs/wire.md.
+
+Module map, by layer from top to bottom (pyproject.toml states the same layers as an
+import-linter contract: a module imports only from the layers below it)::
+
+    x/                  optional extras: Prometheus metrics, OpenTelemetry tracing
+    server              Server: lifecycle, signals, wiring the loops; run() and run_async()
+    periodic_manager    PeriodicTaskManager: a scheduler whose entries come from a reloaded source
+    scheduler           Scheduler: enqueues tasks on cron specs
+    supervisor          several worker processes under one parent, restarted when they die
+    aggregator, forwarder, heartbeat, janitor, recoverer, subscriber
+                        the background loops, one each
+    processor           dequeue under a lease, run the handler, write the outcome
+    client, inspector   Client/AsyncClient (enqueue), Inspector/AsyncInspector (read and admin)
+    rdb, rdb_inspect    plans: the Redis calls of each operation, without I/O
+    broker              the only code that runs calls (redis-py, or resp's hiredis connections)
+    values and helpers  task, options, payload, info, config, context, mux, taskdef, keys, wire,
+                        calls, resp, routing, scripts/, clock, cron, gotime, gojson, observer,
+                        periodic, ratelimit, threads, embedded
+    errors              the exception tree
 
 The public names are loaded on first use (PEP 562), so importing the package costs nothing until a
 name is used: ``asynq-py --version`` does not load redis or protobuf.
@@ -14,11 +34,13 @@ if _typing.TYPE_CHECKING:
     from .clock import Clock, RealClock, SimulatedClock
     from .config import RedisConnOpt, ServerConfig
     from .context import TaskContext
+    from .embedded import EmbeddedRedis
     from .errors import (
         AsynqError,
         BrokerError,
         DecodeError,
         DuplicateTaskError,
+        LifecycleError,
         NotReplicatedError,
         PayloadError,
         QueueNotEmptyError,
@@ -31,6 +53,7 @@ if _typing.TYPE_CHECKING:
         TaskStateError,
         ValidationError,
     )
+    from .gotime import format_duration, parse_duration
     from .info import (
         BulkProgress,
         DailyStats,
@@ -43,6 +66,7 @@ if _typing.TYPE_CHECKING:
     )
     from .inspector import AsyncInspector, Inspector
     from .mux import Handler, HandlerNotFoundError, ServeMux
+    from .observer import WorkerObserver
     from .options import LaterOptions, Options, TaskOptions
     from .payload import Payload
     from .periodic_manager import PeriodicTaskConfig, PeriodicTaskManager, ScheduleSource, TomlScheduleSource
@@ -62,11 +86,13 @@ _EXPORTS: dict[str, str] = {
     "DailyStats": "info",
     "DecodeError": "errors",
     "DuplicateTaskError": "errors",
+    "EmbeddedRedis": "embedded",
     "GroupInfo": "info",
     "Handler": "mux",
     "HandlerNotFoundError": "mux",
     "Inspector": "inspector",
     "LaterOptions": "options",
+    "LifecycleError": "errors",
     "NotReplicatedError": "errors",
     "Options": "options",
     "Payload": "payload",
@@ -103,6 +129,9 @@ _EXPORTS: dict[str, str] = {
     "TomlScheduleSource": "periodic_manager",
     "ValidationError": "errors",
     "WorkerInfo": "info",
+    "WorkerObserver": "observer",
+    "format_duration": "gotime",
+    "parse_duration": "gotime",
 }
 """Each public name and the module that defines it."""
 
@@ -117,11 +146,13 @@ __all__ = [
     "DailyStats",
     "DecodeError",
     "DuplicateTaskError",
+    "EmbeddedRedis",
     "GroupInfo",
     "Handler",
     "HandlerNotFoundError",
     "Inspector",
     "LaterOptions",
+    "LifecycleError",
     "NotReplicatedError",
     "Options",
     "Payload",
@@ -158,6 +189,9 @@ __all__ = [
     "TomlScheduleSource",
     "ValidationError",
     "WorkerInfo",
+    "WorkerObserver",
+    "format_duration",
+    "parse_duration",
 ]
 
 

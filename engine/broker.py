@@ -49,8 +49,15 @@ _REDIS_ERRORS = (redis.RedisError, OSError, redis.exceptions.RedisClusterExcepti
 
 
 def _translate(exc: Exception, call: Command | Script | None = None) -> AsynqError:
+    """The engine's error for a redis-py one, keeping Redis's own error as its ``__cause__``."""
     if isinstance(exc, AsynqError):
         return exc
+    translated = _translated(exc, call)
+    translated.__cause__ = exc
+    return translated
+
+
+def _translated(exc: Exception, call: Command | Script | None) -> AsynqError:
     if isinstance(exc, redis.exceptions.NoPermissionError) and call is not None:
         what = f"script {call.name}" if isinstance(call, Script) else " ".join(str(a) for a in call.args[:2])
         return BrokerError(f"Redis denied {what}: {exc}")
@@ -202,7 +209,7 @@ def _result(call: Command | Script | Batch, replies: Sequence[Any]) -> Any:
         return [_translate(r, c) if isinstance(r, Exception) else r for r, c in pairs]
     reply = replies[0]
     if isinstance(reply, Exception):
-        raise _translate(reply, call) from None
+        raise _translate(reply, call) from reply
     return reply
 
 
@@ -247,7 +254,7 @@ class Broker:
                     replies[i] = reply
         except _REDIS_ERRORS as exc:
             self._after_error([exc])
-            raise _translate(exc, None if isinstance(call, Batch) else call) from None
+            raise _translate(exc, None if isinstance(call, Batch) else call) from exc
         self._after_error(replies)
         return _result(call, replies)
 
@@ -354,7 +361,7 @@ class AsyncBroker:
                     replies[i] = reply
         except _REDIS_ERRORS as exc:
             await self._after_error([exc])
-            raise _translate(exc, None if isinstance(call, Batch) else call) from None
+            raise _translate(exc, None if isinstance(call, Batch) else call) from exc
         await self._after_error(replies)
         return _result(call, replies)
 
@@ -442,7 +449,7 @@ class AsyncBroker:
                 if message is not None:
                     on_message(message["channel"].decode(errors="replace"), message["data"])
         except (redis.RedisError, OSError) as exc:
-            raise _translate(exc) from None
+            raise _translate(exc) from exc
         finally:
             subscribed.clear()
             with contextlib.suppress(redis.RedisError, OSError):

@@ -11,6 +11,7 @@
     ├── QueueNotEmptyError                     removing a queue that still has tasks
     ├── TaskNotFoundError                      no task with this id in the queue
     ├── TaskStateError                         the task's state forbids the operation
+    ├── LifecycleError                         a server or scheduler used out of order (started twice)
     ├── DecodeError                            bytes in Redis are not a valid asynq message
     ├── NotReplicatedError                     written, but fewer replicas than asked acknowledged it
     └── BrokerError                            Redis answered with an error
@@ -28,6 +29,7 @@ __all__ = [
     "BrokerError",
     "DecodeError",
     "DuplicateTaskError",
+    "LifecycleError",
     "NotReplicatedError",
     "PayloadError",
     "QueueNotEmptyError",
@@ -83,6 +85,10 @@ class TaskNotFoundError(AsynqError):
 
 class TaskStateError(AsynqError):
     """The task's current state does not allow the operation (e.g. deleting an active task)."""
+
+
+class LifecycleError(AsynqError):
+    """A ``Server`` or ``Scheduler`` was used out of order: started twice, or it did not start in time."""
 
 
 class DecodeError(AsynqError):

@@ -316,7 +316,7 @@ def _decode(queue: str, task_id: str, data: bytes) -> TaskMessage:
     try:
         return decode_stored_task(data, queue, task_id)
     except DecodeError as exc:
-        raise DecodeError(str(exc), queue=queue, task_id=task_id) from None
+        raise DecodeError(str(exc), queue=queue, task_id=task_id) from exc
 
 
 def _parse_task_info(queue: str, task_id: str, reply: list[Any]) -> TaskInfo:

@@ -299,8 +299,8 @@ class _Socket:
                 _set_tcp_options(sock, opt.socket_timeout_s)
                 if opt.tls:
                     sock = _ssl_context(opt).wrap_socket(sock, server_hostname=opt.host)
-        except TimeoutError:
-            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from None
+        except TimeoutError as exc:
+            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from exc
         except OSError as exc:
             raise redis.ConnectionError(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
         sock.settimeout(opt.socket_timeout_s)
@@ -329,8 +329,8 @@ class _Socket:
                     reader.feed(data)
                 else:
                     replies.append(_reply(reply))
-        except TimeoutError:
-            raise redis.TimeoutError("no reply from Redis within the socket timeout") from None
+        except TimeoutError as exc:
+            raise redis.TimeoutError("no reply from Redis within the socket timeout") from exc
         except hiredis.ProtocolError as exc:
             raise redis.ConnectionError(f"Redis protocol error: {exc}") from exc
         except OSError as exc:
@@ -452,8 +452,8 @@ class PipelinedConnection:
                 else:
                     tls = _ssl_context(opt) if opt.tls else None
                     _, protocol = await loop.create_connection(factory, opt.host, opt.port, ssl=tls)
-        except TimeoutError:
-            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from None
+        except TimeoutError as exc:
+            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from exc
         except OSError as exc:
             raise redis.ConnectionError(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
         handshake = _handshake(opt)

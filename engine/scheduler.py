@@ -45,7 +45,13 @@ from .client import AsyncClient
 from .clock import Clock, RealClock
 from .config import RedisConnOpt
 from .cron import Schedule, parse_spec, zone
-from .errors import AsynqError, DuplicateTaskError, TaskIdConflictError, TaskStateError, ValidationError
+from .errors import (
+    AsynqError,
+    DuplicateTaskError,
+    LifecycleError,
+    TaskIdConflictError,
+    ValidationError,
+)
 from .gotime import format_options
 from .info import SchedulerEntryInfo
 from .options import (
@@ -333,15 +339,15 @@ class Scheduler:
         """Start on a background thread and return once the entries are published.
 
         Raises:
-            TaskStateError: already started, or it did not start within ``timeout_s``.
+            LifecycleError: already started, or it did not start within ``timeout_s``.
             RedisUnavailableError: Redis could not be reached.
         """
         if self._thread is not None:
-            raise TaskStateError("the scheduler was already started")
+            raise LifecycleError("the scheduler was already started")
         self._thread = threading.Thread(target=self._thread_main, name="asynq-scheduler", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout_s):
-            raise TaskStateError("the scheduler did not start in time")
+            raise LifecycleError("the scheduler did not start in time")
         if self._failure is not None:
             raise self._failure
 
@@ -372,9 +378,14 @@ class Scheduler:
 
     async def start_async(self) -> asyncio.Task[None]:
         """Start on the current event loop; return once the entries are published."""
-        task = asyncio.get_running_loop().create_task(self._main())
-        while not self._started.is_set() and not task.done():
-            await asyncio.sleep(0.005)
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        task = loop.create_task(self._main(ready))
+        ready_wait = loop.create_task(ready.wait())
+        try:
+            await asyncio.wait({task, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready_wait.cancel()
         if task.done():
             task.result()  # raises what stopped it
         return task
@@ -411,9 +422,10 @@ class Scheduler:
         """Return more background loops to run until ``stopping`` (a subclass hook)."""
         return []
 
-    async def _main(self) -> None:
+    async def _main(self, ready: asyncio.Event | None = None) -> None:
+        """Run until asked to stop; set ``ready`` (and ``_started``) once the entries are published."""
         if self._ran:
-            raise TaskStateError("a scheduler runs once; create a new one")
+            raise LifecycleError("a scheduler runs once; create a new one")
         self._ran = True
         self._loop = asyncio.get_running_loop()
         self._stopping, self._wake = asyncio.Event(), asyncio.Event()
@@ -434,6 +446,8 @@ class Scheduler:
         background = [asyncio.ensure_future(c) for c in loops]
         self._log.info("scheduler %s started with %d entries", self.scheduler_id, len(self._entries))
         self._started.set()
+        if ready is not None:
+            ready.set()
         try:
             await self._stopping.wait()
         finally:

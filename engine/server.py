@@ -10,6 +10,7 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import rdb, rdb_inspect
@@ -27,7 +29,7 @@ from .calls import Command
 from .client import AsyncClient
 from .clock import Clock, RealClock
 from .config import RedisConnOpt, ServerConfig
-from .errors import AsynqError, RedisUnavailableError, TaskStateError, ValidationError
+from .errors import AsynqError, LifecycleError, RedisUnavailableError, ValidationError
 from .forwarder import Forwarder
 from .heartbeat import Heartbeater, ServerIdentity
 from .janitor import Janitor
@@ -49,6 +51,13 @@ REDIS_RETRY_FIRST_S = 0.5
 """How long a starting server waits before it tries an unreachable Redis again; doubled each time."""
 REDIS_RETRY_MAX_S = 10.0
 """The longest wait between two tries, so a log line comes at most this often while Redis is down."""
+
+
+def _run_one_worker(
+    redis: str | RedisConnOpt, config: ServerConfig, handler: Handler | HandlerFunc | ServeMux
+) -> None:
+    """Run one supervised worker process: a ``Server`` of one process (the ``Supervisor``'s callable)."""
+    Server(redis, replace(config, processes=1)).run(handler)
 
 
 def _resolver(handler: Handler | HandlerFunc | ServeMux) -> Callable[[str], HandlerFunc]:
@@ -142,7 +151,8 @@ class Server:
         if self.config.processes > 1:
             from .supervisor import Supervisor
 
-            self._supervisor = Supervisor(self._redis, self.config, handler)
+            worker = functools.partial(_run_one_worker, self._redis, self.config, handler)
+            self._supervisor = Supervisor(self.config, worker)
             self._supervisor.run()
             return
         asyncio.run(self._run_with_signals(handler))
@@ -150,23 +160,23 @@ class Server:
     def start(self, handler: Handler | HandlerFunc | ServeMux, timeout_s: float = 10.0) -> None:
         """Start processing on a background thread and return once it runs.
 
-        Raises ``TaskStateError`` if it does not run within ``timeout_s``; if Redis is not
+        Raises ``LifecycleError`` if started twice or not running within ``timeout_s``; if Redis is not
         reachable yet, the server keeps waiting for it meanwhile (see ``redis_wait_s``) until
         ``shutdown``."""
         if self._thread is not None:
-            raise TaskStateError("the server was already started")
+            raise LifecycleError("the server was already started")
         self._thread = threading.Thread(
             target=self._thread_main, args=(handler,), name="asynq-server", daemon=True
         )
         self._thread.start()
         if not self._started.wait(timeout_s):
-            raise TaskStateError("the server did not start in time")
+            raise LifecycleError("the server did not start in time")
         if self._failure is not None:
             raise self._failure
 
     def _thread_main(self, handler: Handler | HandlerFunc | ServeMux) -> None:
         try:
-            asyncio.run(self._main(handler))
+            asyncio.run(self._main(handler, asyncio.Event()))
         except BaseException as exc:  # reported to start(), or logged if it happens later
             if not self._started.is_set():
                 self._failure = exc
@@ -190,13 +200,18 @@ class Server:
 
     async def run_async(self, handler: Handler | HandlerFunc | ServeMux) -> None:
         """Run on the current event loop until ``shutdown_async`` (no signal handling)."""
-        await self._main(handler)
+        await self._main(handler, asyncio.Event())
 
     async def start_async(self, handler: Handler | HandlerFunc | ServeMux) -> asyncio.Task[None]:
         """Start on the current event loop; return the task that runs the server."""
-        task = asyncio.get_running_loop().create_task(self._main(handler))
-        while not self._started.is_set() and not task.done():
-            await asyncio.sleep(0.005)
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        task = loop.create_task(self._main(handler, asyncio.Event(), ready))
+        ready_wait = loop.create_task(ready.wait())
+        try:
+            await asyncio.wait({task, ready_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready_wait.cancel()
         if task.done():
             task.result()  # raises what stopped it
         return task
@@ -220,20 +235,23 @@ class Server:
 
     async def _run_with_signals(self, handler: Handler | HandlerFunc | ServeMux) -> None:
         loop = asyncio.get_running_loop()
-        main = loop.create_task(self._main(handler))
-        while self._stopping is None and not main.done():
-            await asyncio.sleep(0.005)
-        if self._stopping is not None:
-            loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
-            loop.add_signal_handler(signal.SIGINT, self._stopping.set)
-            loop.add_signal_handler(signal.SIGTSTP, self._stop_fetching)
-        await main
+        stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+        loop.add_signal_handler(signal.SIGINT, stopping.set)
+        loop.add_signal_handler(signal.SIGTSTP, self._stop_fetching)
+        await self._main(handler, stopping)
 
-    async def _main(self, handler: Handler | HandlerFunc | ServeMux) -> None:
+    async def _main(
+        self,
+        handler: Handler | HandlerFunc | ServeMux,
+        stopping: asyncio.Event,
+        ready: asyncio.Event | None = None,
+    ) -> None:
+        """Serve until ``stopping`` is set; set ``ready`` (and ``_started``) once serving."""
         cfg = self.config
         queues = sorted(cfg.effective_queues())
         self._loop = asyncio.get_running_loop()
-        self._stopping = stopping = asyncio.Event()
+        self._stopping = stopping
         broker = AsyncBroker(self._redis)
         sync_broker = Broker(self._redis)
         registry = Registry()
@@ -300,8 +318,10 @@ class Server:
         if cfg.observer is not None:
             cfg.observer.serving(cfg.concurrency)
         self._started.set()
+        if ready is not None:
+            ready.set()
         try:
-            await self._stopping.wait()
+            await stopping.wait()
         finally:
             self._log.info("shutting down")
             self._stop_fetching()

@@ -1,9 +1,10 @@
 """Several worker processes under one parent: forwards signals, restarts children that die.
 
-Each child is a full ``Server`` with its own heartbeat, so ``servers`` lists every one. Children
-are forked, so the handler needs no import path; CPU-bound ``def`` handlers get a GIL each. A child
-whose supervisor dies (even by SIGKILL) shuts down gracefully; a child that gives up waiting for
-Redis (``redis_wait_s``) stops the whole group.
+Each child runs the callable it is given; ``Server`` passes one that runs a one-process server with
+its own heartbeat, so ``servers`` lists every child. Children are forked, so the callable needs no
+import path; CPU-bound ``def`` handlers get a GIL each. A child whose supervisor dies (even by
+SIGKILL) shuts down gracefully; a child that gives up waiting for Redis (``redis_wait_s``) stops
+the whole group.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING
 
-from .config import RedisConnOpt, ServerConfig
+from .config import ServerConfig
 from .errors import RedisUnavailableError
-
-if TYPE_CHECKING:
-    from .mux import Handler, HandlerFunc, ServeMux
 
 __all__ = ["Supervisor"]
 
@@ -46,35 +44,26 @@ def _watch_parent(parent: int, log: logging.Logger) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _child(
-    redis: str | RedisConnOpt,
-    config: ServerConfig,
-    handler: Handler | HandlerFunc | ServeMux,
-    parent: int,
-) -> None:
-    from dataclasses import replace
-
-    from .server import Server
-
+def _child(run_worker: Callable[[], None], log: logging.Logger, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards SIGTERM instead
-    log = config.logger or logging.getLogger("asynq_py")
     threading.Thread(target=_watch_parent, args=(parent, log), name="asynq-parent-watch", daemon=True).start()
     try:
-        Server(redis, replace(config, processes=1)).run(handler)
+        run_worker()
     except RedisUnavailableError as exc:
         log.error("%s", exc)
         sys.exit(GAVE_UP_EXIT)
 
 
 class Supervisor:
-    """Keeps ``config.processes`` servers running until SIGTERM or SIGINT."""
+    """Keeps ``config.processes`` children running ``run_worker`` until SIGTERM or SIGINT.
 
-    def __init__(
-        self, redis: str | RedisConnOpt, config: ServerConfig, handler: Handler | HandlerFunc | ServeMux
-    ) -> None:
-        self._redis = redis
+    ``run_worker`` runs one worker in a child process and returns when that worker shut down;
+    raising ``RedisUnavailableError`` means it gave up waiting for Redis, which stops the group.
+    """
+
+    def __init__(self, config: ServerConfig, run_worker: Callable[[], None]) -> None:
         self._config = config
-        self._handler = handler
+        self._run_worker = run_worker
         self._log = config.logger or logging.getLogger("asynq_py")
         self._ctx = multiprocessing.get_context("fork")
         self._children: list[BaseProcess | None] = [None] * config.processes
@@ -85,7 +74,7 @@ class Supervisor:
     def _spawn(self, slot: int) -> None:
         proc = self._ctx.Process(
             target=_child,
-            args=(self._redis, self._config, self._handler, os.getpid()),
+            args=(self._run_worker, self._log, os.getpid()),
             name=f"asynq-worker-{slot}",
         )
         proc.start()

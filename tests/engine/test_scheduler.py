@@ -20,7 +20,7 @@ import pytest
 import redis
 from helpers import wait_for
 
-from asynq_py.engine import Inspector, SimulatedClock, Task, TaskState, ValidationError, keys
+from asynq_py.engine import Inspector, LifecycleError, SimulatedClock, Task, TaskState, ValidationError, keys
 from asynq_py.engine.cron import parse_spec
 from asynq_py.engine.errors import RedisUnavailableError
 from asynq_py.engine.periodic_manager import PeriodicTaskManager, TomlScheduleSource
@@ -550,3 +550,11 @@ def test_toml_source_refuses_non_utf8(tmp_path) -> None:
     path.write_bytes(b'[[schedule]]\nspec = "@every 1s"\ntype = "\xff"\n')
     with pytest.raises(ValidationError, match="not UTF-8"):
         TomlScheduleSource(path).load()
+
+
+@real
+def test_starting_a_scheduler_twice_is_a_lifecycle_error(schedulers) -> None:
+    s = schedulers()
+    s.start()
+    with pytest.raises(LifecycleError, match="already started"):
+        s.start()

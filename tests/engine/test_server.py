@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections import Counter
@@ -18,6 +19,8 @@ from seed import message, seed_task
 from asynq_py.engine import (
     Client,
     Inspector,
+    LifecycleError,
+    RedisUnavailableError,
     RevokeTask,
     ServeMux,
     Server,
@@ -470,3 +473,38 @@ def test_clock_skew_against_redis_is_warned(real_redis_url, queue, caplog) -> No
         skewed.start(lambda ctx, task: None)
         skewed.shutdown()
     assert any("clock is +90" in r.getMessage() or "clock is +89" in r.getMessage() for r in caplog.records)
+
+
+async def test_start_async_returns_once_serving_and_shutdown_async_stops_it(
+    real_redis_url, client, queue
+) -> None:
+    server = Server(real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}}))
+    ran = asyncio.Event()
+
+    async def handle(ctx, task) -> None:
+        ran.set()
+
+    running = await server.start_async(handle)
+    assert server.status == "active"
+    assert not running.done()
+    await asyncio.to_thread(client.enqueue, Task("t"), queue=queue)
+    await asyncio.wait_for(ran.wait(), timeout=10)
+    await server.shutdown_async()
+    await asyncio.wait_for(running, timeout=10)
+    assert server.status == "closed"
+
+
+async def test_start_async_raises_what_stopped_the_server_before_it_served(queue) -> None:
+    with socket.socket() as held:  # a port nothing answers on
+        held.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{held.getsockname()[1]}/0"
+        server = Server(url, ServerConfig(**{**FAST, "queues": {queue: 1}, "redis_wait_s": 0.5}))
+        with pytest.raises(RedisUnavailableError):
+            await asyncio.wait_for(server.start_async(lambda ctx, task: None), timeout=20)
+    assert server.status != "active"
+
+
+def test_starting_a_server_twice_is_a_lifecycle_error(serve) -> None:
+    server = serve(lambda ctx, task: None)
+    with pytest.raises(LifecycleError, match="already started"):
+        server.start(lambda ctx, task: None)
