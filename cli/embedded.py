@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from asynq_py.engine.embedded import EmbeddedRedis
+from asynq_py.engine import EmbeddedRedis
 
 from .context import JsonFlag, get_state
 from .errors import CliError, ExitCode

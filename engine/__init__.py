@@ -19,7 +19,7 @@ import-linter contract: a module imports only from the layers below it)::
     broker              the only code that runs calls (redis-py, or resp's hiredis connections)
     values and helpers  task, options, payload, info, config, context, mux, taskdef, keys, wire,
                         calls, resp, routing, scripts/, clock, cron, gotime, gojson, observer,
-                        periodic, ratelimit, threads, embedded
+                        periodic, ratelimit, threads, embedded, settings
     errors              the exception tree
 
 The public names are loaded on first use (PEP 562), so importing the package costs nothing until a

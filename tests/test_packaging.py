@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import asynq_py.engine as engine
@@ -88,3 +89,12 @@ def test_wheel_ships_every_source_file(tmp_path: Path) -> None:
         and p.suffix in (".py", ".lua", ".pyi", ".tcss", ".typed", ".proto")
     }
     assert expected - shipped == set()
+
+
+def test_every_engine_module_is_in_a_layer_of_the_contract() -> None:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    listed = {name.strip() for layer in layers for name in re.split(r"[|:]", layer)}
+    modules = {p.stem for p in (ROOT / "engine").glob("*.py") if p.stem != "__init__"}
+    packages = {p.parent.name for p in (ROOT / "engine").glob("*/__init__.py") if p.parent.name != "_pb"}
+    assert listed == modules | packages
