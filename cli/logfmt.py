@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 
 from .render import escape
@@ -55,7 +56,25 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
-    """Send logs to stderr at ``level`` in format ``fmt`` (one of ``LOG_FORMATS``)."""
+    """Send logs to stderr at ``level`` in format ``fmt`` (one of ``LOG_FORMATS``).
+
+    Python's warnings, exceptions ignored at exit and uncaught exceptions of threads become log
+    records too, so that nothing else writes to stderr in the middle of the records.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
+    logging.captureWarnings(True)
+    log = logging.getLogger("asynq_py")
+
+    def unraisable(info: sys.UnraisableHookArgs) -> None:
+        exc = (info.exc_type, info.exc_value, info.exc_traceback) if info.exc_value else None
+        log.error("%s: %r", info.err_msg or "Exception ignored in", info.object, exc_info=exc)
+
+    def thread_died(info: threading.ExceptHookArgs) -> None:
+        exc = (info.exc_type, info.exc_value, info.exc_traceback) if info.exc_value else None
+        name = info.thread.name if info.thread else "?"
+        log.error("thread %s stopped with an uncaught exception", name, exc_info=exc)
+
+    sys.unraisablehook = unraisable
+    threading.excepthook = thread_died

@@ -114,7 +114,8 @@ def test_kubernetes_worker_serves_the_probes_and_metrics_its_manifest_names(
                 proc.wait(10)
     assert proc.returncode == 0, err
     assert b"not a loopback address" not in err
-    assert all(json.loads(line) for line in err.decode().splitlines())  # --log-format json
+    lines = err.decode().splitlines()
+    assert all(json.loads(line) for line in lines), lines  # --log-format json
 
 
 @pytest.mark.parametrize("name", ["sentinel", "cluster"])

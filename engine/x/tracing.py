@@ -48,9 +48,10 @@ def enqueue_hook(tracer_provider: TracerProvider | None = None) -> EnqueueHook:
 
     def hook(task_type: str, queue: str, task_id: str) -> Mapping[str, str]:
         attributes = _attributes(queue, task_id, task_type, "create")
-        with tracer.start_as_current_span(f"create {queue}", kind=SpanKind.PRODUCER, attributes=attributes):
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)
+        span = tracer.start_span(f"create {queue}", kind=SpanKind.PRODUCER, attributes=attributes)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        span.end()
         return carrier
 
     return hook

@@ -19,6 +19,8 @@ summed over live processes).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from ..observer import Outcome
@@ -27,6 +29,17 @@ __all__ = ["WorkerMetrics"]
 
 _LABELS = ("queue", "task_type")
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, float("inf"))
+
+
+class _Children(NamedTuple):
+    started: Counter
+    succeeded: Counter
+    failed: Counter
+    retried: Counter
+    archived: Counter
+    duration: Histogram
+    wait: Histogram
+    in_flight: Gauge
 
 
 class WorkerMetrics:
@@ -84,30 +97,50 @@ class WorkerMetrics:
         self.redis_errors_total = counter(
             "asynq_worker_redis_errors_total", "Failed Redis calls of the worker.", ("kind",)
         )
+        self._children: dict[tuple[str, str], _Children] = {}
+        """The labelled children per (queue, task type): one dict lookup per event, not eight."""
 
     def serving(self, concurrency: int) -> None:
         """Record the server's concurrency (0 once it shut down)."""
         self.concurrency.set(concurrency)
 
+    def _of(self, queue: str, task_type: str) -> _Children:
+        children = self._children.get((queue, task_type))
+        if children is None:
+            key = (queue, task_type)
+            children = self._children[key] = _Children(
+                self.started_total.labels(*key),
+                self.succeeded_total.labels(*key),
+                self.failed_total.labels(*key),
+                self.retried_total.labels(*key),
+                self.archived_total.labels(*key),
+                self.duration.labels(*key),
+                self.wait.labels(*key),
+                self.in_flight.labels(*key),
+            )
+        return children
+
     def started(self, queue: str, task_type: str, waited_s: float | None) -> None:
         """Count a started handler and how long its task waited."""
-        self.started_total.labels(queue, task_type).inc()
-        self.in_flight.labels(queue, task_type).inc()
+        c = self._of(queue, task_type)
+        c.started.inc()
+        c.in_flight.inc()
         if waited_s is not None:
-            self.wait.labels(queue, task_type).observe(max(0.0, waited_s))
+            c.wait.observe(max(0.0, waited_s))
 
     def finished(self, queue: str, task_type: str, outcome: Outcome, duration_s: float) -> None:
         """Count a run's outcome and duration."""
-        self.in_flight.labels(queue, task_type).dec()
-        self.duration.labels(queue, task_type).observe(max(0.0, duration_s))
+        c = self._of(queue, task_type)
+        c.in_flight.dec()
+        c.duration.observe(max(0.0, duration_s))
         if outcome == "succeeded":
-            self.succeeded_total.labels(queue, task_type).inc()
+            c.succeeded.inc()
         elif outcome in ("retried", "archived", "revoked"):
-            self.failed_total.labels(queue, task_type).inc()
+            c.failed.inc()
             if outcome == "retried":
-                self.retried_total.labels(queue, task_type).inc()
+                c.retried.inc()
             elif outcome == "archived":
-                self.archived_total.labels(queue, task_type).inc()
+                c.archived.inc()
 
     def lease_extensions_failed(self, queue: str, count: int) -> None:
         """Count leases a heartbeat could not extend."""

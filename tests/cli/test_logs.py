@@ -110,5 +110,23 @@ def test_bad_log_format_is_refused(cli, tmp_path: Path) -> None:
 
 
 def test_scheduler_takes_the_log_format_too(cli) -> None:
-    assert cli("scheduler", "--log-format", "yaml").check(2)
-    assert sys.executable  # the scheduler run itself is covered by test_schedule
+    assert "--log-format" in cli("scheduler", "--log-format", "yaml").check(2).stderr
+
+
+def test_warnings_and_stray_exceptions_become_json_lines() -> None:
+    code = """
+import gc, threading, warnings
+from asynq_py.cli.logfmt import configure_logging
+configure_logging("info", "json")
+warnings.warn("careful\\nnow")
+t = threading.Thread(target=lambda: 1 / 0, name="doomed"); t.start(); t.join()
+class Bad:
+    def __del__(self):
+        raise ValueError("in del")
+Bad(); gc.collect()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    docs = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [d["level"] for d in docs] == ["warning", "error", "error"], done.stderr
+    assert "careful\nnow" in docs[0]["message"] and "ZeroDivisionError" in docs[1]["error"]
+    assert "ValueError: in del" in docs[2]["error"]
