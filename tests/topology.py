@@ -280,6 +280,9 @@ class Sentinel:
             "sentinel down-after-milliseconds mymaster 1000\n"
             "sentinel failover-timeout mymaster 5000\n"
             "sentinel parallel-syncs mymaster 1\n"
+            # Seen from a master in a namespace, this host is its veth address: announce loopback,
+            # where the Sentinels listen.
+            "sentinel announce-ip 127.0.0.1\n"
         )
         self.proc = subprocess.Popen(
             [str(server_binary()), str(self.conf), "--sentinel"],
@@ -512,6 +515,12 @@ class Partition:
         self._ip("netns", "exec", self.name, "ip", "link", "set", f"{self.host_if}n", "up")
         self._ip("netns", "exec", self.name, "ip", "link", "set", "lo", "up")
 
+    def start_server(self, workdir: Path, extra: tuple[str, ...] = ()) -> RealServer:
+        """Start a server inside the namespace, listening on ``ns_ip`` (stopped at teardown)."""
+        server = _NsServer(self, workdir, extra)
+        server.start()
+        return server
+
     def popen(self, args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         """Start a process inside the namespace (stopped at teardown)."""
         proc = subprocess.Popen(["ip", "netns", "exec", self.name, *args], **kwargs)
@@ -534,6 +543,34 @@ class Partition:
                 proc.wait(timeout=10)
         subprocess.run(["ip", "link", "del", self.host_if], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
+
+
+class _NsServer(RealServer):
+    """A ``RealServer`` run inside a ``Partition``'s namespace on its ``ns_ip``."""
+
+    def __init__(self, part: Partition, workdir: Path, extra: tuple[str, ...]) -> None:
+        super().__init__(workdir, extra=extra)
+        self.part = part
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.part.ns_ip}:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        args = [str(server_binary()), "--port", str(self.port), "--bind", self.part.ns_ip,
+                "--protected-mode", "no", "--dir", str(self.workdir), "--save", "", "--appendonly", "no",
+                *self.extra]  # fmt: skip
+        self.proc = self.part.popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(
+                lambda: replication(self.port, self.part.ns_ip).get("role"),
+                timeout_s,
+                "the server in the namespace",
+            )
+        except AssertionError:
+            self.stop()
+            raise
 
 
 @pytest.fixture

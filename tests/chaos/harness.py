@@ -103,11 +103,14 @@ def worker_command(
     concurrency: int = 8,
     processes: int = 1,
     shutdown_timeout_s: float = 8.0,
+    lease_s: int | None = None,
 ) -> list[str]:
-    """The command line of one chaos worker (run it with ``worker_env()``)."""
+    """The command line of one chaos worker (run it with ``worker_env()``); ``lease_s`` replaces the
+    fast profile's lease."""
+    lease = [] if lease_s is None else ["--lease", str(lease_s)]
     return [sys.executable, "-m", "chaos.worker", "--redis", redis_url, "--queues", ",".join(queues),
             "--ledger-dir", str(ledger_dir), "--concurrency", str(concurrency),
-            "--processes", str(processes), "--shutdown-timeout", str(shutdown_timeout_s)]  # fmt: skip
+            "--processes", str(processes), "--shutdown-timeout", str(shutdown_timeout_s), *lease]  # fmt: skip
 
 
 def worker_env() -> dict[str, str]:
@@ -192,11 +195,18 @@ class Fleet:
         self.workers: list[WorkerProc] = []
         self.started = 0
 
-    def spawn(self, concurrency: int = 8, shutdown_timeout_s: float = 8.0, processes: int = 1) -> WorkerProc:
+    def spawn(
+        self,
+        concurrency: int = 8,
+        shutdown_timeout_s: float = 8.0,
+        processes: int = 1,
+        lease_s: int | None = None,
+    ) -> WorkerProc:
         """Start one more worker."""
         command = worker_command(
             self.redis_url, self.queues, self.ledger_dir,
             concurrency=concurrency, shutdown_timeout_s=shutdown_timeout_s, processes=processes,
+            lease_s=lease_s,
         )  # fmt: skip
         worker = WorkerProc(command, self.log_dir / f"worker{self.started}.log", self.lifetime_s, concurrency)
         self.started += 1

@@ -185,6 +185,8 @@ class Run:
     retry_count: int
     started: float
     outcome: str | None
+    ended: float | None = None
+    """When the handler stopped (None if the ledger has no end)."""
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,7 @@ def read_ledgers(ledger_dir: Path) -> Ledgers:
             else:
                 pending = open_runs[(rec[1], int(rec[3]))]
                 started = pending.pop(0)
-                ledgers.runs[rec[1]].append(replace(started, outcome=rec[5]))
+                ledgers.runs[rec[1]].append(replace(started, outcome=rec[5], ended=float(rec[4])))
         for pending in open_runs.values():
             for run in pending:
                 ledgers.runs[run.task_id].append(run)

@@ -26,6 +26,7 @@ import logging
 import os
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--shutdown-timeout", type=float, default=8.0)
+    parser.add_argument("--lease", type=int, default=FAST_PROFILE["lease_duration_s"], help="lease seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
     config = build_config(args.queues.split(","), args.concurrency, args.processes, args.shutdown_timeout)
+    config = replace(config, lease_duration_s=args.lease)
     Server(args.redis, config).run(build_mux(HandlerLedger(args.ledger_dir)))
     logging.getLogger("chaos.worker").info("worker %d exits", os.getpid())
     return 0
