@@ -40,10 +40,13 @@ def free_port() -> int:
 class RealServer:
     """A redis-compatible server process on a free loopback port, stopped by ``stop``."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, extra: tuple[str, ...] = (), binary: Path | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.extra = extra
+        self.binary = binary or server_binary()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,7 +55,7 @@ class RealServer:
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [str(server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
+        args = [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.workdir), "--save", "", "--appendonly", "no", *self.extra]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
@@ -116,8 +119,8 @@ def real_server_factory(tmp_path: Path) -> Iterator[Any]:
     """Start private servers (for tests that stop or restart Redis); all are stopped afterwards."""
     started: list[RealServer] = []
 
-    def make(port: int | None = None, extra: tuple[str, ...] = ()) -> RealServer:
-        server = RealServer(tmp_path / f"redis{len(started)}", port, extra)
+    def make(port: int | None = None, extra: tuple[str, ...] = (), binary: Path | None = None) -> RealServer:
+        server = RealServer(tmp_path / f"redis{len(started)}", port, extra, binary)
         server.start()
         started.append(server)
         return server

