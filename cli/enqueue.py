@@ -162,10 +162,7 @@ def enqueue(
     }
     if deadline is not None and deadline <= datetime.now(UTC):
         warn(f"--deadline {deadline.isoformat()} has passed: the task will fail with a deadline error")
-    try:
-        headers = dict(parse_header(item) for item in header or ())
-    except ValueError as exc:
-        raise CliError(f"--header: {exc}") from None
+    headers = _headers(header or [])
     as_json = state.use_json(json_)
     if batch is not None:
         if task_type is not None or payload is not None or raw or task_id is not None or arg:
@@ -177,14 +174,9 @@ def enqueue(
         return
     if task_type is None:
         raise CliError("give a task TYPE, or --batch FILE to read tasks from a file")
-    data: bytes | None = None
-    if payload is not None:
-        try:
-            data = read_payload(payload, raw=raw, stdin=sys.stdin.buffer)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
     if raw and arg:
         raise CliError("--raw stores a payload as it is; drop --arg")
+    data = None if payload is None else _read_payload(payload, raw)
     task = None if raw else typed_task(state, app_, task_type, arg or [], data)
     if task is None:
         task = Task(task_type, data, headers=headers)
@@ -197,6 +189,20 @@ def enqueue(
     else:
         emit(info.id)
     state.note(f"enqueued task {info.id} to queue {info.queue} ({info.state})")
+
+
+def _headers(items: list[str]) -> dict[str, str]:
+    try:
+        return dict(parse_header(item) for item in items)
+    except ValueError as exc:
+        raise CliError(f"--header: {exc}") from None
+
+
+def _read_payload(payload: str, raw: bool) -> bytes:
+    try:
+        return read_payload(payload, raw=raw, stdin=sys.stdin.buffer)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _open_batch(source: str) -> IO[str]:
@@ -242,6 +248,19 @@ def _read_batch(source: str, defaults: dict[str, Any], headers: dict[str, str]) 
 
 
 def _task_from_line(line: str, defaults: dict[str, Any], headers: dict[str, str]) -> Task:
+    obj = _line_object(line)
+    task_type = obj.get("type")
+    if not isinstance(task_type, str) or not task_type.strip() or not task_type.isprintable():
+        raise ValueError("'type' must be a non-blank string of printable characters")
+    line_headers = obj.get("headers", {})
+    if not isinstance(line_headers, dict) or not all(isinstance(v, str) for v in line_headers.values()):
+        raise ValueError("'headers' must be an object of strings")
+    options = _line_options(obj, defaults)
+    return Task(task_type, _payload(obj), headers={**headers, **line_headers}, **options)
+
+
+def _line_object(line: str) -> dict[str, Any]:
+    """One batch line as a JSON object with only known keys."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -251,42 +270,43 @@ def _task_from_line(line: str, defaults: dict[str, Any], headers: dict[str, str]
     unknown = sorted(set(obj) - _BATCH_KEYS)
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_BATCH_KEYS))})")
-    task_type = obj.get("type")
-    if not isinstance(task_type, str) or not task_type.strip() or not task_type.isprintable():
-        raise ValueError("'type' must be a non-blank string of printable characters")
+    return obj
+
+
+def _line_options(obj: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The command line's enqueue options, overridden by the line's own."""
     options = dict(defaults)
     if "in" in obj or "at" in obj:
-        # A line's own schedule replaces the command line's, whichever form each uses.
-        options.pop("process_in", None)
-        options.pop("process_at", None)
-        if "in" in obj and "at" in obj:
-            raise ValueError("give 'in' or 'at', not both")
+        options = _without_schedule(options, both="in" in obj and "at" in obj)
     now = datetime.now(UTC)
     for key, name in _DURATION_KEYS.items():
         if key in obj:
             options[name] = _duration(key, obj[key])
     for key, name in _TIME_KEYS.items():
         if key in obj:
-            if not isinstance(obj[key], str):
-                raise ValueError(f"'{key}' must be a time string")
-            options[name] = parse_time(obj[key], now)
+            options[name] = parse_time(_string(key, obj[key], "a time string"), now)
     for key, name in _NAME_KEYS.items():
         if key in obj:
-            if not isinstance(obj[key], str):
-                raise ValueError(f"'{key}' must be a string")
-            options[name] = obj[key]
+            options[name] = _string(key, obj[key], "a string")
     if "max_retry" in obj:
-        if (
-            isinstance(obj["max_retry"], bool)
-            or not isinstance(obj["max_retry"], int)
-            or obj["max_retry"] < 0
-        ):
+        value = obj["max_retry"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("'max_retry' must be a whole number, 0 or more")
-        options["max_retry"] = obj["max_retry"]
-    line_headers = obj.get("headers", {})
-    if not isinstance(line_headers, dict) or not all(isinstance(v, str) for v in line_headers.values()):
-        raise ValueError("'headers' must be an object of strings")
-    return Task(task_type, _payload(obj), headers={**headers, **line_headers}, **options)
+        options["max_retry"] = value
+    return options
+
+
+def _without_schedule(options: dict[str, Any], *, both: bool) -> dict[str, Any]:
+    """A line's own schedule replaces the command line's, whichever form each uses."""
+    if both:
+        raise ValueError("give 'in' or 'at', not both")
+    return {k: v for k, v in options.items() if k not in ("process_in", "process_at")}
+
+
+def _string(key: str, value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"'{key}' must be {what}")
+    return value
 
 
 def _duration(key: str, value: object) -> timedelta:

@@ -226,25 +226,8 @@ class TomlScheduleSource:
         def fail(key: str, reason: str) -> ValidationError:
             return ValidationError(f"{label}: key {key!r}: {reason}")
 
-        unknown = sorted(table.keys() - set(_KEYS))
-        if unknown:
-            raise ValidationError(f"{label}: unknown keys {unknown} (known: {', '.join(_KEYS)})")
-        for key in ("spec", "type"):
-            if key not in table:
-                raise ValidationError(f"{label}: missing key {key!r}")
-        for key in ("id", "spec", "type", "queue", *_DURATION_KEYS):
-            if key in table and not isinstance(table[key], str):
-                raise fail(key, f"must be a string, got {_toml_type(table[key])}")
-        if "max_retry" in table and type(table["max_retry"]) is not int:
-            raise fail("max_retry", f"must be an integer, got {_toml_type(table['max_retry'])}")
-        options: dict[str, Any] = {}
-        for key in ("queue", "max_retry", *_DURATION_KEYS):
-            if key in table:
-                value = table[key]
-                if key in _DURATION_KEYS:
-                    value = _checked(fail, key, parse_duration, value)
-                _checked(fail, key, parse_options, {key: value})
-                options[key] = value
+        _check_keys(table, label, fail)
+        options = _entry_options(table, fail)
         if name is not None:
             _checked(fail, "id", validate_task_id, name)
         spec = _checked(fail, "spec", parse_spec, table["spec"]).spec
@@ -254,6 +237,34 @@ class TomlScheduleSource:
             raise fail("payload", f"must be a string, table or array, got {_toml_type(payload)}")
         task = _checked(fail, "payload", lambda p: Task(task_type, p), payload)
         return PeriodicTaskConfig(spec, task, options, name)
+
+
+def _check_keys(table: dict[str, Any], label: str, fail: Callable[[str, str], ValidationError]) -> None:
+    """Every key of a ``[[schedule]]`` table is known, the required ones are there, each of its type."""
+    unknown = sorted(table.keys() - set(_KEYS))
+    if unknown:
+        raise ValidationError(f"{label}: unknown keys {unknown} (known: {', '.join(_KEYS)})")
+    for key in ("spec", "type"):
+        if key not in table:
+            raise ValidationError(f"{label}: missing key {key!r}")
+    for key in ("id", "spec", "type", "queue", *_DURATION_KEYS):
+        if key in table and not isinstance(table[key], str):
+            raise fail(key, f"must be a string, got {_toml_type(table[key])}")
+    if "max_retry" in table and type(table["max_retry"]) is not int:
+        raise fail("max_retry", f"must be an integer, got {_toml_type(table['max_retry'])}")
+
+
+def _entry_options(table: dict[str, Any], fail: Callable[[str, str], ValidationError]) -> dict[str, Any]:
+    """The enqueue options of a ``[[schedule]]`` table, each checked as the client would."""
+    options: dict[str, Any] = {}
+    for key in ("queue", "max_retry", *_DURATION_KEYS):
+        if key in table:
+            value = table[key]
+            if key in _DURATION_KEYS:
+                value = _checked(fail, key, parse_duration, value)
+            _checked(fail, key, parse_options, {key: value})
+            options[key] = value
+    return options
 
 
 def _checked(
