@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from asynq_py.engine import AsynqError, Inspector, Server
 
-from .httpd import Response, Route
+if TYPE_CHECKING:
+    from .httpd import Response, Route
 
 __all__ = ["health_routes"]
 

@@ -18,7 +18,6 @@ import typer
 
 from .context import get_state
 from .errors import CliError, ExitCode
-from .httpd import parse_listen, serve_routes, wait_for_stop_signal
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -104,6 +103,8 @@ def metrics(
     (asynq_tasks_enqueued_total, asynq_queue_size, ...), so Go asynq dashboards work unchanged.
     Every scrape reads every queue once, in one pipelined round trip. Needs asynq-py[metrics].
     """
+    from .httpd import parse_listen, serve_routes, wait_for_stop_signal
+
     state = get_state(ctx)
     host, port = parse_listen(listen, "--listen")
     require_metrics_extra()

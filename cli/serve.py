@@ -25,13 +25,14 @@ from asynq_py.engine.settings import Settings, url_has_password
 
 from .context import AppState, get_state
 from .errors import CliError, ExitCode
-from .httpd import Route, parse_listen, serve_routes
 from .logfmt import LOG_FORMATS, configure_logging
 from .parse import duration_option
 from .schedfile import periodic_manager, start_scheduler
 
 if TYPE_CHECKING:
     from asynq_py.engine import Server
+
+    from .httpd import Route
 
 __all__ = [
     "DEFAULT_SYNC_INTERVAL",
@@ -270,8 +271,8 @@ def serve(
     level = check_log_level(log_level)
     fmt = log_format(log_format_, state)
     parsed_queues = parse_queues(queues)
-    metrics_at = None if metrics is None else parse_listen(metrics, "--metrics")
-    health_at = None if health is None else parse_listen(health, "--health")
+    metrics_at = None if metrics is None else _listen(metrics, "--metrics")
+    health_at = None if health is None else _listen(health, "--health")
     timeout = duration_option(shutdown_timeout)
     state.settings.check()
     _hide_password_from_argv(state.settings)
@@ -307,9 +308,18 @@ def serve(
             inspector = stack.enter_context(Inspector(opt))
             routes.setdefault(health_at, {}).update(health_routes(server, inspector))
             note(f"serving probes at http://{health}/livez and /readyz")
-        for (host, port), table in routes.items():
-            stack.callback(serve_routes(host, port, table).shutdown)
+        if routes:
+            from .httpd import serve_routes
+
+            for (host, port), table in routes.items():
+                stack.callback(serve_routes(host, port, table).shutdown)
         _run(note, state.display_url, opt, server, handler, schedules, sync_interval)
+
+
+def _listen(text: str, option: str) -> tuple[str, int]:
+    from .httpd import parse_listen  # http.server loads only for a worker that listens
+
+    return parse_listen(text, option)
 
 
 def _run(

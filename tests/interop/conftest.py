@@ -1,7 +1,7 @@
 """Fixtures for the interop tests that drive real Go asynq.
 
 ``go_tools`` maps program names (goclient, goserver, goinspect, goscheduler,
-gotrace, vectors, asynq) to built binaries; see gobuild.py and the package comments in
+gotrace, vectors, asynqmon, asynq) to built binaries; see gobuild.py and the package comments in
 go/cmd/*/main.go for each program's flags and JSON output. The Redis server
 comes from the root conftest's ``real_redis_url`` fixture.
 
