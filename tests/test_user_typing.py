@@ -112,6 +112,7 @@ def _check_options_typing(tmp_path: Path, python: str) -> None:
     assert len(errors) == len(EXPECTED), out
 
 
+@pytest.mark.timeout(600)  # a cold mypy run over the package: a minute on a loaded machine
 def test_mypy_rejects_unknown_and_mistyped_options(tmp_path: Path) -> None:
     _check_options_typing(tmp_path, sys.executable)
 
@@ -141,6 +142,7 @@ def _pip(*args: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_editable_install_is_visible_to_mypy(tmp_path: Path) -> None:
     src = _source_copy(tmp_path)
     python = _empty_venv(tmp_path / "venv")
@@ -149,6 +151,7 @@ def test_editable_install_is_visible_to_mypy(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_wheel_install_is_visible_to_mypy(tmp_path: Path) -> None:
     src = _source_copy(tmp_path)
     _pip("wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(src))
