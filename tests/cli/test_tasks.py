@@ -111,6 +111,6 @@ def test_arg_without_a_typed_definition_is_refused(cli, inspector):
     assert "there is the app" in cli("enqueue", "plain", "--app", APP, "--arg", "a=1").check(2).error
 
 
-def test_untyped_types_are_stored_as_given_when_the_app_is_known(cli, inspector):
+def test_untyped_types_are_stored_as_plain_json_when_the_app_is_known(cli, inspector):
     cli("enqueue", "plain", "--app", APP, "--payload", '{"any": "thing"}').check()
-    assert bytes(only_task(inspector, "default").payload) == b'{"any":"thing"}'  # canonical, as any CLI payload
+    assert bytes(only_task(inspector, "default").payload) == b'{"any":"thing"}'
