@@ -5,7 +5,8 @@
 Enqueue, in R interleaved rounds of N tasks each (round 1 of every measurement, then round 2 …,
 so that a busy spell of a shared machine is spread over all of them):
 
-* the floor: a bare redis-py EVALSHA loop of a trivial one-key script, no queue logic;
+* the floor: a bare redis-py EVALSHA loop of a trivial one-key script, no queue logic (and the
+  same loop on the engine's own socket, ``engine/resp.py``);
 * ``Client.enqueue`` and ``AsyncClient.enqueue`` one by one;
 * ``AsyncClient.enqueue`` from 1, 10 and 100 concurrent coroutines (auto-pipelined);
 * ``Client.enqueue_many``, 1,000 tasks a call.
@@ -35,8 +36,9 @@ from pathlib import Path
 import redis
 import redis.asyncio as aredis
 
-from asynq_py.engine import AsyncClient, Client, Inspector, ServeMux, Server, ServerConfig, Task
+from asynq_py.engine import AsyncClient, Client, Inspector, RedisConnOpt, ServeMux, Server, ServerConfig, Task
 from asynq_py.engine.embedded import server_binary
+from asynq_py.engine.resp import BlockingConnection
 
 LAT_KEY = "bench:latency"
 
@@ -137,6 +139,19 @@ class Bench:
             self.raw.evalsha(sha, 1, "bench:floor", "v")
         return n / (time.perf_counter() - t0)
 
+    def floor_resp(self, n: int) -> float:
+        """The same loop on ``engine/resp.py``'s socket, which ``Client`` uses: the transport's share."""
+        sha = self.raw.script_load("return redis.call('SET', KEYS[1], ARGV[1])")
+        conn = BlockingConnection(RedisConnOpt.from_url(self.url))
+        try:
+            conn.execute([("PING",)])
+            t0 = time.perf_counter()
+            for _ in range(n):
+                conn.execute([("EVALSHA", sha, 1, "bench:floor", "v")])
+            return n / (time.perf_counter() - t0)
+        finally:
+            conn.close()
+
     def sync_one_by_one(self, n: int) -> float:
         with Client(self.url) as client:
             task = Task("noop")
@@ -173,22 +188,27 @@ class Bench:
                 client.enqueue_many([Task("noop") for _ in range(min(1000, n - start))])
             return n / (time.perf_counter() - t0)
 
-    def enqueue_rounds(self, n: int, rounds: int) -> dict[str, list[float]]:
-        """Every enqueue measurement once per round, rounds interleaved; rates per round."""
-        steps: dict[str, Callable[[], float]] = {
-            "floor": lambda: self.floor(n),
-            "sync": lambda: self.sync_one_by_one(n),
-            "async (= auto-pipelined x1)": lambda: self.async_enqueue(n, 1),
-            "auto-pipelined x10": lambda: self.async_enqueue(n, 10),
-            "auto-pipelined x100": lambda: self.async_enqueue(n, 100),
-            "bulk": lambda: self.bulk(n * 4),
+    def enqueue_rounds(self, n: int, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        """Every enqueue measurement once per round, rounds interleaved; rates and this process's
+        CPU µs per call (set-up included, kernel time too), per round."""
+        steps: dict[str, tuple[int, Callable[[], float]]] = {
+            "floor": (n, lambda: self.floor(n)),
+            "floor on engine/resp.py": (n, lambda: self.floor_resp(n)),
+            "sync": (n, lambda: self.sync_one_by_one(n)),
+            "async (= auto-pipelined x1)": (n, lambda: self.async_enqueue(n, 1)),
+            "auto-pipelined x10": (n, lambda: self.async_enqueue(n, 10)),
+            "auto-pipelined x100": (n, lambda: self.async_enqueue(n, 100)),
+            "bulk": (n * 4, lambda: self.bulk(n * 4)),
         }
         rates: dict[str, list[float]] = {name: [] for name in steps}
+        cpu: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(rounds):
-            for name, step in steps.items():
+            for name, (count, step) in steps.items():
                 self.raw.flushall()
+                started = time.process_time()
                 rates[name].append(step())
-        return rates
+                cpu[name].append((time.process_time() - started) / count * 1e6)
+        return rates, cpu
 
     def drain(self, kind: str, processes: int, n: int, concurrency: int) -> tuple[float, float]:
         self.raw.flushall()
@@ -268,8 +288,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp))
         try:
-            rates = bench.enqueue_rounds(n, rounds)
-            rows = [(f"enqueue: {name}", f"{statistics.median(r):,.0f}/s") for name, r in rates.items()]
+            rates, cpu = bench.enqueue_rounds(n, rounds)
+            rows = [
+                (
+                    f"enqueue: {name}",
+                    f"{statistics.median(r):,.0f}/s (client CPU {statistics.median(cpu[name]):.0f} µs)",
+                )
+                for name, r in rates.items()
+            ]
             rows += [
                 ("ratio: sync / floor", f"{_ratio(rates, 'sync', 'floor'):.2f}x"),
                 ("ratio: async / sync", f"{_ratio(rates, 'async (= auto-pipelined x1)', 'sync'):.2f}x"),

@@ -198,8 +198,16 @@ def _needs_reload(replies: Sequence[Any]) -> bool:
     return any(isinstance(r, redis.exceptions.NoScriptError) for r in replies)
 
 
-def _reload_indexes(replies: Sequence[Any]) -> list[int]:
-    return [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+def _reload_indexes(replies: Sequence[Any], calls: Sequence[Command | Script]) -> list[int]:
+    """The calls to send again once the scripts are loaded: those refused with NOSCRIPT, and every
+    ``WAIT`` after the first of them, since a WAIT vouches only for the writes sent before it."""
+    redo = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+    waits = [
+        i
+        for i, c in enumerate(calls)
+        if redo and i > redo[0] and isinstance(c, Command) and str(c.args[0]).upper() == "WAIT"
+    ]
+    return sorted({*redo, *waits})
 
 
 def _result(call: Command | Script | Batch, replies: Sequence[Any]) -> Any:
@@ -249,7 +257,7 @@ class Broker:
             replies = self._send(calls)
             if _needs_reload(replies):
                 self._load_scripts()
-                redo = _reload_indexes(replies)
+                redo = _reload_indexes(replies, calls)
                 for i, reply in zip(redo, self._send([calls[i] for i in redo]), strict=True):
                     replies[i] = reply
         except _REDIS_ERRORS as exc:
@@ -331,6 +339,7 @@ class AsyncBroker:
         self._owned = not isinstance(target, aredis.Redis | aredis.RedisCluster)
         opt = _standalone(target)
         self._pipelined = None if opt is None else PipelinedConnection(opt)
+        self._loading: asyncio.Future[None] | None = None
         self._refresher = Refresher()
 
     async def run(self, plan: Plan[T]) -> T:
@@ -356,7 +365,7 @@ class AsyncBroker:
             replies = await self._send(calls)
             if _needs_reload(replies):
                 await self._load_scripts()
-                redo = _reload_indexes(replies)
+                redo = _reload_indexes(replies, calls)
                 for i, reply in zip(redo, await self._send([calls[i] for i in redo]), strict=True):
                     replies[i] = reply
         except _REDIS_ERRORS as exc:
@@ -422,6 +431,13 @@ class AsyncBroker:
                 await self.redis.nodes_manager.initialize()
 
     async def _load_scripts(self) -> None:
+        # Calls refused together (a flushed or failed-over server) wait for one load, not one each.
+        loading = self._loading
+        if loading is None or loading.done() or loading.get_loop() is not asyncio.get_running_loop():
+            loading = self._loading = asyncio.ensure_future(self._load_scripts_now())
+        await asyncio.shield(loading)
+
+    async def _load_scripts_now(self) -> None:
         if self._pipelined is not None:
             raise_failed(await self._pipelined.execute(_script_loads()))
             return

@@ -128,6 +128,7 @@ class _Protocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._waiting: collections.deque[_Pending | _SharedWait] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
+        self._last_reply = 0.0
         self.broken: BaseException | None = None
         """Why the connection can no longer be used, once it cannot."""
 
@@ -142,6 +143,7 @@ class _Protocol(asyncio.Protocol):
         self._fail(redis.ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
 
     def data_received(self, data: bytes) -> None:
+        self._last_reply = time.monotonic()
         reader = self._reader
         reader.feed(data)
         waiting = self._waiting
@@ -177,7 +179,8 @@ class _Protocol(asyncio.Protocol):
             if shared is None:
                 shared = self._waits[commands[-1]] = _SharedWait(commands[-1])
             shared.calls.append(pending)
-        if len(self._out) >= _EARLY_FLUSH:
+        if len(self._out) >= _EARLY_FLUSH and not self._waits:
+            # (Calls ending in WAIT wait for the step's end, so that they share one WAIT.)
             self._flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
@@ -206,7 +209,10 @@ class _Protocol(asyncio.Protocol):
         self._watchdog = None
         if not self._waiting or self._timeout_s is None:
             return
-        overdue = self._waiting[0].sent_at + self._timeout_s - time.monotonic()
+        # Silence is measured from the later of the oldest command's send and the last reply: a
+        # command queued behind a blocking one (WAIT) is not late while replies keep coming.
+        since = max(self._waiting[0].sent_at, self._last_reply)
+        overdue = since + self._timeout_s - time.monotonic()
         if overdue <= 0:
             self._fail(redis.TimeoutError(f"no reply from Redis within {self._timeout_s:g}s"))
             return
@@ -400,6 +406,12 @@ class BlockingConnection:
             self._idle.pop().close()
 
 
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a failed opening's error as seen (its callers may all have been cancelled)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class PipelinedConnection:
     """One connection to a standalone Redis, opened on first use and reopened after a failure.
 
@@ -410,7 +422,7 @@ class PipelinedConnection:
     def __init__(self, opt: RedisConnOpt) -> None:
         self._opt = opt
         self._protocol: _Protocol | None = None
-        self._connecting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._opening: asyncio.Task[_Protocol] | None = None
 
     async def execute(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
         """Send ``commands`` back to back and return their replies, an error reply as its exception.
@@ -425,18 +437,18 @@ class PipelinedConnection:
         return await protocol.send(commands)
 
     async def _connect(self) -> _Protocol:
+        # One opening shared by every caller that needs it; they all go on in the same loop step
+        # (a lock would let them through one per step, and the first burst would not pipeline).
         loop = asyncio.get_running_loop()
-        if self._connecting is None or self._connecting[0] is not loop:
-            self._connecting = (loop, asyncio.Lock())
-        async with self._connecting[1]:
-            current = self._protocol
-            if current is not None and current.broken is None and current.loop is loop:
-                return current
-            if current is not None and current.loop is not loop:
+        opening = self._opening
+        if opening is None or opening.done() or opening.get_loop() is not loop:
+            if self._protocol is not None and self._protocol.loop is not loop:
                 self.close()
-            protocol = await self._open()
-            self._protocol = protocol
-            return protocol
+            opening = self._opening = loop.create_task(self._open())
+            opening.add_done_callback(_retrieve)
+        protocol = await asyncio.shield(opening)
+        self._protocol = protocol
+        return protocol
 
     async def _open(self) -> _Protocol:
         opt = self._opt
@@ -471,3 +483,4 @@ class PipelinedConnection:
             with contextlib.suppress(RuntimeError):  # its event loop may be closed already
                 self._protocol.close()
             self._protocol = None
+        self._opening = None

@@ -18,6 +18,7 @@ from asynq_py.engine import (
     AsyncClient,
     Client,
     DuplicateTaskError,
+    NotReplicatedError,
     RedisConnOpt,
     RedisUnavailableError,
     Task,
@@ -258,3 +259,25 @@ def test_calls_ending_in_wait_share_one_wait_per_write(url: str) -> None:
     assert results == [[b"OK", 0]] * 40
     assert plain == [1]
     assert 0.25 < elapsed < 3
+
+
+def test_replicated_enqueues_keep_per_task_outcomes_when_auto_pipelined(url: str) -> None:
+    # No replica: every WAIT times out. Forty concurrent replicated enqueues share one WAIT per
+    # write (40 x 0.3 s one after another would outlast the 5 s socket timeout), and each caller
+    # still gets its own outcome: the unique lock's loser its DuplicateTaskError, the others a
+    # NotReplicatedError naming their own task, stored all the same.
+    async def main() -> tuple[list[Any], float]:
+        async with AsyncClient(url, durability="replicated", replication_timeout_s=0.3) as client:
+            started = time.monotonic()
+            calls = [client.enqueue(Task("r", {"n": n}), queue="rq", task_id=f"id{n}") for n in range(38)]
+            calls += [client.enqueue(Task("u"), queue="rq", unique=60) for _ in range(2)]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            return results, time.monotonic() - started
+
+    results, elapsed = asyncio.run(main())
+    assert elapsed < 3
+    for n, result in enumerate(results[:38]):
+        assert isinstance(result, NotReplicatedError) and result.task_id == f"id{n}"
+    assert sorted(type(r).__name__ for r in results[38:]) == ["DuplicateTaskError", "NotReplicatedError"]
+    with redis.Redis.from_url(url) as raw:
+        assert raw.llen("asynq:{rq}:pending") == 39
