@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,15 @@ def test_arg_without_a_typed_definition_is_refused(cli, inspector):
 def test_untyped_types_are_stored_as_plain_json_when_the_app_is_known(cli, inspector):
     cli("enqueue", "plain", "--app", APP, "--payload", '{"any": "thing"}').check()
     assert bytes(only_task(inspector, "default").payload) == b'{"any":"thing"}'
+
+
+def test_the_validation_library_loads_only_with_typed_tasks():
+    code = (
+        "import sys, asynq_py.cli.main\n"
+        "from asynq_py.engine import Client, ServeMux, Task\n"
+        "ServeMux().handle_func('t', lambda ctx, task: None)\n"
+        "assert 'msgspec' not in sys.modules, 'loaded at CLI or engine import'\n"
+        "ServeMux().task('t')(lambda ctx: None)\n"
+        "assert 'msgspec' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
