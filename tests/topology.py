@@ -582,7 +582,10 @@ def partition_factory() -> Iterator[Callable[[], Partition]]:
     made: list[Partition] = []
 
     def make() -> Partition:
-        n = next(_subnets) + (os.getpid() % 60) * 4
+        # A /24 no other test process uses now (parallel test workers each make their own).
+        used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+        start = next(_subnets) + os.getpid()
+        n = next(k % 250 + 1 for k in range(start, start + 250) if f" 10.77.{k % 250 + 1}." not in used)
         tag = f"{os.getpid() % 10000}x{n}"
         part = Partition(name=f"asq{tag}", host_ip=f"10.77.{n}.1", ns_ip=f"10.77.{n}.2", host_if=f"asq{tag}")
         made.append(part)

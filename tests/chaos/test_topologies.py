@@ -381,7 +381,12 @@ def test_e_minority_partition(partition_factory, make_fleet, ledger_dir, tmp_pat
                  "--durability", durability, "--replication-timeout", "0.5"],
                 env=worker_env(), stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        time.sleep(2)
+        wait_for(
+            lambda: sum(a.acked is True for a in read_ledgers(ledger_dir).attempts.values()) >= 20,
+            60,
+            "the producer's first acknowledged enqueues",
+            interval=0.1,
+        )
         part.cut()
         try:
             promoted = wait_for(
