@@ -1,16 +1,21 @@
 """The root of the asynq-py command line: global options, ``--version``, and the command modules.
 
-Each module in ``COMMAND_MODULES`` exposes a Typer ``app`` whose commands are merged into the root;
-registering a new one (``serve``) is one more name in that tuple.
+Each command module exposes a Typer ``app`` whose commands join the root. ``COMMANDS`` names every
+top-level command with its module, and the root loads a module only when one of its commands runs,
+is completed or is listed by ``--help``: ``asynq-py ls`` never imports the other twelve modules nor
+builds their commands. A new command is one more line in ``COMMANDS`` (a test checks the table
+against the modules).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
+import typer.main
+from typer.models import TyperInfo
 
 from asynq_py.engine.settings import resolve
 
@@ -19,32 +24,64 @@ from .entry import version_line
 from .errors import GuardedGroup, warn
 from .render import make_console
 
-__all__ = ["COMMAND_MODULES", "app"]
+if TYPE_CHECKING:
+    from typer._click import Command
+    from typer._click import Context as ClickContext
+    from typer.core import MarkupMode
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "enqueue",
-    "tasks",
-    "listing",
-    "task",
-    "queue",
-    "server",
-    "stats",
-    "cron",
-    "schedule",
-    "serve",
-    "metrics",
-    "dash",
-    "config",
-    "embedded",
-)
-"""The command modules, in the order their commands appear in ``--help``."""
+__all__ = ["COMMANDS", "LazyRootGroup", "app"]
+
+COMMANDS: dict[str, str] = {
+    "enqueue": "enqueue",
+    "tasks": "tasks",
+    "ls": "listing",
+    **dict.fromkeys(("inspect", "retry", "kill", "delete", "cancel"), "task"),
+    **dict.fromkeys(("queues", "pause", "unpause", "groups", "history", "queue"), "queue"),
+    "servers": "server",
+    "stats": "stats",
+    "cron": "cron",
+    "scheduler": "schedule",
+    "schedule": "schedule",
+    "serve": "serve",
+    "metrics": "metrics",
+    "dash": "dash",
+    "config": "config",
+    "embedded": "embedded",
+}
+"""Every top-level command and the module (in ``cli/``) that defines it, in ``--help`` order."""
+
+MARKUP_MODE: MarkupMode = "markdown"
+"""How help texts are read, for the root and every command module."""
+
+
+class LazyRootGroup(GuardedGroup):
+    """The root group: it lists ``COMMANDS`` and builds a command module's commands on first use."""
+
+    def list_commands(self, ctx: ClickContext) -> list[str]:
+        """Return every top-level command name, in ``--help`` order, without loading any module."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> Command | None:
+        """Return the command ``cmd_name``, importing and building its module's commands if needed."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f".{COMMANDS[cmd_name]}", __package__)
+            built = typer.main.get_group_from_info(
+                TyperInfo(cast("typer.Typer", module.app)),
+                pretty_exceptions_short=True,
+                suggest_commands=True,
+                rich_markup_mode=MARKUP_MODE,
+            )
+            for name, command in built.commands.items():  # as add_typer without a name merges them
+                self.add_command(command, name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="asynq-py",
-    cls=GuardedGroup,
+    cls=LazyRootGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=MARKUP_MODE,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Enqueue, inspect and fix asynq tasks (wire-compatible with Go asynq v0.26.0).",
@@ -109,7 +146,3 @@ def root(
         warn("--password is visible to other users; use ASYNQ_REDIS_PASSWORD or the config file instead")
     for message in settings.warnings:
         warn(message)
-
-
-for _name in COMMAND_MODULES:
-    app.add_typer(cast("typer.Typer", importlib.import_module(f".{_name}", __package__).app))

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from .conftest import ASYNQ_PY
 
 
 def loaded_modules(*args: str, env: dict[str, str] | None = None) -> tuple[str, set[str]]:
-    """Run the real console script under ``-X importtime``; return its stdout and every module it loaded."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", ASYNQ_PY, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", done.stderr, re.MULTILINE))
+    """Run the real console script; return its stdout and every module loaded when it exited.
+
+    ``sys.modules`` is read at exit rather than ``-X importtime``, which does not see modules
+    imported through ``importlib.import_module`` (the engine's and the CLI's lazy loading).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "modules.txt"
+        code = (
+            "import atexit, runpy, sys\n"
+            f"atexit.register(lambda: open({str(listing)!r}, 'w').write('\\n'.join(sys.modules)))\n"
+            f"sys.argv = [{ASYNQ_PY!r}, *{list(args)!r}]\n"
+            f"runpy.run_path({ASYNQ_PY!r}, run_name='__main__')\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **(env or {})},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        modules = set(listing.read_text().split())
     assert "asynq_py.cli.entry" in modules
     return done.stdout, modules
 
@@ -40,3 +53,29 @@ def test_completing_a_command_name_loads_no_redis_rich_or_textual() -> None:
     out, modules = loaded_modules(env=env)
     assert out.split() == ["ls"]
     assert heavy(modules, "redis", "textual", "rich", "google.protobuf", "pydantic") == []
+
+
+def test_a_command_loads_only_its_own_module(env, r) -> None:
+    _, modules = loaded_modules("ls", "pending", env=env)
+    commands = {m.rpartition(".")[2] for m in modules if m.startswith("asynq_py.cli.")}
+    assert "listing" in commands
+    assert not commands & {"enqueue", "task", "queue", "schedule", "serve", "metrics", "dash", "config"}
+
+
+def test_the_command_table_matches_the_modules() -> None:
+    import importlib
+
+    import typer.main
+
+    from asynq_py.cli.main import COMMANDS
+
+    found: dict[str, str] = {}
+    for module_name in dict.fromkeys(COMMANDS.values()):
+        module = importlib.import_module(f"asynq_py.cli.{module_name}")
+        built = typer.main.get_command(module.app)
+        names = list(getattr(built, "commands", {built.name: built}))
+        found |= dict.fromkeys(names, module_name)
+    assert found == COMMANDS
+    apps = {p.stem for p in Path(importlib.import_module("asynq_py.cli").__path__[0]).glob("*.py")
+            if p.stem != "main" and "\napp = typer.Typer(" in p.read_text()}  # fmt: skip
+    assert apps == set(COMMANDS.values())
