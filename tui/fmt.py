@@ -181,10 +181,10 @@ def si_bytes(n: int) -> str:
 
 
 def error_rate(processed: int, failed: int) -> str:
-    """Return failed/processed with two decimals, or ``-`` when nothing was processed."""
+    """Return failed/processed as a percentage (``12.50%``, as the CLI shows it), or ``-`` for none."""
     if processed <= 0:
         return "-"
-    return f"{failed / processed:.2f}"
+    return f"{failed / processed:.2%}"
 
 
 def thousands(n: int) -> str:
@@ -206,6 +206,12 @@ def relative_time(when: datetime | None, now: float) -> str:
     delta = when.timestamp() - now
     if abs(delta) < 0.5:
         return "now"
-    if delta > 0:
-        return f"in {go_duration(delta)}"
-    return f"{go_duration(-delta)} ago"
+    span = _days(abs(delta)) if abs(delta) >= 86400 else go_duration(abs(delta))
+    return f"in {span}" if delta > 0 else f"{span} ago"
+
+
+def _days(seconds: float) -> str:
+    """Return ``1126d7h`` (or ``2d``) for a span of a day or more, as the CLI shows far times."""
+    days, rest = divmod(round(seconds), 86400)
+    hours = rest // 3600
+    return f"{days}d{hours}h" if hours else f"{days}d"

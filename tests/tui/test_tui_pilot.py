@@ -99,11 +99,11 @@ class TestNavigation:
             assert rows["low"][1] == "PAUSED"
             assert rows["default"][1] == "RUN"
             assert rows["default"][2] == "10"  # size: every state of "default"
-            assert rows["default"][5:] == ["10", "2", "0.20"]  # processed, failed, error rate today
+            assert rows["default"][5:] == ["10", "2", "20.00%"]  # processed, failed, error rate today
             totals = ui.static(app, "#totals")
             assert "3 queues (1 paused)" in totals
             assert "12 tasks" in totals
-            assert "processed 10, failed 2, error rate 0.20" in totals
+            assert "processed 10, failed 2, error rate 20.00%" in totals
 
     async def test_sort_by_keys_and_header_click(self, make_app, seeded, ui) -> None:
         app = make_app()

@@ -130,8 +130,8 @@ class TestFormats:
 
     def test_error_rate(self) -> None:
         assert error_rate(0, 0) == "-"
-        assert error_rate(120, 6) == "0.05"
-        assert error_rate(3, 3) == "1.00"
+        assert error_rate(120, 6) == "5.00%"
+        assert error_rate(3, 3) == "100.00%"
 
     def test_times(self) -> None:
         when = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -187,3 +187,17 @@ class TestActionWords:
     )
     def test_refusals_follow_the_inspector(self, kind, state, whole, allowed) -> None:
         assert (refusal(kind, state, whole_state=whole) is None) == allowed
+
+
+def test_far_times_and_error_rates_read_as_in_the_cli() -> None:
+    from asynq_py.cli.render import error_rate as cli_error_rate
+    from asynq_py.cli.render import relative as cli_relative
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    for when, text in (
+        (now + timedelta(days=1126, hours=7), "in 1126d7h"),
+        (now - timedelta(days=2), "2d ago"),
+    ):
+        assert relative_time(when, now.timestamp()) == cli_relative(when, now) == text
+    assert error_rate(8, 1) == f"{cli_error_rate(8, 1):.2%}" == "12.50%"
+    assert error_rate(0, 0) == "-"
