@@ -68,6 +68,10 @@ def _extra(info: TaskInfo, now: datetime) -> list[object]:
 
 
 def _row(info: TaskInfo, now: datetime) -> Row:
+    if info.decode_error:
+        blanks = [cell(None)] * len(_COLUMNS[info.state])
+        raw = f"{info.raw_size} bytes that do not decode: {info.decode_error}"
+        return [cell(info.id), cell(info.queue), cell("(undecodable)"), *blanks, cell(raw)]
     orphan = " (orphaned)" if info.is_orphaned else ""
     cells = [cell(info.id + orphan), cell(info.queue), cell(info.type)]
     cells += [cell(value) for value in _extra(info, now)]

@@ -125,6 +125,12 @@ TASK = Schema(
         Field("result", "string | null", "what the handler wrote, as text or base64"),
         Field("result_encoding", "string | null", "`utf-8`, `base64`, or null without a result"),
         Field("is_orphaned", "boolean", "active, but its worker's lease expired"),
+        Field(
+            "decode_error",
+            "string | null",
+            "why the stored message does not decode (then the other fields are empty)",
+        ),
+        Field("raw_size", "integer | null", "bytes of a stored message that does not decode"),
     ),
 )
 
@@ -150,6 +156,8 @@ def task_record(info: TaskInfo) -> Record:
         "completed_at": _time(info.completed_at),
         **_bytes("result", info.result),
         "is_orphaned": info.is_orphaned,
+        "decode_error": info.decode_error or None,
+        "raw_size": info.raw_size if info.decode_error else None,
     }
 
 

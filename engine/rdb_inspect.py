@@ -32,7 +32,7 @@ from .info import (
     WorkerInfo,
 )
 from .rdb import ARCHIVE_MAX_AGE_S, ARCHIVE_MAX_SIZE
-from .task import TaskInfo, TaskState, task_info_from_message
+from .task import TaskInfo, TaskState, task_info_from_message, undecodable_task_info
 from .wire import (
     TaskMessage,
     decode_scheduler_entry,
@@ -226,7 +226,10 @@ def _decode_infos(
             continue
         try:
             msg = decode_stored_task(data, queue, task_id)
-        except DecodeError:
+        except DecodeError as exc:
+            out.append(
+                undecodable_task_info(task_id, queue, state, data, str(exc), next_process_at=scores[i])
+            )
             continue
         out.append(
             task_info_from_message(

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from .wire import TaskMessage
 
-__all__ = ["Task", "TaskInfo", "TaskState", "task_info_from_message"]
+__all__ = ["Task", "TaskInfo", "TaskState", "task_info_from_message", "undecodable_task_info"]
 
 
 class TaskState(StrEnum):
@@ -129,6 +129,11 @@ class TaskInfo:
     """True for an active task whose lease has expired (only set by ``list_active_tasks``)."""
     unique_key: str = field(default="", repr=False)
     """The uniqueness lock key, or ""."""
+    decode_error: str = ""
+    """Why the stored message could not be decoded, or "". Such a task (listed so that it can be
+    found and deleted) has only its ``id``, ``queue``, ``state``, ``next_process_at`` and ``raw_size``."""
+    raw_size: int = 0
+    """Size in bytes of the stored message of a task that could not be decoded, else 0."""
 
 
 def task_info_from_message(
@@ -162,4 +167,30 @@ def task_info_from_message(
         result=result or None,
         is_orphaned=is_orphaned,
         unique_key=msg.unique_key,
+    )
+
+
+def undecodable_task_info(
+    task_id: str, queue: str, state: TaskState, raw: bytes, error: str, *, next_process_at: float = 0
+) -> TaskInfo:
+    """Build the ``TaskInfo`` of a task whose stored message cannot be decoded."""
+    return TaskInfo(
+        id=task_id,
+        queue=queue,
+        type="",
+        payload=Payload(b""),
+        headers={},
+        state=state,
+        max_retry=0,
+        retried=0,
+        last_error="",
+        last_failed_at=None,
+        timeout=None,
+        deadline=None,
+        group="",
+        next_process_at=_time_or_none(int(next_process_at)) if next_process_at > 0 else None,
+        retention=None,
+        completed_at=None,
+        decode_error=error,
+        raw_size=len(raw),
     )

@@ -259,3 +259,17 @@ def test_all_advances_the_bar_per_chunk_and_reports_an_interruption(r, inspector
             steps.append,
         )
     assert notes[-1] == "interrupted: 1000 pending tasks archived (queue default); the rest left as they were"
+
+
+def test_ls_archived_shows_undecodable_tasks_marked(cli, r):
+    seed(r, "archived")
+    r.zadd("asynq:{default}:archived", {"bad": int(time.time())})
+    r.hset("asynq:{default}:t:bad", mapping={"msg": b"\xff\xff\xff\xff", "state": "archived"})
+    out = cli("ls", "archived").check().stdout
+    line = next((line for line in out.splitlines() if "bad" in line.split()), out)
+    assert "(undecodable)" in line and "4 bytes that do not decode" in line
+    records = {
+        rec["id"]: rec for rec in map(json.loads, cli("ls", "archived", "--json").check().stdout.splitlines())
+    }
+    assert records["bad"]["raw_size"] == 4 and records["bad"]["decode_error"]
+    assert [rec["decode_error"] for i, rec in records.items() if i != "bad"] == [None]

@@ -122,11 +122,17 @@ def test_active_orphans_are_marked(inspector: Inspector, redis_client: redis.Red
     assert orphaned == {"live": False, "dead": True}
 
 
-def test_undecodable_tasks_are_skipped_in_listings(inspector: Inspector, redis_client: redis.Redis) -> None:
-    seed_task(redis_client, message(queue="q", task_id="good"), "pending")
-    redis_client.lpush("asynq:{q}:pending", "bad")
-    redis_client.hset("asynq:{q}:t:bad", mapping={"msg": b"\xff\xff\xff", "state": "pending"})
-    assert [t.id for t in inspector.list_pending_tasks("q")] == ["good"]
+def test_undecodable_tasks_are_listed_marked(inspector: Inspector, redis_client: redis.Redis) -> None:
+    seed_task(redis_client, message(queue="q", task_id="good"), "archived", score=NOW - 10)
+    redis_client.zadd("asynq:{q}:archived", {"bad": NOW})
+    redis_client.hset("asynq:{q}:t:bad", mapping={"msg": b"\xff\xff\xff", "state": "archived"})
+    good, bad = inspector.list_archived_tasks("q")
+    assert (good.id, good.decode_error, good.raw_size) == ("good", "", 0)
+    assert (bad.id, bad.queue, bad.state, bad.type, bad.raw_size) == ("bad", "q", TaskState.ARCHIVED, "", 3)
+    assert bad.decode_error
+    assert inspector.get_queue_info("q").archived == 2
+    inspector.delete_task("q", "bad")
+    assert [t.id for t in inspector.list_archived_tasks("q")] == ["good"]
 
 
 def test_get_task_info_with_result(inspector: Inspector, redis_client: redis.Redis) -> None:
