@@ -402,14 +402,15 @@ class RedisProbe:
             return int(client.dbsize())
 
 
-def crash_redis(server: Any, down_s: float = 1.0) -> None:
-    """SIGKILL a ``RealServer`` (tests/conftest.py), wait ``down_s``, start it again on the same port."""
+def crash_redis(server: Any, down_s: float = 1.0, load_timeout_s: float = 120.0) -> None:
+    """SIGKILL a ``RealServer`` (tests/conftest.py), wait ``down_s``, start it again on the same port
+    (loading a long run's AOF on a busy machine takes a while, hence ``load_timeout_s``)."""
     proc = server.proc
     proc.kill()
     proc.wait(10)
     server.proc = None
     time.sleep(down_s)
-    server.start()
+    server.start(timeout_s=load_timeout_s)
 
 
 def stall_redis(server: Any, seconds: float) -> None:

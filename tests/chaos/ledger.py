@@ -92,7 +92,9 @@ class _AppendFile:
         os.write(self._fd, line.encode())
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class ProducerLedger:
