@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import signal
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -377,6 +379,16 @@ class RedisProbe:
         self.url = url
         self.longest_us = 0
         self.longest_cmd = ""
+        self._scripts = {
+            hashlib.sha1(f.read_bytes()).hexdigest(): f.name
+            for f in resources.files("asynq_py.engine.scripts").iterdir()
+            if f.name.endswith(".lua")
+        }
+
+    def reset(self) -> None:
+        """Forget the longest command seen so far."""
+        self.longest_us = 0
+        self.longest_cmd = ""
 
     def _client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_timeout=10)
@@ -387,7 +399,9 @@ class RedisProbe:
             for entry in client.slowlog_get(10000):
                 if entry["duration"] > self.longest_us:
                     self.longest_us = int(entry["duration"])
-                    words = entry["command"].decode(errors="replace").split()[:3]
+                    words = entry["command"].decode(errors="replace").split()[:2]
+                    if words[0].upper() == "EVALSHA" and len(words) > 1:
+                        words[1] = self._scripts.get(words[1], words[1])
                     self.longest_cmd = " ".join(w[:40] for w in words)
             client.slowlog_reset()
 
