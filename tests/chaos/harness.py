@@ -59,7 +59,7 @@ class Tier:
         if name == "full":
             tier = cls("full", 20_000, 2.0, 2_000, 30.0, 10_000, 7200.0, 50.0, 90.0, 1_000_000)
         elif name == "short":
-            tier = cls("short", 1_500, 2.0, 36, 8.0, 600, 25.0, 40.0, 6.0, 20_000)
+            tier = cls("short", 1_500, 2.0, 36, 6.0, 600, 25.0, 40.0, 6.0, 10_000)
         else:
             raise ValueError(f"ASYNQ_CHAOS must be 'short' or 'full', not {name!r}")
         soak = float(os.environ.get("ASYNQ_CHAOS_SOAK_S", tier.soak_s))
