@@ -38,14 +38,14 @@ LOG_EVERY_S = 3.0
 def test_redis_outage_loses_no_acked_enqueue(
     tier, real_server_factory, make_fleet, ledger_dir, queue, how, fsync
 ) -> None:
+    if tier.name == "short" and (how, fsync) == ("sigkill", "everysec"):
+        pytest.skip("the short tier's soak SIGKILLs Redis with AOF everysec already")
     server = real_server_factory(
         extra=("--appendonly", "yes", "--appendfsync", fsync, *RedisProbe.SLOWLOG_ARGS)
     )
     fleet = make_fleet(server.url, [queue])
     workers = [fleet.spawn(CONCURRENCY) for _ in range(WORKERS)]
     failed_calls: list[float] = []
-    up = threading.Event()
-    up.set()
 
     def produce(stop: threading.Event) -> None:
         with Client(server.url) as client:
