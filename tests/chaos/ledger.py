@@ -62,7 +62,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from asynq_py.engine import Inspector, TaskNotFoundError, TaskState
+from asynq_py.engine import DecodeError, Inspector, TaskNotFoundError, TaskState
 from asynq_py.engine.broker import RedisLike
 
 __all__ = [
@@ -383,5 +383,5 @@ def _recovery_times(ledgers: Ledgers) -> list[float]:
 def _state_of(inspector: Inspector, queue: str, task_id: str) -> TaskState | None:
     try:
         return inspector.get_task_info(queue, task_id).state
-    except TaskNotFoundError:
+    except (TaskNotFoundError, DecodeError):  # gone, or a hash with no message of its own: lost
         return None

@@ -63,7 +63,8 @@ def test_checker_counts_each_kind_of_anomaly(fake, tmp_path) -> None:
     # Done, as far as Redis is concerned (completed tasks may also be gone once their retention ends).
     for name in ("fine", "twice", "lost", "phantom"):
         fake.lrem(keys.pending_key(queue), 0, ids[name])
-        fake.delete(keys.task_key(queue, ids[name]))
+        if name != "phantom":
+            fake.delete(keys.task_key(queue, ids[name]))
     fake.hset(keys.task_key(queue, ids["phantom"]), "state", "completed")
     FaultLedger(tmp_path).record("sigkill", inflight=1, pid=os.getpid())
 
