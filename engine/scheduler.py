@@ -460,7 +460,8 @@ class Scheduler:
             self._log.info("scheduler %s shut down", self.scheduler_id)
 
     async def _tick_loop(self, client: AsyncClient, broker: AsyncBroker) -> None:
-        assert self._stopping is not None and self._wake is not None
+        assert self._stopping is not None
+        assert self._wake is not None
         firing: set[asyncio.Task[None]] = set()
         while not self._stopping.is_set():
             self._wake.clear()
@@ -581,7 +582,8 @@ class Scheduler:
             self._log.exception("the scheduler's %s hook failed", name)
 
     async def _beat_loop(self, broker: AsyncBroker) -> None:
-        assert self._stopping is not None and self._changed is not None
+        assert self._stopping is not None
+        assert self._changed is not None
         while True:
             await _wait(self._changed, self._heartbeat_s)
             if self._stopping.is_set():

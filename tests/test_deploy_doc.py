@@ -123,14 +123,18 @@ def test_redis_configs_resolve(tmp_path: Path, name: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(snippet(name))
     settings = resolve(redis=None, password=None, config=str(config), env={})
-    assert settings.problem is None and settings.warnings == ()
+    assert settings.problem is None
+    assert settings.warnings == ()
     opt = settings.conn_opt(start=False)
     assert isinstance(opt, RedisConnOpt)
     if name == "sentinel":
-        assert len(opt.sentinel_addrs) == 3 and opt.sentinel_master == "mymaster"
-        assert opt.password == "the master's password" and settings.log_format == "json"
+        assert len(opt.sentinel_addrs) == 3
+        assert opt.sentinel_master == "mymaster"
+        assert opt.password == "the master's password"
+        assert settings.log_format == "json"
     else:
-        assert len(opt.cluster_addrs) == 3 and opt.username == "asynq"
+        assert len(opt.cluster_addrs) == 3
+        assert opt.username == "asynq"
 
 
 def test_tracing_snippet_wires_a_client_and_a_mux() -> None:

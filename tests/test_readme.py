@@ -90,4 +90,5 @@ def test_quickstart_runs_with_no_redis_and_a_second_shell_sees_it(fresh_home) ->
 
 def test_readme_says_how_to_get_the_command_on_path() -> None:
     install = README_TEXT.split("## Install", 1)[1].split("## ", 1)[0]
-    assert ". .venv/bin/activate" in install and "pipx install" in install
+    assert ". .venv/bin/activate" in install
+    assert "pipx install" in install

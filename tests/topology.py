@@ -154,7 +154,8 @@ class Cluster:
         """Move ``slot`` to master ``to`` live (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE);
         return how many keys moved."""
         src_port = self.owner(slot)
-        assert src_port is not None and src_port != to.port
+        assert src_port is not None
+        assert src_port != to.port
         src, dst = self.client(src_port), self.client(to.port)
         try:
             src_id, dst_id = (c.execute_command("CLUSTER", "MYID").decode() for c in (src, dst))

@@ -174,7 +174,8 @@ def test_a_cluster_master_sigkill(cluster_factory, make_fleet, ledger_dir) -> No
     )
     assert fleet.exited() == []
     assert verdict.ok, verdict.render()
-    assert verdict.lost == [] and verdict.not_terminal == []
+    assert verdict.lost == []
+    assert verdict.not_terminal == []
     assert all(len(r) == 1 and r[0][0] == "ok" for r in long_runs.values()), long_runs
     assert heartbeat_s <= BACK_S
 
@@ -219,7 +220,9 @@ def test_b_live_slot_migration_of_a_busy_queue(cluster_factory, make_fleet, ledg
     )
     assert fleet.exited() == []
     assert verdict.ok, verdict.render()
-    assert verdict.lost == [] and verdict.duplicated == 0 and verdict.extra_starts == 0
+    assert verdict.lost == []
+    assert verdict.duplicated == 0
+    assert verdict.extra_starts == 0
 
 
 # (c) -------------------------------------------------------------------------------------------
@@ -338,7 +341,8 @@ def test_d_partitioned_worker(
         [verdict.render(), f"runs cut short on the partitioned worker: "
          f"{sum(1 for i in ids for r in runs[i] if r.pid == cut_off.pid and r.outcome != 'ok')}"],
     )  # fmt: skip
-    assert cut_off.alive() and healthy.alive()
+    assert cut_off.alive()
+    assert healthy.alive()
     assert overlaps == {}, overlaps
     assert late_ok == [], "the partitioned worker completed a task it had lost"
     assert verdict.ok, verdict.render()

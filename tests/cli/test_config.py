@@ -73,7 +73,9 @@ def test_passwords_are_masked_and_ranked(cli, env, monkeypatch):
     assert json.loads(run.stdout)["password_source"] == "--password"
     assert run.stderr.count("warning: --password is visible") == 1
     out = cli("--password", "from-flag", "config", "show").check().stdout
-    assert "from-flag" not in out and "from-env" not in out and "***" in out
+    assert "from-flag" not in out
+    assert "from-env" not in out
+    assert "***" in out
 
 
 def test_password_reaches_redis(cli, real_server_factory, monkeypatch, env):
@@ -117,18 +119,21 @@ def test_config_init_at_a_named_path(cli, tmp_path):
 def test_bad_config_files(cli, env):
     path = write_config(default_config(env), "[redis\nurl = 1\n")
     run = cli("queues").check(2)
-    assert "not valid TOML" in run.error and str(path) in run.error
+    assert "not valid TOML" in run.error
+    assert str(path) in run.error
     write_config(path, "[redis]\nurl = 5\n")
     assert "must be a string" in cli("queues").check(2).error
     write_config(path, 'colour = "blue"\n[redis]\nport = 1\n')
     run = cli("queues").check()
-    assert "unknown key 'colour'" in run.stderr and "unknown key 'redis.port'" in run.stderr
+    assert "unknown key 'colour'" in run.stderr
+    assert "unknown key 'redis.port'" in run.stderr
     cli("config", "init", "--force").check()
 
 
 def test_invalid_url_is_bad_input(cli):
     run = cli("--redis", "http://nope", "queues").check(2)
-    assert "--redis" in run.error and "scheme" in run.error
+    assert "--redis" in run.error
+    assert "scheme" in run.error
 
 
 def test_embedded_default_starts_and_is_shared(cli, monkeypatch, short_tmp):
@@ -142,7 +147,8 @@ def test_embedded_default_starts_and_is_shared(cli, monkeypatch, short_tmp):
         with Inspector(server.url) as inspector:
             assert inspector.get_task_info("default", task_id).type == "hello"
         shown = show(cli)
-        assert shown["data_dir"] == str(short_tmp) and shown["data_dir_source"] == "ASYNQ_PY_HOME"
+        assert shown["data_dir"] == str(short_tmp)
+        assert shown["data_dir_source"] == "ASYNQ_PY_HOME"
     finally:
         server.stop()
 
@@ -184,6 +190,7 @@ def test_enqueue_durability_from_the_config_file(cli, env, real_server_factory, 
             path, '[enqueue]\ndurability = "replicated"\nmin_replicas = 2\nreplication_timeout = 0.2\n'
         )
         run = cli("enqueue", "t", "--id", "two").check(5)
-        assert "only 1 of 2 replicas" in run.error and "--id two" in run.error
+        assert "only 1 of 2 replicas" in run.error
+        assert "--id two" in run.error
     finally:
         raw.close()

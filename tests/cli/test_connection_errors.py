@@ -31,7 +31,8 @@ def test_unreachable_cluster_or_sentinel_is_exit_5_in_one_short_line(env, url: s
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: cannot reach") and named in lines[0], lines[0]
+    assert lines[0].startswith("error: cannot reach"), lines[0]
+    assert named in lines[0], lines[0]
     assert "127.0.0.1:1" in lines[0]
     assert len(lines[0]) < 200, lines[0]
     assert "<" not in lines[0]  # no Python object reprs

@@ -30,7 +30,8 @@ def test_status_and_stop(env, short_tmp) -> None:
         assert not server.is_running()  # status never starts it
         run(env, "enqueue", "t")  # starts it; it keeps running after the command exits
         status = json.loads(run(env, "embedded", "status", "--json").stdout)
-        assert status["running"] and status["pid"] == int((short_tmp / "server.pid").read_text())
+        assert status["running"]
+        assert status["pid"] == int((short_tmp / "server.pid").read_text())
         assert run(env, "embedded", "status").stdout.startswith(f"running (pid {status['pid']})")
         assert "stopped" in run(env, "embedded", "stop").stderr
         assert not server.is_running()

@@ -238,7 +238,8 @@ def test_batch_with_a_malformed_line_stores_nothing(cli, inspector, tmp_path):
 def test_batch_line_errors(cli, inspector, line, message):
     run = cli("enqueue", "--batch", "-", input='{"type": "ok"}\n' + line + "\n").check(2)
     first, summary = run.stderr.splitlines()
-    assert first.startswith("error: line 2: ") and message in first
+    assert first.startswith("error: line 2: ")
+    assert message in first
     assert summary == "error: 1 bad line in the batch; nothing was stored"
     assert inspector.queues() == []
 

@@ -57,7 +57,8 @@ def test_engine_errors_map_to_codes(exc, code):
 
 def test_unreachable_redis(cli):
     run = cli("--redis", "redis://127.0.0.1:1/0", "queues").check(5)
-    assert "cannot reach Redis" in run.error and "redis://127.0.0.1:1/0" in run.error
+    assert "cannot reach Redis" in run.error
+    assert "redis://127.0.0.1:1/0" in run.error
     assert run.stdout == ""
 
 
@@ -99,10 +100,12 @@ def test_unexpected_errors_are_one_line_unless_debug(cli, monkeypatch):
 
     monkeypatch.setattr(Inspector, "queues", boom)
     run = cli("queues").check(1)
-    assert "internal error: ZeroDivisionError" in run.error and "--debug" in run.error
+    assert "internal error: ZeroDivisionError" in run.error
+    assert "--debug" in run.error
     debug = cli("--debug", "queues")
     assert debug.exit_code == 1
-    assert "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr
+    assert "Traceback" in debug.stderr
+    assert "ZeroDivisionError" in debug.stderr
 
 
 def test_usage_errors_are_one_line(cli):
@@ -140,4 +143,5 @@ def test_control_characters_from_redis_are_escaped(cli, r):
 
 def test_error_messages_are_escaped(cli, r):
     run = cli("inspect", "a\x1b[2Jb").check(3)
-    assert "\x1b" not in run.stderr and "\\x1b[2J" in run.stderr
+    assert "\x1b" not in run.stderr
+    assert "\\x1b[2J" in run.stderr

@@ -150,10 +150,13 @@ def test_records_have_exactly_the_documented_fields():
 def test_record_values():
     records = sample_records()
     task = records["task"]
-    assert task["payload"] == "/w==" and task["payload_encoding"] == "base64"
-    assert task["result"] == "ok" and task["result_encoding"] == "utf-8"
+    assert task["payload"] == "/w=="
+    assert task["payload_encoding"] == "base64"
+    assert task["result"] == "ok"
+    assert task["result_encoding"] == "utf-8"
     assert task["completed_at"] == "2026-01-02T15:04:05Z"
-    assert task["timeout_s"] == 5 and task["retention_s"] == 3600
+    assert task["timeout_s"] == 5
+    assert task["retention_s"] == 3600
     assert records["queue"]["latency_s"] == 1.5
     assert records["queue"]["error_rate"] == 0.25
     assert records["stats"]["aggregate"]["size"] == 3

@@ -92,7 +92,8 @@ def test_group_probes_and_metrics_share_one_address(env, real_redis_url: str) ->
         wait_for(lambda: probe(f"{base}/readyz")[0] == 200)
         assert probe(f"{base}/livez")[0] == 200
         status, text = probe(f"{base}/metrics")
-        assert status == 200 and "asynq_worker_concurrency" in text
+        assert status == 200
+        assert "asynq_worker_concurrency" in text
     finally:
         err = stop(proc)
     assert proc.returncode == 0, err
@@ -103,15 +104,18 @@ def test_servers_check_exit_codes(cli, real_redis_url: str) -> None:
     server = Server(real_redis_url, ServerConfig(queues={"hq": 1, "low": 1}, concurrency=1))
     server.start(lambda ctx, task: None)
     try:
-        assert server.alive() and server.worker_pids() == [os.getpid()]
+        assert server.alive()
+        assert server.worker_pids() == [os.getpid()]
         ok = cli("servers", "--check", "-q", "hq", "-q", "low")
         assert (ok.exit_code, ok.stdout) == (0, "")
         assert cli("servers", "--check").exit_code == 0
         missing = cli("servers", "--check", "-q", "hq", "-q", "other")
-        assert missing.exit_code == 3 and "'other'" in missing.stderr
+        assert missing.exit_code == 3
+        assert "'other'" in missing.stderr
         down = cli("--redis", "redis://127.0.0.1:1/0", "servers", "--check")
         assert down.exit_code == 5
     finally:
         server.shutdown()
-    assert not server.alive() and server.worker_pids() == []
+    assert not server.alive()
+    assert server.worker_pids() == []
     assert cli("servers", "--check", "-q", "hq").exit_code == 3

@@ -41,7 +41,8 @@ def record(**extra: object) -> logging.LogRecord:
 
 def test_json_lines_carry_task_fields_and_escape_controls() -> None:
     line = JsonFormatter().format(record(queue="q", task_id="t1", task_type="evil:\x07", retry=2))
-    assert "\n" not in line and line.isascii()
+    assert "\n" not in line
+    assert line.isascii()
     doc = json.loads(line)
     assert doc["message"] == f"task t1 failed: {EVIL}"
     assert (doc["level"], doc["queue"], doc["task_id"], doc["task_type"], doc["retry"]) == (
@@ -53,8 +54,12 @@ def test_json_lines_carry_task_fields_and_escape_controls() -> None:
 
 def test_text_lines_escape_controls() -> None:
     line = TextFormatter().format(record())
-    assert "\n" not in line and "\x1b" not in line and "\u2028" not in line
-    assert "\\n" in line and "\\x1b[31m" in line and "ERROR" in line
+    assert "\n" not in line
+    assert "\x1b" not in line
+    assert "\u2028" not in line
+    assert "\\n" in line
+    assert "\\x1b[31m" in line
+    assert "ERROR" in line
 
 
 def wait_for(check, timeout: float = 20.0):
@@ -92,9 +97,11 @@ def test_serve_writes_json_lines(env, tmp_path: Path, client: Client, inspector:
     assert proc.returncode == 0, err
     docs = [json.loads(line) for line in err.decode().splitlines()]  # every line parses
     failed = [d for d in docs if d.get("task_id") == info.id]
-    assert failed and failed[0]["level"] == "error"
+    assert failed
+    assert failed[0]["level"] == "error"
     assert (failed[0]["queue"], failed[0]["task_type"], failed[0]["retry"]) == ("logs", "evil:x", 0)
-    assert EVIL in failed[0]["message"] and b"\x1b" not in err
+    assert EVIL in failed[0]["message"]
+    assert b"\x1b" not in err
     assert any(d["message"].startswith("asynq-py server") for d in docs)
 
 
@@ -103,7 +110,8 @@ def test_bad_log_format_is_refused(cli, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('log_format = "xml"\n')
     bad = cli("--config", str(config), "config", "show")
-    assert bad.exit_code == 2 and "log_format" in bad.stderr
+    assert bad.exit_code == 2
+    assert "log_format" in bad.stderr
     config.write_text('log_format = "json"\n')
     shown = json.loads(cli("--config", str(config), "config", "show", "--json").check().stdout)
     assert (shown["log_format"], shown["log_format_source"]) == ("json", "config file")
@@ -128,5 +136,6 @@ Bad(); gc.collect()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     docs = [json.loads(line) for line in done.stderr.splitlines()]
     assert [d["level"] for d in docs] == ["warning", "error", "error"], done.stderr
-    assert "careful\nnow" in docs[0]["message"] and "ZeroDivisionError" in docs[1]["error"]
+    assert "careful\nnow" in docs[0]["message"]
+    assert "ZeroDivisionError" in docs[1]["error"]
     assert "ValueError: in del" in docs[2]["error"]

@@ -78,15 +78,18 @@ def test_exporter_serves_go_named_queue_metrics(env, client: Client, inspector: 
 
 def test_exporter_refuses_a_bad_address_and_warns_on_a_public_one(cli) -> None:
     bad = cli("metrics", "--listen", "nowhere")
-    assert bad.exit_code == 2 and "HOST:PORT" in bad.stderr
+    assert bad.exit_code == 2
+    assert "HOST:PORT" in bad.stderr
     busy = free_port()
     with socket.socket() as held:
         held.bind(("127.0.0.1", busy))
         held.listen()
         taken = cli("metrics", "--listen", f"127.0.0.1:{busy}")
-    assert taken.exit_code == 1 and "cannot listen" in taken.stderr
+    assert taken.exit_code == 1
+    assert "cannot listen" in taken.stderr
     public = cli("metrics", "--listen", "203.0.113.7:1")  # TEST-NET-3: never bound here
-    assert "not a loopback address" in public.stderr and "cannot listen" in public.stderr
+    assert "not a loopback address" in public.stderr
+    assert "cannot listen" in public.stderr
 
 
 def test_metrics_without_the_extra_says_how_to_install_it() -> None:
@@ -95,7 +98,8 @@ def test_metrics_without_the_extra_says_how_to_install_it() -> None:
         "from asynq_py.cli.entry import main; sys.exit(main())"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and "pip install 'asynq-py[metrics]'" in done.stderr
+    assert done.returncode == 1
+    assert "pip install 'asynq-py[metrics]'" in done.stderr
     assert "Traceback" not in done.stderr
 
 

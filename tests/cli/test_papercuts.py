@@ -26,7 +26,9 @@ def test_queues_shows_aggregating_so_sizes_add_up(env, r, real_redis_url):
     assert done.returncode == 0, done.stderr
     header, row = [line.split() for line in done.stdout.splitlines() if "default" in line or "Queue" in line]
     values = dict(zip(header, row, strict=True))
-    assert values["Aggregating"] == "1" and values["Pending"] == "1" and values["Size"] == "2"
+    assert values["Aggregating"] == "1"
+    assert values["Pending"] == "1"
+    assert values["Size"] == "2"
 
 
 def test_groups_of_a_missing_queue_says_only_not_found(env, r):
@@ -40,7 +42,9 @@ def test_groups_of_a_missing_queue_says_only_not_found(env, r):
 
 def test_a_huge_duration_is_too_large_not_malformed(env, r):
     done = run(env, "enqueue", "t", "--in", "10000000d")
-    assert done.returncode == 2 and "too large" in done.stderr and "a number and a unit" not in done.stderr
+    assert done.returncode == 2
+    assert "too large" in done.stderr
+    assert "a number and a unit" not in done.stderr
 
 
 def test_batch_reports_every_bad_line_and_stores_nothing(env, r):
@@ -75,7 +79,8 @@ def test_batch_from_a_terminal_says_it_is_reading(env, r):
         os.close(leader)
         os.close(follower)
     assert proc.returncode == 0, err
-    assert "reading NDJSON from stdin (Ctrl-D to end)" in err and len(out.split()) == 1
+    assert "reading NDJSON from stdin (Ctrl-D to end)" in err
+    assert len(out.split()) == 1
 
 
 def test_all_completion_offers_only_the_states_the_command_takes(env):

@@ -43,9 +43,8 @@ def test_bad_durations(text):
 def test_times():
     assert parse_time("2026-01-02T15:04:05Z", NOW) == datetime(2026, 1, 2, 15, 4, 5, tzinfo=UTC)
     plus_two = parse_time("2026-01-02T17:04:05+02:00", NOW)
-    assert plus_two.utcoffset() == timedelta(hours=2) and plus_two == datetime(
-        2026, 1, 2, 15, 4, 5, tzinfo=UTC
-    )
+    assert plus_two.utcoffset() == timedelta(hours=2)
+    assert plus_two == datetime(2026, 1, 2, 15, 4, 5, tzinfo=UTC)
     assert parse_time("+2h", NOW) == NOW + timedelta(hours=2)
     assert parse_time("now", NOW) == NOW
     with pytest.raises(ValueError, match="no time zone"):
@@ -98,7 +97,10 @@ def test_json_lines_are_one_line_without_raw_controls(value):
     import json
 
     line = dumps_json(value)
-    assert "\n" not in line and "\u2028" not in line and "\x9b" not in line and "\x1b" not in line
+    assert "\n" not in line
+    assert "\u2028" not in line
+    assert "\x9b" not in line
+    assert "\x1b" not in line
     assert json.loads(line) == value
 
 
@@ -114,6 +116,7 @@ def test_human_formats():
     assert relative(NOW - timedelta(seconds=3), NOW) == "3s ago"
     assert relative(None, NOW, never="never") == "never"
     assert relative(NOW.astimezone(timezone(timedelta(hours=3))), NOW) == "now"
-    assert fmt_bytes(950) == "950 B" and fmt_bytes(12_345) == "12.3 kB"
+    assert fmt_bytes(950) == "950 B"
+    assert fmt_bytes(12_345) == "12.3 kB"
     assert payload_text(b"\xff\x00") == "non-printable bytes (2)"
     assert payload_text(b"x" * 500).endswith("…")

@@ -23,7 +23,8 @@ def run(env, *args, stdin=None):
 def refused(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 2, (done.returncode, done.stderr)
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and LIMIT in lines[0], done.stderr
+    assert len(lines) == 1, done.stderr
+    assert LIMIT in lines[0], done.stderr
     return lines[0]
 
 

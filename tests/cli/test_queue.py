@@ -18,7 +18,9 @@ def test_queues_table_and_json(cli, client):
     client.enqueue(Task("a"), queue="q2")
     client.enqueue_in(600, Task("a"), queue="q2")
     out = cli("queues").check().stdout
-    assert "q1" in out and "q2" in out and "Scheduled" in out
+    assert "q1" in out
+    assert "q2" in out
+    assert "Scheduled" in out
     records = [json.loads(line) for line in cli("queues", "--json").check().stdout.splitlines()]
     assert [(q["queue"], q["size"], q["pending"], q["scheduled"]) for q in records] == [
         ("q1", 1, 1, 0),
@@ -36,7 +38,8 @@ def test_no_queues(cli, r):
 def test_queue_inspect(cli, client):
     client.enqueue(Task("a"), queue="q1")
     out = cli("queue", "inspect", "q1").check().stdout
-    assert "Pending" in out and "running" in out
+    assert "Pending" in out
+    assert "running" in out
     assert json.loads(cli("queue", "inspect", "q1", "--json").check().stdout)["pending"] == 1
     assert "not found" in cli("queue", "inspect", "nope").check(3).error
 
@@ -63,7 +66,8 @@ def test_queue_rm(cli, client, inspector):
     client.enqueue(Task("a"), queue="full")
     client.enqueue(Task("a"), queue="full2")
     run = cli("queue", "rm", "full").check(4)
-    assert "not empty" in run.error and "--force full" in run.error
+    assert "not empty" in run.error
+    assert "--force full" in run.error
     cli("queue", "rm", "--force", "full").check()
     with pytest.raises(QueueNotFoundError):
         inspector.get_queue_info("full")
@@ -100,7 +104,8 @@ def test_history(cli, r, client):
     assert len(records) == 3
     assert records[0] == {"queue": "default", "date": today, "processed": 10, "failed": 3, "error_rate": 0.3}
     out = cli("history", "default").check().stdout
-    assert "30.00%" in out and today in out
+    assert "30.00%" in out
+    assert today in out
     assert "--days" in cli("history", "default", "--days", "0").check(2).error
 
 
@@ -115,7 +120,9 @@ def test_unpause_without_the_wake_channel_succeeds_and_warns_once(cli, client, i
         db = r.connection_pool.connection_kwargs.get("db", 0)
         run = cli("--redis", f"redis://nowake:pw@{host}:{port}/{db}", "unpause", "q1", "q2").check()
         assert run.stderr.count("warning: Redis denied publishing to the wake channel") == 1, run.stderr
-        assert "unpaused queue q1" in run.stderr and "unpaused queue q2" in run.stderr
-        assert not inspector.get_queue_info("q1").paused and not inspector.get_queue_info("q2").paused
+        assert "unpaused queue q1" in run.stderr
+        assert "unpaused queue q2" in run.stderr
+        assert not inspector.get_queue_info("q1").paused
+        assert not inspector.get_queue_info("q2").paused
     finally:
         r.execute_command("ACL", "DELUSER", "nowake")

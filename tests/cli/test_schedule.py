@@ -83,10 +83,11 @@ def test_add_ls_rm_round_trip(cli, tmp_path):
         "--payload", '{"team": "ops", "sizes": [1, 2]}', "--json",
     )  # fmt: skip
     [added] = records(run)
-    assert added["id"] == "nightly" and added["status"] is None and added["schedulers"] == []
-    assert added["payload"] == '{"sizes":[1,2],"team":"ops"}' and added["next_enqueue_at"].endswith(
-        "03:00:00Z"
-    )
+    assert added["id"] == "nightly"
+    assert added["status"] is None
+    assert added["schedulers"] == []
+    assert added["payload"] == '{"sizes":[1,2],"team":"ops"}'
+    assert added["next_enqueue_at"].endswith("03:00:00Z")
     assert added["options"] == [
         "MaxRetry(3)", 'Queue("reports")', "Timeout(10m0s)", "Unique(1h0m0s)", "Retention(48h0m0s)"
     ]  # fmt: skip
@@ -98,7 +99,8 @@ def test_add_ls_rm_round_trip(cli, tmp_path):
         "payload": {"team": "ops", "sizes": [1, 2]},
     }  # fmt: skip
     text = path.read_text()
-    assert text.startswith("# ") and "[[schedule]]" in text
+    assert text.startswith("# ")
+    assert "[[schedule]]" in text
     assert tomllib.loads(text) == {"schedule": [{"spec": "@every 1m", "type": "ping:tick"}, nightly]}
     loaded = TomlScheduleSource(path).load()  # what the scheduler will read
     assert [c.entry_id for c in loaded] == [None, "nightly"]
@@ -108,9 +110,12 @@ def test_add_ls_rm_round_trip(cli, tmp_path):
     assert [(e["id"], e["status"], e["spec"]) for e in listed] == [
         (ping, "not_running", "@every 1m"), ("nightly", "not_running", "0 3 * * *")
     ]  # fmt: skip
-    assert listed[0]["next_enqueue_at"] is not None and listed[0]["prev_enqueue_at"] is None
+    assert listed[0]["next_enqueue_at"] is not None
+    assert listed[0]["prev_enqueue_at"] is None
     table = schedule(cli, path, "ls").stdout
-    assert "nightly" in table and ping in table and "not running" in table
+    assert "nightly" in table
+    assert ping in table
+    assert "not running" in table
 
     before = path.read_bytes()
     assert "already has the same entry" in schedule(cli, path, "add", "@every 1m", "ping:tick", code=4).error
@@ -122,10 +127,12 @@ def test_add_ls_rm_round_trip(cli, tmp_path):
     assert path.read_bytes() == before
 
     run = schedule(cli, path, "rm", "nightly")
-    assert run.stdout == "" and "removed entry nightly" in run.stderr
+    assert run.stdout == ""
+    assert "removed entry nightly" in run.stderr
     assert tomllib.loads(path.read_text()) == {"schedule": [{"spec": "@every 1m", "type": "ping:tick"}]}
     schedule(cli, path, "rm", ping)
-    assert tomllib.loads(path.read_text()) == {} and TomlScheduleSource(path).load() == []
+    assert tomllib.loads(path.read_text()) == {}
+    assert TomlScheduleSource(path).load() == []
     assert "no schedules file" in schedule(cli, tmp_path / "missing.toml", "rm", ping, code=3).error
 
 
@@ -149,7 +156,8 @@ def test_a_bad_spec_is_refused_and_nothing_is_written(cli, tmp_path, spec, messa
     schedule(cli, path, "add", "@daily", "report")
     before = path.read_bytes()
     run = schedule(cli, path, "add", spec, "report", code=2)
-    assert message in run.error and run.stdout == ""
+    assert message in run.error
+    assert run.stdout == ""
     assert path.read_bytes() == before
 
 
@@ -211,7 +219,8 @@ def test_edits_keep_the_rest_of_the_file(cli, tmp_path):
     link.symlink_to(path)
     sweep = records(schedule(cli, link, "ls", "--json"))[-1]["id"]
     schedule(cli, link, "rm", sweep)  # edits the file the link points to; the link stays
-    assert link.is_symlink() and path.read_text() == before
+    assert link.is_symlink()
+    assert path.read_text() == before
 
     inline = tmp_path / "inline.toml"
     inline.write_text('# mine\nschedule = [{ spec = "@daily", type = "a" }]\n')
@@ -304,7 +313,8 @@ def test_ls_joins_the_file_with_live_schedulers(cli, tmp_path, real_redis_url, r
         found = wait_for(ping_fired, what="a published previous run", timeout=20)
         assert list(found) == [ping, "nightly", idle, "elsewhere"]
         assert [found[i]["status"] for i in found] == ["running", "outdated", "not_running", "not_in_file"]
-        assert found[ping]["schedulers"] == [live.scheduler_id] and found[idle]["schedulers"] == []
+        assert found[ping]["schedulers"] == [live.scheduler_id]
+        assert found[idle]["schedulers"] == []
         assert found[ping]["next_enqueue_at"] is not None
         assert found["nightly"]["spec"] == "@daily"  # the file's version
         assert found["elsewhere"]["spec"] == "@every 1h"
@@ -330,19 +340,22 @@ def test_scheduler_process_enqueues_and_stops_on_sigterm(cli, env, tmp_path, ins
         wait_for(lambda: len(pending(inspector, "pings")) >= 3, what="3 tasks", timeout=20)
 
         [live] = inspector.scheduler_entries()
-        assert live.id == ping and f":{proc.pid}:" in live.scheduler_id
+        assert live.id == ping
+        assert f":{proc.pid}:" in live.scheduler_id
 
         def listed_with_prev():
             [entry] = records(schedule(cli, path, "ls", "--json"))
             return entry if entry["prev_enqueue_at"] else None
 
         entry = wait_for(listed_with_prev, what="the previous run in `schedule ls`", timeout=20)
-        assert entry["status"] == "running" and entry["schedulers"] == [live.scheduler_id]
+        assert entry["status"] == "running"
+        assert entry["schedulers"] == [live.scheduler_id]
         assert entry["next_enqueue_at"] > entry["prev_enqueue_at"]
         assert "running" in schedule(cli, path, "ls").stdout
 
         events = records(cli("schedule", "history", ping, "--limit", "2", "--json").check())
-        assert len(events) == 2 and all(e["entry_id"] == ping for e in events)
+        assert len(events) == 2
+        assert all(e["entry_id"] == ping for e in events)
         assert events[0]["enqueued_at"] >= events[1]["enqueued_at"]
         assert {e["task_id"] for e in events} <= {t.id for t in pending(inspector, "pings")}
         assert ping in cli("schedule", "history", ping).check().stdout
@@ -357,7 +370,8 @@ def test_scheduler_process_enqueues_and_stops_on_sigterm(cli, env, tmp_path, ins
         code, out, err = terminate(proc)
     assert code == 0, err
     assert out == ""  # logs go to stderr only
-    assert "started with 1 entries" in err and "Traceback" not in err
+    assert "started with 1 entries" in err
+    assert "Traceback" not in err
     assert inspector.scheduler_entries() == []
 
 
@@ -367,7 +381,8 @@ def test_scheduler_refuses_what_it_cannot_run(cli, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[schedule]]\nspec = "61 * * * *"\ntype = "a"\n')
     error = cli("scheduler", "--schedules", str(bad)).check(2).error
-    assert "key 'spec'" in error and 'minute field "61"' in error
+    assert "key 'spec'" in error
+    assert 'minute field "61"' in error
     bad.write_text('[[schedule]]\nspec = "@daily"\ntype = "a"\n')
     assert (
         "--sync-interval" in cli("scheduler", "--schedules", str(bad), "--sync-interval", "0s").check(2).error
@@ -411,11 +426,13 @@ def test_serve_with_schedules_runs_the_worker_and_the_scheduler(cli, env, tmp_pa
         )
         assert server.concurrency == 2
         [live] = inspector.scheduler_entries()
-        assert live.id == ping and f":{proc.pid}:" in live.scheduler_id
+        assert live.id == ping
+        assert f":{proc.pid}:" in live.scheduler_id
         wait_for(lambda: processed(inspector, "default") >= 2, what="processed ticks", timeout=20)
         code, out, err = terminate(proc)
     assert code == 0, err
-    assert out == "" and "Traceback" not in err
+    assert out == ""
+    assert "Traceback" not in err
     assert "scheduling 1 entries" in err
     assert inspector.scheduler_entries() == []
     assert [s for s in inspector.servers() if s.pid == proc.pid] == []

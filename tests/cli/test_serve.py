@@ -28,7 +28,8 @@ def test_serve_runs_the_example_app_and_stops_on_sigterm(env, client, inspector:
     )  # fmt: skip
     try:
         server = wait_for(lambda: [s for s in inspector.servers() if s.pid == proc.pid], timeout=15)
-        assert server[0].queues == {"critical": 6, "default": 3} and server[0].concurrency == 4
+        assert server[0].queues == {"critical": 6, "default": 3}
+        assert server[0].concurrency == 4
         sent = client.enqueue(Task("email:deliver", {"user_id": 42}), queue="critical")
         kept = client.enqueue(Task("image:resize", {"url": "u"}), retention=60)
         wait_for(lambda: inspector.get_queue_info("critical").processed == 1, timeout=15)
@@ -36,7 +37,8 @@ def test_serve_runs_the_example_app_and_stops_on_sigterm(env, client, inspector:
         done = wait_for(
             lambda: inspector.get_task_info("default", kept.id).state is TaskState.COMPLETED, timeout=15
         )
-        assert done and inspector.get_task_info("default", kept.id).result == b"resized:u"
+        assert done
+        assert inspector.get_task_info("default", kept.id).result == b"resized:u"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
     finally:

@@ -67,7 +67,9 @@ def test_serve_without_any_app_names_all_three_ways(env, tmp_path) -> None:
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    assert "APP" in lines[0] and "ASYNQ_APP" in lines[0] and "[serve]" in lines[0]
+    assert "APP" in lines[0]
+    assert "ASYNQ_APP" in lines[0]
+    assert "[serve]" in lines[0]
 
 
 def test_config_file_app_is_relative_to_the_config_folder(env, tmp_path) -> None:
@@ -83,4 +85,5 @@ def test_config_file_app_is_relative_to_the_config_folder(env, tmp_path) -> None
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2 and f"{folder / 'tasks.py'}:1: RuntimeError" in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert f"{folder / 'tasks.py'}:1: RuntimeError" in done.stderr, done.stderr

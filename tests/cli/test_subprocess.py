@@ -33,7 +33,8 @@ def test_module_entry_point(env):
         timeout=60,
         env=os.environ,
     )
-    assert done.returncode == 0 and "enqueue" in done.stdout
+    assert done.returncode == 0
+    assert "enqueue" in done.stdout
 
 
 def test_version(env):
@@ -63,7 +64,8 @@ def test_pipe_between_two_processes(env, r, inspector):
 
 def test_stdout_holds_only_data(env, r):
     done = run(env, "enqueue", "job", "--payload", '{"a":1}')
-    assert len(done.stdout.splitlines()) == 1 and "enqueued" in done.stderr
+    assert len(done.stdout.splitlines()) == 1
+    assert "enqueued" in done.stderr
     assert run(env, "--quiet", "enqueue", "job").stderr == ""
     assert run(env, "ls", "pending", "--ids", "-q", "nope", check=3).stdout == ""
 
@@ -89,4 +91,5 @@ def test_closed_pipe_is_quiet(env, client):
         timeout=60,
     )
     assert len(done.stdout.splitlines()) == 1
-    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Exception ignored" not in done.stderr

@@ -102,7 +102,9 @@ def test_ls_completed_shows_result(cli, r):
     msg = message("job", b"", completed_at=int(time.time()), retention=3600)
     seed_task(r, msg, "completed", score=time.time() + 3600, result=b"done!")
     out = cli("ls", "completed").check().stdout
-    assert "Completed" in out and "Result" in out and "done!" in out
+    assert "Completed" in out
+    assert "Result" in out
+    assert "done!" in out
 
 
 def test_inspect_finds_the_queue(cli, r):
@@ -111,7 +113,8 @@ def test_inspect_finds_the_queue(cli, r):
     assert record["queue"] == "somewhere"
     assert record["state"] == "scheduled"
     out = cli("inspect", task_id).check().stdout
-    assert "somewhere" in out and '{"i":0}' in out
+    assert "somewhere" in out
+    assert '{"i":0}' in out
 
 
 def test_inspect_ambiguous_and_missing_ids(cli, r):
@@ -220,7 +223,8 @@ def test_cancel_publishes_for_active_tasks_only(cli, r):
     pubsub.get_message(timeout=1)
     assert "cancellation sent" in cli("cancel", active).check().stderr
     published = pubsub.get_message(timeout=2)
-    assert published is not None and published["data"] == active.encode()
+    assert published is not None
+    assert published["data"] == active.encode()
     assert "not active" in cli("cancel", pending).check(4).error
     pubsub.close()
 

@@ -37,7 +37,9 @@ def test_tasks_lists_types_signatures_and_default_options(cli):
         },
     ]
     table = cli("tasks", "--app", APP).check().stdout
-    assert "email:deliver" in table and "queue=critical max_retry=5 timeout=90" in table and "async" in table
+    assert "email:deliver" in table
+    assert "queue=critical max_retry=5 timeout=90" in table
+    assert "async" in table
 
 
 def test_tasks_needs_an_app_and_takes_it_from_the_environment(cli, monkeypatch):

@@ -20,8 +20,10 @@ def run(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.
 def one_error_line(done: subprocess.CompletedProcess[str], code: int) -> str:
     assert done.returncode == code, (done.returncode, done.stderr)
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "internal error" not in lines[0] and "Traceback" not in done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: "), done.stderr
+    assert "internal error" not in lines[0]
+    assert "Traceback" not in done.stderr
     return lines[0]
 
 
@@ -36,9 +38,12 @@ def one_error_line(done: subprocess.CompletedProcess[str], code: int) -> str:
 def test_serve_reports_errors_in_the_users_module_as_file_and_line(env, tmp_path, source, line, fragment):
     (tmp_path / "bad.py").write_text(source)
     message = one_error_line(run(env, "serve", "bad.py:mux", cwd=tmp_path), 2)
-    assert f"bad.py:{line}: " in message and fragment in message, message
+    assert f"bad.py:{line}: " in message, message
+    assert fragment in message, message
     debug = run(env, "--debug", "serve", "bad.py:mux", cwd=tmp_path)
-    assert debug.returncode == 2 and "Traceback" in debug.stderr and f"bad.py:{line}: " in debug.stderr
+    assert debug.returncode == 2
+    assert "Traceback" in debug.stderr
+    assert f"bad.py:{line}: " in debug.stderr
 
 
 def test_serve_reports_errors_in_a_users_package_module(env, tmp_path):
@@ -54,4 +59,5 @@ def test_unusable_data_folder_is_one_line_exit_2(env, tmp_path, shape):
     home = blocker if shape == "a file" else blocker / "sub"
     env = {**env, "ASYNQ_REDIS_URL": "", "ASYNQ_PY_HOME": str(home)}
     message = one_error_line(run(env, "queues"), 2)
-    assert str(home) in message and "ASYNQ_PY_HOME" in message, message
+    assert str(home) in message, message
+    assert "ASYNQ_PY_HOME" in message, message

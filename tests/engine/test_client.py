@@ -88,10 +88,12 @@ def test_enqueue_in_with_every_option(
     unique_key = f"asynq:{{reports}}:unique:report:{checksum}"
     assert h["state"] == b"scheduled"
     assert h["unique_key"] == unique_key.encode()
-    assert "pending_since" not in h and "group" not in h
+    assert "pending_since" not in h
+    assert "group" not in h
     msg = read_message(redis_client, "reports", "report-1")
     assert (msg.retry, msg.timeout, msg.deadline, msg.retention) == (3, 90, int(deadline.timestamp()), 86400)
-    assert msg.group_key == "ignored-when-scheduled" and msg.unique_key == unique_key
+    assert msg.group_key == "ignored-when-scheduled"
+    assert msg.unique_key == unique_key
     assert dict(msg.headers) == {"trace": "1"}
     assert redis_client.get(unique_key) == b"report-1"
     assert 600 + 3600 - 2 <= redis_client.ttl(unique_key) <= 600 + 3600
@@ -107,9 +109,11 @@ def test_enqueue_at_is_scheduled_at_that_second(
 
 def test_group_enqueue_aggregates(client: Client, redis_client: redis.Redis, clock: SimulatedClock) -> None:
     info = client.enqueue(Task("batch", b"1"), group="g1", unique=60)
-    assert info.state is TaskState.AGGREGATING and info.next_process_at is None
+    assert info.state is TaskState.AGGREGATING
+    assert info.next_process_at is None
     h = task_hash(redis_client, "default", info.id)
-    assert h["state"] == b"aggregating" and h["group"] == b"g1"
+    assert h["state"] == b"aggregating"
+    assert h["group"] == b"g1"
     assert "unique_key" not in h  # Go's quirk: not stored for groups
     assert scores(redis_client, "asynq:{default}:g:g1") == {info.id: int(clock.now())}
     assert redis_client.smembers("asynq:{default}:groups") == {b"g1"}
@@ -233,7 +237,8 @@ async def test_async_client_writes_the_same(
         many = await client.enqueue_many([Task("c"), Task("d")], queue="aq")
     assert read_message(redis_client, "aq", info.id).payload == b"text"
     assert scores(redis_client, "asynq:{aq}:scheduled") == {later.id: int(clock.now() + 30)}
-    assert len(many) == 2 and redis_client.llen("asynq:{aq}:pending") == 3
+    assert len(many) == 2
+    assert redis_client.llen("asynq:{aq}:pending") == 3
 
 
 def test_enqueue_many_states(client: Client, redis_client: redis.Redis, clock: SimulatedClock) -> None:

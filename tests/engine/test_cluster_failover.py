@@ -175,7 +175,8 @@ def test_a_failed_node_fails_only_its_own_calls(cluster_factory) -> None:
         replies = broker.execute(Batch(tuple(Command(("INCR", n)) for n in names)))
         owner = {n: broker.redis.get_node_from_key(n).port for n in names}
         failed = [n for n, r in zip(names, replies, strict=True) if isinstance(r, Exception)]
-        assert failed and all(owner[n] == dead_port for n in failed)
+        assert failed
+        assert all(owner[n] == dead_port for n in failed)
         assert all(isinstance(r, RedisUnavailableError) for r in replies if isinstance(r, Exception))
         live = [n for n in names if n not in failed]
         assert live
@@ -188,5 +189,6 @@ def test_a_failed_node_fails_only_its_own_calls(cluster_factory) -> None:
 def test_cluster_topology_helpers(cluster_factory) -> None:
     cluster: Cluster = cluster_factory()
     assert cluster.healthy()
-    assert len(cluster.masters) == 3 and len(cluster.replicas) == 3
+    assert len(cluster.masters) == 3
+    assert len(cluster.replicas) == 3
     wait_for(lambda: cluster.owner(0) == cluster.masters[0].port, 5, "slot 0 on the first master")

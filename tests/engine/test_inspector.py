@@ -64,7 +64,8 @@ def test_queue_info_counts_every_state(inspector: Inspector, redis_client: redis
     assert (info.pending, info.active, info.scheduled, info.retry, info.archived, info.completed) == (1,) * 6
     assert (info.aggregating, info.groups, info.size) == (1, 1, 7)
     assert (info.processed, info.failed, info.processed_total, info.failed_total) == (7, 2, 70, 0)
-    assert info.latency == timedelta(seconds=5) and not info.paused
+    assert info.latency == timedelta(seconds=5)
+    assert not info.paused
 
 
 def test_queue_infos_reads_every_queue_in_one_round_trip(
@@ -77,7 +78,8 @@ def test_queue_infos_reads_every_queue_in_one_round_trip(
     plan = rdb_inspect.queue_infos(now=NOW)
     assert plan.send(None) == Command(("SMEMBERS", "asynq:queues"))
     batch = plan.send([b"q", b"p"])
-    assert isinstance(batch, Batch) and len(batch.calls) == 4  # stats and memory of both queues at once
+    assert isinstance(batch, Batch)
+    assert len(batch.calls) == 4
     infos = inspector.queue_infos()
     assert [i.queue for i in infos] == ["p", "q"]
     assert infos[1] == inspector.get_queue_info("q")
@@ -101,7 +103,8 @@ def test_lists_every_state_of_go_shaped_tasks(inspector: Inspector, redis_client
         (task,) = inspector.list_tasks("q", state)
         assert (task.id, task.state, task.type) == (ids[state], TaskState(state), f"t:{state}")
     (agg,) = inspector.list_aggregating_tasks("q", "g")
-    assert agg.group == "g" and agg.state is TaskState.AGGREGATING
+    assert agg.group == "g"
+    assert agg.state is TaskState.AGGREGATING
     assert inspector.list_scheduled_tasks("q")[0].next_process_at == datetime.fromtimestamp(NOW + 60, UTC)
     assert [g.group for g in inspector.groups("q")] == ["g"]
 
@@ -294,4 +297,6 @@ def test_redis_info_and_startup_warnings(inspector: Inspector, backend: str) -> 
         assert "redis_version" in inspector.redis_info()
     assert redis_warnings({"maxmemory_policy": "noeviction", "redis_version": "7.2.4"}) == []
     warned = redis_warnings({"maxmemory_policy": "allkeys-lru", "redis_version": "6.0.9"})
-    assert len(warned) == 2 and "allkeys-lru" in warned[0] and "6.0.9" in warned[1]
+    assert len(warned) == 2
+    assert "allkeys-lru" in warned[0]
+    assert "6.0.9" in warned[1]

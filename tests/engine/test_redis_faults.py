@@ -352,7 +352,8 @@ def test_sentinel_failover_after_master_sigkill(real_server_factory, servers, tm
             assert not readonly, readonly
             assert server_thread_alive(server)
             assert server.status == "active"
-            assert enqueue_s <= 10 and resumed_s <= 10
+            assert enqueue_s <= 10
+            assert resumed_s <= 10
             print(
                 f"failover: promoted {promoted_at - killed_at:.1f}s after the kill; enqueue ok after "
                 f"{enqueue_s:.2f}s, processing resumed after {resumed_s:.2f}s; "

@@ -72,9 +72,11 @@ def test_descriptors_equal_their_expressions() -> None:
 
 def test_every_counts_from_the_epoch_in_whole_seconds() -> None:
     s = parse_spec("@every 1m30s")
-    assert s.every_s == 90 and s.expression is None
+    assert s.every_s == 90
+    assert s.expression is None
     nxt = s.next_after(T0)
-    assert nxt % 90 == 0 and T0 < nxt <= T0 + 90
+    assert nxt % 90 == 0
+    assert T0 < nxt <= T0 + 90
     assert s.next_after(nxt) == nxt + 90  # strictly after
     assert parse_spec("@every 500ms").every_s == 1  # robfig rounds up to a second
     assert parse_spec("@every 2.9s").every_s == 2  # and truncates
@@ -97,7 +99,8 @@ def test_daylight_saving_follows_debian_cron() -> None:
     assert skipped.next_after(ts(2024, 3, 9, 12)) == ts(2024, 3, 10, 7)  # 03:00 EDT, right after the jump
     repeated = parse_spec("CRON_TZ=America/New_York 30 1 * * *")  # 01:30 happens twice on 2024-11-03
     first = repeated.next_after(ts(2024, 11, 2, 12))
-    assert first == ts(2024, 11, 3, 5, 30) and repeated.next_after(first) == ts(2024, 11, 4, 6, 30)
+    assert first == ts(2024, 11, 3, 5, 30)
+    assert repeated.next_after(first) == ts(2024, 11, 4, 6, 30)
 
 
 @pytest.mark.parametrize(
@@ -182,8 +185,10 @@ def test_entries_carry_go_option_strings() -> None:
     s.register("@every 30s", Task("t", b"p", max_retry=3), queue="critical", timeout=90, unique=60)
     (info,) = s.entries()
     assert info.options == ("MaxRetry(3)", 'Queue("critical")', "Timeout(1m30s)", "Unique(1m0s)")
-    assert info.prev_enqueue_at is None and info.next_enqueue_at is not None
-    assert info.scheduler_id == s.scheduler_id and s.scheduler_id.count(":") >= 2
+    assert info.prev_enqueue_at is None
+    assert info.next_enqueue_at is not None
+    assert info.scheduler_id == s.scheduler_id
+    assert s.scheduler_id.count(":") >= 2
 
 
 def test_tick_options_make_ticks_idempotent() -> None:
@@ -272,7 +277,8 @@ def test_toml_source_errors_name_entry_and_key(tmp_path: Path, body: str, messag
     path = write(tmp_path / "s.toml", "[[schedule]]\n" + body + "\n")
     with pytest.raises(ValidationError) as err:
         TomlScheduleSource(path).load()
-    assert message in str(err.value) and str(path) in str(err.value)
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
 
 
 def test_toml_source_file_errors(tmp_path: Path) -> None:
@@ -348,12 +354,13 @@ def test_entries_fire_on_time_and_record_history(schedulers, raw, inspector, que
     s = schedulers(clock=clock, check_interval_s=0.02)
     entry_id = s.register("@every 1s", Task("tick", b"p"), queue=queue)
     s.start()
-    advance_ticks(clock, start, 3, lambda n: len(task_ids(raw, queue)) == n)
+    events = lambda: inspector.list_scheduler_enqueue_events(entry_id, page_size=100)  # noqa: E731
+    # A tick is done once its event is recorded too (that follows the enqueue), before the clock moves.
+    advance_ticks(clock, start, 3, lambda n: len(task_ids(raw, queue)) == n and len(events()) == n)
     seen = ticks(raw, queue, entry_id)
     assert seen == [int(start) + 1, int(start) + 2, int(start) + 3]  # one task per tick, none missed
-    events = inspector.list_scheduler_enqueue_events(entry_id, page_size=100)
-    assert sorted(e.task_id for e in events) == task_ids(raw, queue)
-    for e in events:
+    assert sorted(e.task_id for e in events()) == task_ids(raw, queue)
+    for e in events():
         tick = int(e.task_id.rpartition(":")[2])
         assert e.enqueued_at is not None
         assert 0 <= e.enqueued_at.timestamp() - tick <= 0.5  # when the clock showed the tick due
@@ -393,14 +400,16 @@ def test_two_schedulers_enqueue_each_tick_once(schedulers, raw, inspector, queue
     for s in pair:
         s.start()
     handled = lambda: sum(s.stats.enqueued + s.stats.duplicates for s in pair)  # noqa: E731
-    advance_ticks(clock, start, 3, lambda n: handled() == 2 * n)  # both schedulers fired each tick
+    events = lambda: inspector.list_scheduler_enqueue_events(entry_id, page_size=100)  # noqa: E731
+    # Both schedulers fired each tick, and the winner recorded its event, before the clock moves on.
+    advance_ticks(clock, start, 3, lambda n: handled() == 2 * n and len(events()) == n)
     seen = ticks(raw, queue, entry_id)
-    events = inspector.list_scheduler_enqueue_events(entry_id, page_size=100)
+    recorded = events()
     enqueued = sum(s.stats.enqueued for s in pair)
     for s in pair:
         s.shutdown()
     assert seen == [int(start) + 1, int(start) + 2, int(start) + 3]  # every tick, once
-    assert enqueued == len(events) == 3  # one event per tick
+    assert enqueued == len(recorded) == 3  # one event per tick
     assert sum(s.stats.duplicates for s in pair) == 3  # the other one found each tick taken
     assert not raw.exists(keys.scheduler_history_key(entry_id))  # the last one out cleared it
 
@@ -444,7 +453,8 @@ def test_shutdown_keeps_history_a_peer_still_publishes(schedulers, raw, queue) -
     history = keys.scheduler_history_key
     wait_for(lambda: raw.exists(history(shared)) and raw.exists(history(only_a)), timeout=5, what="history")
     a.shutdown()
-    assert raw.exists(history(shared)) and not raw.exists(history(only_a))
+    assert raw.exists(history(shared))
+    assert not raw.exists(history(only_a))
     b.shutdown()
     assert not raw.exists(history(shared))
 
@@ -494,7 +504,8 @@ def test_editing_the_toml_file_changes_the_schedule(
     assert "key 'spec': bad cron spec \"every day\"" in caplog.text
     syncs = manager.syncs
     time.sleep(0.5)
-    assert sorted(e.task_type for e in manager.entries()) == ["second", "third"] and manager.syncs == syncs
+    assert sorted(e.task_type for e in manager.entries()) == ["second", "third"]
+    assert manager.syncs == syncs
     path.write_text("")
     wait_for(lambda: not manager.entries(), timeout=5, what="all entries removed")
 

@@ -190,7 +190,8 @@ def test_least_privilege_acl_full_flow(real_server_factory, logs) -> None:
 
             assert QUEUE in inspector.queues()
             (me,) = wait_for(inspector.servers, what="heartbeat")
-            assert me.id == server.identity.server_id and me.queues == {QUEUE: 1}
+            assert me.id == server.identity.server_id
+            assert me.queues == {QUEUE: 1}
             completed = inspector.list_tasks(QUEUE, TaskState.COMPLETED)
             assert [t.id for t in completed] == [now.id]
             (archived,) = inspector.list_archived_tasks(QUEUE)
@@ -236,7 +237,8 @@ def test_least_privilege_acl_full_flow(real_server_factory, logs) -> None:
             slow_release.set()
             server.shutdown()
         wait_for(lambda: not inspector.servers(), timeout=5, what="server state removed at shutdown")
-    assert "NOPERM" not in logs.text and "no permissions" not in logs.text.lower()
+    assert "NOPERM" not in logs.text
+    assert "no permissions" not in logs.text.lower()
 
 
 def test_acl_without_cancel_channel_is_a_clean_broker_error(real_server_factory) -> None:
@@ -249,7 +251,9 @@ def test_acl_without_cancel_channel_is_a_clean_broker_error(real_server_factory)
     assert isinstance(err.__cause__, redis.exceptions.NoPermissionError)  # what Redis said, for --debug
     assert "pw" not in str(err.__cause__)
     message = str(err)
-    assert message and "\n" not in message and "pw" not in message
+    assert message
+    assert "\n" not in message
+    assert "pw" not in message
     assert "permission" in message.lower()
 
 
@@ -259,7 +263,8 @@ async def test_acl_without_info_stops_the_server_with_a_named_error(real_server_
     server = Server(url, ServerConfig(queues={QUEUE: 1}, **FAST))
     with pytest.raises(BrokerError) as caught:
         await asyncio.wait_for(server.run_async(lambda ctx, task: None), timeout=5)
-    assert type(caught.value) is BrokerError and "'info' command" in str(caught.value)
+    assert type(caught.value) is BrokerError
+    assert "'info' command" in str(caught.value)
 
 
 def test_acl_denial_names_the_command_or_channel(real_server_factory) -> None:
@@ -301,7 +306,9 @@ def test_wrong_credentials_are_a_typed_one_line_error(real_server_factory, user:
             call(url)
         assert time.monotonic() - started < 2.0
         message = str(caught.value)
-        assert "\n" not in message and CANARY not in message and "WRONG" not in message
+        assert "\n" not in message
+        assert CANARY not in message
+        assert "WRONG" not in message
         assert "authentication" in message
 
 
@@ -315,8 +322,11 @@ def test_cli_wrong_password_exits_5_with_one_line(real_server_factory, cli_env) 
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert "WRONG" not in result.stderr and CANARY not in result.stderr and "Traceback" not in result.stderr
-    assert "authentication" in lines[0] and "asynq:***@" in lines[0]
+    assert "WRONG" not in result.stderr
+    assert CANARY not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "authentication" in lines[0]
+    assert "asynq:***@" in lines[0]
 
 
 def test_server_start_with_wrong_password_raises_the_auth_error(real_server_factory, monkeypatch) -> None:
@@ -481,7 +491,8 @@ def test_tls_without_ca_is_a_certificate_error(tls_endpoint) -> None:
         enqueue_once(f"rediss://127.0.0.1:{port}/0")
     assert time.monotonic() - started < 3.0
     message = str(caught.value)
-    assert "certificate" in message.lower() and "\n" not in message
+    assert "certificate" in message.lower()
+    assert "\n" not in message
     if proxy is not None:
         assert proxy.handshakes == 0
 
@@ -558,7 +569,8 @@ def test_conn_opt_repr_and_redacted_url_hide_the_password(url: str) -> None:
 def test_url_validation_errors_hide_the_password(url: str) -> None:
     with pytest.raises(ValidationError) as caught:
         RedisConnOpt.from_url(url)
-    assert CANARY not in str(caught.value) and CANARY not in repr(caught.value)
+    assert CANARY not in str(caught.value)
+    assert CANARY not in repr(caught.value)
 
 
 def test_connection_errors_hide_the_password(real_server_factory) -> None:
@@ -589,7 +601,8 @@ async def test_server_failing_to_connect_logs_no_secret(real_server_factory, log
         f"redis://asynq:{CANARY}@127.0.0.1:{closed}/0",
     ):
         server = Server(url, ServerConfig(queues={QUEUE: 1}, **FAST))
-        assert CANARY not in repr(server) and CANARY not in repr(server.config)
+        assert CANARY not in repr(server)
+        assert CANARY not in repr(server.config)
         with pytest.raises(RedisUnavailableError) as caught:
             await asyncio.wait_for(server.run_async(lambda ctx, task: None), timeout=5)
         assert CANARY not in str(caught.value)
@@ -608,14 +621,16 @@ def test_cli_config_show_hides_the_password(real_server_factory, cli_env) -> Non
     env["ASYNQ_REDIS_PASSWORD"] = f"{CANARY}-env"
     result = run_cli(["config", "show"], env)
     assert result.returncode == 0, result.stderr
-    assert "ASYNQ_REDIS_PASSWORD" in result.stdout and CANARY not in result.stdout + result.stderr
+    assert "ASYNQ_REDIS_PASSWORD" in result.stdout
+    assert CANARY not in result.stdout + result.stderr
     config = Path(env["XDG_CONFIG_HOME"]) / "asynq-py" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(f'[redis]\nurl = "redis://asynq@127.0.0.1:{srv.port}/0"\npassword = "{CANARY}-file"\n')
     del env["ASYNQ_REDIS_URL"], env["ASYNQ_REDIS_PASSWORD"]
     result = run_cli(["config", "show"], env)
     assert result.returncode == 0, result.stderr
-    assert "config file" in result.stdout and CANARY not in result.stdout + result.stderr
+    assert "config file" in result.stdout
+    assert CANARY not in result.stdout + result.stderr
 
 
 def test_cli_errors_hide_the_password_from_env(real_server_factory, cli_env) -> None:
@@ -625,5 +640,6 @@ def test_cli_errors_hide_the_password_from_env(real_server_factory, cli_env) -> 
            "ASYNQ_REDIS_PASSWORD": CANARY}  # fmt: skip
     result = run_cli(["queues"], env)
     assert result.returncode == 5, result.stderr
-    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr
     assert CANARY not in result.stdout + result.stderr

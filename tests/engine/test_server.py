@@ -102,7 +102,9 @@ def test_async_and_sync_handlers_succeed(serve, client, inspector, queue) -> Non
     info = wait_for(
         lambda: inspector.get_queue_info(queue).completed == 1 and inspector.get_task_info(queue, kept.id)
     )
-    assert info.state is TaskState.COMPLETED and info.result == b"result:x" and info.completed_at is not None
+    assert info.state is TaskState.COMPLETED
+    assert info.result == b"result:x"
+    assert info.completed_at is not None
     stats = inspector.get_queue_info(queue)
     assert (stats.processed, stats.failed, stats.pending, stats.active) == (2, 0, 0, 0)
 
@@ -133,7 +135,8 @@ def test_retry_delay_and_is_failure(serve, client, inspector, queue) -> None:
     assert retry[0].next_process_at is not None
     assert 3590 < retry[0].next_process_at.timestamp() - time.time() < 3610
     assert inspector.get_queue_info(queue).failed == 0
-    assert retry[0].id == info.id and retry[0].last_error == "'k'"
+    assert retry[0].id == info.id
+    assert retry[0].last_error == "'k'"
 
 
 def test_skip_retry_and_revoke(serve, client, inspector, queue) -> None:
@@ -397,9 +400,11 @@ def test_heartbeat_reports_server_and_workers(serve, client, inspector, queue) -
     server = wait_for(lambda: [s for s in inspector.servers() if queue in s.queues and s.active_workers])
     (worker,) = server[0].active_workers
     assert (worker.task_id, worker.task_type, worker.queue) == (info.id, "busy", queue)
-    assert server[0].concurrency == 3 and server[0].status == "active"
+    assert server[0].concurrency == 3
+    assert server[0].status == "active"
     lease = inspector.list_active_tasks(queue)
-    assert lease and not lease[0].is_orphaned
+    assert lease
+    assert not lease[0].is_orphaned
     release.set()
 
 
@@ -434,7 +439,8 @@ def test_group_aggregation(serve, client, inspector, queue) -> None:
         client.enqueue(Task("item", str(n)), queue=queue, group="g")
     wait_for(lambda: got, timeout=15, what="aggregated task")
     # Members added in the same second tie on score and come out in id order, as in Go.
-    assert len(got) == 1 and sorted(got[0].split(b",")) == [b"0", b"1", b"2"]
+    assert len(got) == 1
+    assert sorted(got[0].split(b",")) == [b"0", b"1", b"2"]
     assert inspector.get_queue_info(queue).aggregating == 0
 
 

@@ -346,7 +346,8 @@ def test_sigtstp_stops_fetching_then_sigterm_exits(
         'status "stopped" in servers()',
     )
     stat = proc_stat(w.pid)
-    assert stat is not None and stat[0] != "T", f"the worker was stopped by the kernel: {stat}"
+    assert stat is not None, f"the worker was stopped by the kernel: {stat}"
+    assert stat[0] != "T", f"the worker was stopped by the kernel: {stat}"
     held = [client.enqueue(Task("ok"), queue=queue, retention=RETAIN).id for _ in range(3)]
     time.sleep(2.0)  # ten task-check intervals, and each enqueue also publishes a wake-up
     assert w.alive()

@@ -49,10 +49,12 @@ def test_a_server_started_before_redis_waits_and_then_serves(
     starter.start()
     try:
         wait_for(lambda: len(attempts(caplog)) >= 3, timeout=10, what="three failed attempts")
-        assert not failure and server.status == "new"
+        assert not failure
+        assert server.status == "new"
         real_server_factory(port=port)
         starter.join(15)
-        assert not starter.is_alive() and not failure, failure
+        assert not starter.is_alive(), failure
+        assert not failure, failure
         with Client(url) as client:
             client.enqueue(Task("late"), queue=queue)
         assert ran.wait(10)
@@ -60,7 +62,8 @@ def test_a_server_started_before_redis_waits_and_then_serves(
         server.shutdown()
         starter.join(5)
     lines = attempts(caplog)
-    assert "attempt 1, trying again in 0.5s" in lines[0] and "cannot reach Redis" in lines[0]
+    assert "attempt 1, trying again in 0.5s" in lines[0]
+    assert "cannot reach Redis" in lines[0]
     assert "attempt 2, trying again in 1.0s" in lines[1]
     assert "attempt 3, trying again in 2.0s" in lines[2]
     assert any("Redis answered after" in r.getMessage() for r in caplog.records)
@@ -85,5 +88,6 @@ def test_shutdown_while_waiting_for_redis(queue: str, caplog: pytest.LogCaptureF
     wait_for(lambda: attempts(caplog), timeout=10, what="a failed attempt")
     server.shutdown()
     thread.join(10)
-    assert not thread.is_alive() and server.status == "closed"
+    assert not thread.is_alive()
+    assert server.status == "closed"
     assert any("shut down before Redis answered" in r.getMessage() for r in caplog.records)

@@ -236,7 +236,8 @@ def test_signature_and_repr() -> None:
     mux, _ = _mux()
     deliver = _defs(mux)["email:deliver"]
     assert deliver.signature == "(user_id: int, subject: str = '', cc: list[str] | None = None)"
-    assert deliver.is_async and not _defs(mux)["order:ship"].is_async
+    assert deliver.is_async
+    assert not _defs(mux)["order:ship"].is_async
     assert repr(deliver).startswith("TaskDef('email:deliver', _mux.<locals>.deliver(user_id: int")
 
 

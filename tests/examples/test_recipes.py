@@ -79,7 +79,8 @@ def test_fastapi_route_enqueues_through_the_lifespan_client(
     monkeypatch.setenv("ASYNQ_REDIS_URL", real_redis_url)
     monkeypatch.syspath_prepend(str(EXAMPLES))
     spec = importlib.util.spec_from_file_location("fastapi_app", EXAMPLES / "fastapi_app.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with TestClient(module.app) as http:

@@ -45,7 +45,8 @@ def test_go_inspector_changes_python_tasks(go: Go, real_redis_url: str) -> None:
         assert go.inspect("archive", q, pending.id) == {"ok": True}
         assert inspector.get_task_info(q, pending.id).state == "archived"
         code, err = go.inspect_raw("archive", q, pending.id)
-        assert code == 3 and "already archived" in err["error"], err
+        assert code == 3, err
+        assert "already archived" in err["error"], err
         assert go.inspect("run", q, grouped[0].id) == {"ok": True}
         assert [(g.group, g.size) for g in inspector.groups(q)] == [("grp", 2)]
         assert _states(inspector, q) == {"pending": 2, "scheduled": 0, "archived": 1, "aggregating": 2}
@@ -102,12 +103,14 @@ def test_python_inspector_changes_go_tasks(go: Go, real_redis_url: str) -> None:
         with pytest.raises(QueueNotEmptyError):
             inspector.delete_queue(q)
         code, err = go.inspect_raw("delete-queue", q)
-        assert code == 3 and err["kind"] == "queue_not_empty", err
+        assert code == 3, err
+        assert err["kind"] == "queue_not_empty", err
         assert inspector.delete_all_pending_tasks(q) == 5
         inspector.delete_queue(q)
         assert q not in go.inspect("queues")
         code, err = go.inspect_raw("queue-info", q)
-        assert code == 3 and err["kind"] == "queue_not_found", err
+        assert code == 3, err
+        assert err["kind"] == "queue_not_found", err
 
 
 def test_scheduled_payload_update_keeps_go_fields(go: Go, real_redis_url: str) -> None:

@@ -79,8 +79,10 @@ def test_python_enqueued_tasks_read_identically_by_go(go: Go, real_redis_url: st
         assert by_id[enqueued[0].id].state == "pending"
         theirs = go.inspect("task", q, enqueued[0].id)
         assert theirs["headers"] == {"trace": "t-1", "lang": "ü", "extra": "from-enqueue"}
-        assert theirs["timeout_s"] == 90 and theirs["deadline_unix"] == now + 3600
-        assert theirs["retention_s"] == 600 and theirs["max_retry"] == 7
+        assert theirs["timeout_s"] == 90
+        assert theirs["deadline_unix"] == now + 3600
+        assert theirs["retention_s"] == 600
+        assert theirs["max_retry"] == 7
         assert theirs["payload_b64"] == b64(b'{"n":1,"to":"a@example.com"}')
         assert go.inspect("task", q, enqueued[1].id)["timeout_s"] == 0
         assert go.inspect("task", q, enqueued[5].id)["timeout_s"] == 1800
@@ -149,7 +151,8 @@ def test_go_enqueued_tasks_read_identically_by_python(go: Go, real_redis_url: st
         assert first.unique_key.startswith(f"asynq:{{{q}}}:unique:email:send:")
         assert bytes(inspector.get_task_info(q, replies[5]["id"]).payload) == b""
         short = inspector.get_task_info(q, replies[6]["id"])
-        assert short.timeout is None and short.max_retry == 0
+        assert short.timeout is None
+        assert short.max_retry == 0
 
         for state, group in (("pending", None), ("scheduled", None), ("aggregating", "g1")):
             theirs_list = _go_tasks(go, q, state, group)
@@ -361,8 +364,10 @@ def test_go_server_processes_python_enqueued_tasks(go: Go, real_redis_url: str, 
                 server.wait_ledger(info.id, "end")
             for info in tasks:
                 start, end = server.ledger(info.id)
-                assert start["event"] == "start" and end["event"] == "end"
-                assert start["type"] == "ok" and start["queue"] == q
+                assert start["event"] == "start"
+                assert end["event"] == "end"
+                assert start["type"] == "ok"
+                assert start["queue"] == q
                 assert start["payload_b64"] == (b64(bytes(info.payload)) if bytes(info.payload) else None)
                 assert start["headers"] == info.headers
                 assert start["retry_count"] == 0

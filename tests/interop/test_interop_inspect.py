@@ -130,7 +130,8 @@ def test_queue_stats_lists_history_servers_and_workers_agree(
 
         _assert_same_lists(go, inspector, q)
         active = inspector.get_task_info(q, ids["active"])
-        assert active.state == "active" and active.headers == {"h": "v"}
+        assert active.state == "active"
+        assert active.headers == {"h": "v"}
         assert inspector.get_task_info(q, ids["completed"]).result == b"res"
 
         ours_history = [
@@ -139,7 +140,8 @@ def test_queue_stats_lists_history_servers_and_workers_agree(
         ]
         assert ours_history == go.inspect("history", q, "3")
         assert ours_history[0]["Date"] == datetime.now(UTC).date().isoformat()
-        assert q in inspector.queues() and q in go.inspect("queues")
+        assert q in inspector.queues()
+        assert q in go.inspect("queues")
         assert [(g.group, g.size) for g in inspector.groups(q)] == [("g", 2)]
         assert go.inspect("groups", q) == [{"Group": "g", "Size": 2}]
 
@@ -154,7 +156,8 @@ def test_queue_stats_lists_history_servers_and_workers_agree(
         assert_close_times(ours_server, theirs_server, ("Started",))
         assert ours_server == theirs_server
         assert [w["TaskID"] for w in ours_server["ActiveWorkers"]] == [ids["active"]]
-        assert ours_server["Queues"] == {q: 3} and ours_server["Concurrency"] == 2
+        assert ours_server["Queues"] == {q: 3}
+        assert ours_server["Concurrency"] == 2
         inspector.unpause_queue(q)
 
 
@@ -232,11 +235,12 @@ def test_go_cli_reads_state_written_by_asynq_py(go: Go, real_redis_url: str, tmp
         assert "non-printable bytes" in go.cli("task", "ls", "-q", q, "-s", "pending")
 
         shown = go.cli("task", "inspect", "-q", q, "-i", ids["completed"])
-        assert ids["completed"] in shown and "completed" in shown and "res" in shown, shown
+        assert ids["completed"] in shown, shown
+        assert "completed" in shown, shown
+        assert "res" in shown, shown
         queue_view = go.cli("queue", "inspect", q)
-        assert re.search(r"Size:\s+10\b", queue_view) and re.search(r"Paused:\s+true\b", queue_view), (
-            queue_view
-        )
+        assert re.search(r"Size:\s+10\b", queue_view), queue_view
+        assert re.search(r"Paused:\s+true\b", queue_view), queue_view
         assert q in go.cli("queue", "ls").split()
         assert go.cli("group", "ls", "-q", q).split() == ["g"]
         history = go.cli("queue", "history", q, "-x", "1")
@@ -256,7 +260,9 @@ def test_go_cli_reads_state_written_by_asynq_py(go: Go, real_redis_url: str, tmp
         )
         listing = go.cli("server", "ls")
         row = next(line for line in listing.splitlines() if re.search(rf"\b{server.pid}\b", line))
-        assert "active" in row and "1/2" in row and f"{q}:3" in row, listing
+        assert "active" in row, listing
+        assert "1/2" in row, listing
+        assert f"{q}:3" in row, listing
         inspector.unpause_queue(q)
 
 
@@ -313,16 +319,16 @@ def test_go_reads_asynq_py_scheduler(go: Go, real_redis_url: str) -> None:
                 assert t["TaskPayload"] == (b64(e.task_payload) if e.task_payload else None)
                 # Go re-prints what it parsed: our strings must be exactly Go's Option.String().
                 assert t["Opts"] == [o for o in e.options if o.startswith(GO_PARSES)]
-                assert e.next_enqueue_at is not None and abs(e.next_enqueue_at.timestamp() - t["Next"]) < 1e-3
+                assert e.next_enqueue_at is not None
+                assert abs(e.next_enqueue_at.timestamp() - t["Next"]) < 1e-3
                 if t["Prev"] is None:
                     assert e.prev_enqueue_at is None
                 else:
-                    assert (
-                        e.prev_enqueue_at is not None
-                        and abs(e.prev_enqueue_at.timestamp() - t["Prev"]) < 1e-3
-                    )
+                    assert e.prev_enqueue_at is not None
+                    assert abs(e.prev_enqueue_at.timestamp() - t["Prev"]) < 1e-3
             yearly = by_id[yearly_id]
-            assert yearly["Prev"] is None and yearly["TaskPayload"] is None
+            assert yearly["Prev"] is None
+            assert yearly["TaskPayload"] is None
             assert yearly["Opts"] == [
                 "MaxRetry(3)",
                 f'Queue("{q}")',
@@ -342,7 +348,9 @@ def test_go_reads_asynq_py_scheduler(go: Go, real_redis_url: str) -> None:
                 if line.split()[:1] in ([tick_id], [yearly_id])
             }
             assert set(rows) == mine, listing
-            assert "@every 1s" in rows[tick_id] and "tick" in rows[tick_id] and "hello" in rows[tick_id]
+            assert "@every 1s" in rows[tick_id]
+            assert "tick" in rows[tick_id]
+            assert "hello" in rows[tick_id]
             assert "N/A" in rows[yearly_id], listing
 
             history = go.inspect("cron-history", tick_id)
@@ -414,14 +422,13 @@ def test_python_inspector_reads_go_scheduler(go: Go, real_redis_url: str, tmp_pa
                 assert (e.spec, e.task_type) == (t["Spec"], t["TaskType"])
                 assert (t["TaskPayload"] is None) == (e.task_payload == b"")
                 assert list(e.options) == t["Opts"]
-                assert e.next_enqueue_at is not None and abs(e.next_enqueue_at.timestamp() - t["Next"]) < 1e-3
+                assert e.next_enqueue_at is not None
+                assert abs(e.next_enqueue_at.timestamp() - t["Next"]) < 1e-3
                 if t["Prev"] is None:
                     assert e.prev_enqueue_at is None
                 else:
-                    assert (
-                        e.prev_enqueue_at is not None
-                        and abs(e.prev_enqueue_at.timestamp() - t["Prev"]) < 1e-3
-                    )
+                    assert e.prev_enqueue_at is not None
+                    assert abs(e.prev_enqueue_at.timestamp() - t["Prev"]) < 1e-3
             tick = next(e for e in ours if e.task_type == "tick")
             assert sorted(tick.options) == sorted(["MaxRetry(2)", f'Queue("{q}")', "Timeout(1m30s)"])
             assert next(e for e in ours if e.task_type == "yearly").prev_enqueue_at is None

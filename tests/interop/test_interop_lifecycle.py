@@ -53,7 +53,8 @@ def test_go_server_retries_then_archives_python_task(go: Go, real_redis_url: str
         revoked = client.enqueue(Task("revoke", b"r"), queue=q, max_retry=5)
         with go.server(tmp_path, "-retry-delay", "2s", queues={q: 1}) as server:
             first_fail = server.wait_ledger(failing.id, "end")[1]
-            assert first_fail["error"] == "boom" and first_fail["retry_count"] == 0
+            assert first_fail["error"] == "boom"
+            assert first_fail["retry_count"] == 0
 
             retry = wait_for(_state_is(inspector, q, failing.id, "retry"), timeout=10, what="retry state")
             assert retry.retried == 1
@@ -155,7 +156,8 @@ def test_pause_and_unpause_seen_across_languages(go: Go, real_redis_url: str, tm
         inspector.pause_queue(q)
         assert go.inspect("queue-info", q)["Paused"] is True
         code, err = go.inspect_raw("pause", q)
-        assert code == 3 and "already paused" in err["error"], err
+        assert code == 3, err
+        assert "already paused" in err["error"], err
 
         # Go's server honours a pause set by asynq-py.
         with go.server(tmp_path, queues={q: 1}) as server:
@@ -174,7 +176,8 @@ def test_pause_and_unpause_seen_across_languages(go: Go, real_redis_url: str, tm
         inspector.unpause_queue(q)
         assert go.inspect("queue-info", q)["Paused"] is False
         code, err = go.inspect_raw("unpause", q)
-        assert code == 3 and "not paused" in err["error"], err
+        assert code == 3, err
+        assert "not paused" in err["error"], err
         with pytest.raises(TaskStateError):
             inspector.unpause_queue(q)
 
@@ -230,7 +233,8 @@ def test_go_server_aggregates_python_grouped_tasks(go: Go, real_redis_url: str, 
         for t in in_g + in_h:
             with pytest.raises(TaskNotFoundError):
                 inspector.get_task_info(q, t.id)
-        assert inspector.groups(q) == [] and go.inspect("groups", q) == []
+        assert inspector.groups(q) == []
+        assert go.inspect("groups", q) == []
         assert inspector.get_queue_info(q).aggregating == 0
 
 
@@ -248,7 +252,8 @@ def test_go_recovers_python_task_of_killed_go_server(go: Go, real_redis_url: str
             doomed.kill()
 
         active = inspector.list_active_tasks(q)
-        assert [t.id for t in active] == [task.id] and active[0].is_orphaned is False
+        assert [t.id for t in active] == [task.id]
+        assert active[0].is_orphaned is False
         r = redis.Redis.from_url(real_redis_url, socket_timeout=5)
         try:
             r.zadd(f"asynq:{{{q}}}:lease", {task.id: int(time.time()) - 60})
@@ -265,7 +270,8 @@ def test_go_recovers_python_task_of_killed_go_server(go: Go, real_redis_url: str
             assert retry.headers == {"h": "v"}
             _same_as_go(go, inspector, q, task.id)
             start = rescuer.wait_ledger(task.id, "start")[0]
-            assert start["retry_count"] == 1 and start["headers"] == {"h": "v"}
+            assert start["retry_count"] == 1
+            assert start["headers"] == {"h": "v"}
         # Shut down mid-task: Go requeues it as pending.
         assert inspector.get_task_info(q, task.id).state == "pending"
 

@@ -73,10 +73,12 @@ def test_python_server_processes_go_enqueued_tasks(go: Go, real_redis_url: str, 
     with py_server(real_redis_url, tmp_path, queues={q: 1}) as server, Inspector(real_redis_url) as inspector:
         for reply in replies:
             start, end = server.wait_ledger(reply["id"], "end")
-            assert start["type"] == reply["type"] and start["queue"] == q
+            assert start["type"] == reply["type"]
+            assert start["queue"] == q
             assert start["payload_b64"] == reply["payload_b64"]
             assert start["headers"] == reply["headers"]
-            assert start["retry_count"] == 0 and start["max_retry"] == reply["max_retry"]
+            assert start["retry_count"] == 0
+            assert start["max_retry"] == reply["max_retry"]
             assert end["error"] is None
         # Not before the second the score holds (Go truncates process-at times to whole seconds).
         assert server.ledger(replies[1]["id"])[0]["t"] >= int(replies[1]["next_process_at_unix"])
@@ -89,7 +91,8 @@ def test_python_server_processes_go_enqueued_tasks(go: Go, real_redis_url: str, 
         _same_as_go(go, inspector, q, replies[5]["id"])
         for reply in replies[:5]:
             code, err = go.inspect_raw("task", q, reply["id"])
-            assert code == 3 and err["kind"] == "task_not_found", err
+            assert code == 3, err
+            assert err["kind"] == "task_not_found", err
 
         # Our done released the lock Go's client took.
         again = go.enqueue("ok", b"once", queue=q, unique_s=300)
@@ -112,7 +115,8 @@ def test_python_server_retries_then_archives_go_task(go: Go, real_redis_url: str
     ):
         server.wait_ledger(failing["id"], "end")
         retry = wait_for(_go_state(go, q, failing["id"], "retry"), timeout=10, what="retry state")
-        assert retry["retried"] == 1 and retry["last_err"] == "boom"
+        assert retry["retried"] == 1
+        assert retry["last_err"] == "boom"
         assert retry["last_failed_at_unix"] is not None
         assert 1 <= retry["next_process_at_unix"] - retry["last_failed_at_unix"] <= 3
         _same_as_go(go, inspector, q, failing["id"])
@@ -125,12 +129,14 @@ def test_python_server_retries_then_archives_go_task(go: Go, real_redis_url: str
             ("start", 1),
             ("end", 1),
         ]
-        assert archived["retried"] == 1 and archived["last_err"] == "boom"
+        assert archived["retried"] == 1
+        assert archived["last_err"] == "boom"
         assert archived["headers"] == {"h": "1"}
         _same_as_go(go, inspector, q, failing["id"])
 
         skip = wait_for(_go_state(go, q, skipped["id"], "archived"), timeout=10, what="skip archived")
-        assert skip["retried"] == 0 and skip["last_err"] == "boom: skip retry for the task"
+        assert skip["retried"] == 0
+        assert skip["last_err"] == "boom: skip retry for the task"
         server.wait_ledger(revoked["id"], "end")
         wait_for(
             lambda: go.inspect_raw("task", q, revoked["id"])[0] == 3, timeout=5, what="the revoked task to go"
@@ -162,7 +168,8 @@ def test_go_cancels_task_running_on_python_server(go: Go, real_redis_url: str, t
     with py_server(real_redis_url, tmp_path, queues={q: 1}) as server, Inspector(real_redis_url) as inspector:
         server.wait_ledger(task["id"], "start")
         active = wait_for(lambda: go.inspect("list", q, "active"), timeout=5, what="an active task")
-        assert [t["id"] for t in active] == [task["id"]] and active[0]["is_orphaned"] is False
+        assert [t["id"] for t in active] == [task["id"]]
+        assert active[0]["is_orphaned"] is False
         assert_same_task(task_json(inspector.list_active_tasks(q)[0]), active[0])
 
         def cancelled():
@@ -219,9 +226,11 @@ def test_go_recovers_task_of_killed_python_server(go: Go, real_redis_url: str, t
 
     with go.server(tmp_path / "go", "-retry-delay", "2s", queues={q: 1}) as rescuer:
         retry = wait_for(_go_state(go, q, task["id"], "retry"), timeout=10, what="recovered to retry")
-        assert retry["retried"] == 1 and retry["last_err"] == "asynq: task lease expired"
+        assert retry["retried"] == 1
+        assert retry["last_err"] == "asynq: task lease expired"
         start = rescuer.wait_ledger(task["id"], "start")[0]
-        assert start["retry_count"] == 1 and start["headers"] == {"h": "v"}
+        assert start["retry_count"] == 1
+        assert start["headers"] == {"h": "v"}
 
 
 def test_python_recovers_task_of_killed_go_server(go: Go, real_redis_url: str, tmp_path: Path) -> None:
@@ -237,10 +246,12 @@ def test_python_recovers_task_of_killed_go_server(go: Go, real_redis_url: str, t
         Inspector(real_redis_url) as inspector,
     ):
         retry = wait_for(_go_state(go, q, task["id"], "retry"), timeout=10, what="recovered to retry")
-        assert retry["retried"] == 1 and retry["last_err"] == "asynq: task lease expired"
+        assert retry["retried"] == 1
+        assert retry["last_err"] == "asynq: task lease expired"
         _same_as_go(go, inspector, q, task["id"])
         start = rescuer.wait_ledger(task["id"], "start")[0]
-        assert start["retry_count"] == 1 and start["headers"] == {"h": "v"}
+        assert start["retry_count"] == 1
+        assert start["headers"] == {"h": "v"}
     # Shut down mid-task: requeued as pending, as Go's server does.
     assert go.inspect("task", q, task["id"])["state"] == "pending"
 
@@ -288,8 +299,10 @@ def test_python_server_heartbeat_read_by_go(go: Go, real_redis_url: str, tmp_pat
 
         listing = go.cli("server", "ls")
         row = next(line for line in listing.splitlines() if re.search(rf"\b{server.pid}\b", line))
-        assert "active" in row and "1/3" in row, listing
-        assert f"{q}:5" in row and f"{other}:1" in row, listing
+        assert "active" in row, listing
+        assert "1/3" in row, listing
+        assert f"{q}:5" in row, listing
+        assert f"{other}:1" in row, listing
     # Shut down: the heartbeat is cleared, the running task requeued.
     assert not any(s["ID"] == server_id for s in go.inspect("servers"))
     assert go.inspect("task", q, task["id"])["state"] == "pending"
@@ -340,7 +353,8 @@ def test_deadline_exceeded_and_lease_on_either_server(
             lease = r.zscore(f"asynq:{{{q}}}:lease", held.id)
         finally:
             r.close()
-        assert lease is not None and lease == int(lease)
+        assert lease is not None
+        assert lease == int(lease)
         assert time.time() + 20 <= lease <= time.time() + 31
         archived = wait_for(_go_state(go, q, slow.id, "archived"), timeout=10, what="archived")
         assert archived["last_err"] == "context deadline exceeded"

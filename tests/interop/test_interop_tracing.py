@@ -42,9 +42,11 @@ def test_go_producer_trace_continues_in_python_worker(go: Go, real_redis_url: st
         (span,) = wait_for(lambda: exporter.get_finished_spans(), timeout=20, what="the consumer span")
     finally:
         server.shutdown()
-    assert span.kind is SpanKind.CONSUMER and span.name == f"process {queue}"
+    assert span.kind is SpanKind.CONSUMER
+    assert span.name == f"process {queue}"
     assert f"{span.context.trace_id:032x}" == sent["trace_id"]
-    assert span.parent is not None and span.parent.is_remote
+    assert span.parent is not None
+    assert span.parent.is_remote
     assert f"{span.parent.span_id:016x}" == sent["span_id"]
     assert span.attributes["messaging.message.id"] == sent["task_id"]
 
@@ -58,5 +60,6 @@ def test_python_producer_trace_continues_in_go_worker(go: Go, real_redis_url: st
     (seen,) = go.trace_serve(queue, 1)
     assert seen["task_id"] == info.id
     assert seen["trace_id"] == f"{producer.context.trace_id:032x}"
-    assert seen["parent_span_id"] == f"{producer.context.span_id:016x}" and seen["remote"] is True
+    assert seen["parent_span_id"] == f"{producer.context.span_id:016x}"
+    assert seen["remote"] is True
     assert seen["span_id"] != seen["parent_span_id"]

@@ -153,7 +153,8 @@ class TestNavigation:
             retry_row = ui.rows(app, "#tasks")[0]
             assert retry_row[3] == "2/25"
             assert retry_row[4] == "connection refused"
-            assert retry_row[5].startswith("1m") and retry_row[5].endswith("s ago")
+            assert retry_row[5].startswith("1m")
+            assert retry_row[5].endswith("s ago")
             await pilot.press("h", "h", "shift+tab", "h")
             assert screen.state is TaskState.ACTIVE
             await pilot.press("tab")
@@ -174,7 +175,8 @@ class TestNavigation:
             assert 'Group "digest"' in ui.static(app, "#pager")
             await pilot.press("escape")
             await ui.wait(pilot, lambda: ui.keys(app, "#tasks") == ["digest"])
-            assert isinstance(app.screen, QueueScreen) and screen.group is None
+            assert isinstance(app.screen, QueueScreen)
+            assert screen.group is None
 
     async def test_task_screen_shows_every_field(self, make_app, seeded, ui) -> None:
         app = make_app()
@@ -385,7 +387,8 @@ class TestActions:
             await ui.wait(pilot, lambda: "Cancellation sent for 1 task" in notices(app))
         got = await asyncio.to_thread(pubsub.get_message, True, 5)
         pubsub.close()
-        assert got is not None and got["data"] == b"active-1"
+        assert got is not None
+        assert got["data"] == b"active-1"
 
     async def test_declining_changes_nothing(self, make_app, seeded, r, ui) -> None:
         app = make_app()
@@ -575,7 +578,8 @@ class TestBehaviour:
             table.scroll_to(y=table.scroll_y - 4, animate=False)  # the cursor row is mid-screen
             await pilot.pause()
             line = table.cursor_row - table.scroll_y  # where the cursor row is on the screen
-            assert table.cursor_key == "bulk-057" and line > 0
+            assert table.cursor_key == "bulk-057"
+            assert line > 0
             r.lrem(keys.pending_key("bulk"), 0, "bulk-001")  # a row above the cursor goes away
             await pilot.press("ctrl+r")
             await ui.wait(pilot, lambda: len(ui.keys(app, "#tasks")) == 59)
@@ -598,7 +602,8 @@ class TestBehaviour:
             await pilot.press("enter")
             await ui.wait(pilot, lambda: "binary, 33 bytes" in ui.static(app, "#task-info"))
             svg = app.export_screenshot()
-            assert "\x1b" not in svg and "\x07" not in svg
+            assert "\x1b" not in svg
+            assert "\x07" not in svg
             text = ui.static(app, "#task-info")
             assert "Type              evil[red]" in text  # markup in data is not interpreted
             assert "Last error        \\x1b[5mblink" in text
@@ -616,7 +621,8 @@ class TestBehaviour:
                 await asyncio.to_thread(server.stop)
                 await ui.wait(pilot, lambda: app.screen.query_one("#banner").display)
                 banner = ui.static(app, "#banner")
-                assert "Redis is unreachable" in banner and "showing data from" in banner
+                assert "Redis is unreachable" in banner
+                assert "showing data from" in banner
                 assert ui.keys(app, "#queues") == ["default"]  # the last data stays
                 await pilot.press("enter")  # still responsive: navigation works while down
                 await ui.wait(pilot, lambda: isinstance(app.screen, QueueScreen))
@@ -665,7 +671,8 @@ class TestBehaviour:
             await pilot.press("3")
             await ui.wait(pilot, lambda: isinstance(app.screen, SchedulesScreen) and ui.rows(app, "#entries"))
             next_run = ui.rows(app, "#entries")[0][5]
-            assert next_run.startswith("in ") and "ago" not in next_run, next_run
+            assert next_run.startswith("in "), next_run
+            assert "ago" not in next_run, next_run
 
     async def test_a_large_json_payload_is_shown_as_json_with_its_size(self, make_app, r, ui) -> None:
         big = b'{"rows": [' + b",".join(b'{"n": %d}' % i for i in range(200_000)) + b"]}"  # ~2.5 MB
@@ -679,7 +686,9 @@ class TestBehaviour:
             await ui.wait(pilot, lambda: isinstance(app.screen, TaskScreen) and "Payload" in ui.text(app))
             text = ui.static(app, "#task-info")
             assert f"(JSON, {len(big):,} bytes, first 65,536 shown)" in text, text[:300]
-            assert '{"rows": [{"n": 0}' in text and "more bytes not shown" in text and "binary" not in text
+            assert '{"rows": [{"n": 0}' in text
+            assert "more bytes not shown" in text
+            assert "binary" not in text
 
 
 class TestEntryPoint:

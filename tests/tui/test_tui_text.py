@@ -49,7 +49,8 @@ class TestClean:
     def test_result_is_printable_or_a_space(self) -> None:
         every = "".join(chr(c) for c in [*range(0x3000), *range(0xD800, 0xE100), *range(0xE0000, 0xE0080)])
         assert all(ch.isprintable() or unicodedata.category(ch) == "Zs" for ch in clean(every))
-        assert "\n" not in clean(every) and "\n" in clean(every, multiline=True)
+        assert "\n" not in clean(every)
+        assert "\n" in clean(every, multiline=True)
 
 
 class TestPayloads:
@@ -85,11 +86,11 @@ class TestPayloads:
         big = b'{"rows": [' + b",".join(b'{"n": 1}' for _ in range(10_000)) + b"]}"
         kind, body = payload_detail(big, limit=64)
         assert kind == f"JSON, {len(big):,} bytes, first 64 shown"
-        assert body.startswith('{"rows": [{"n": 1}') and body.endswith(
-            f"… {len(big) - 64:,} more bytes not shown"
-        )
+        assert body.startswith('{"rows": [{"n": 1}')
+        assert body.endswith(f"… {len(big) - 64:,} more bytes not shown")
         kind, body = payload_detail("héllo wörld\n".encode() * 1000, limit=64)
-        assert kind == "text, 14,000 bytes, first 64 shown" and body.startswith("héllo wörld\nhéllo")
+        assert kind == "text, 14,000 bytes, first 64 shown"
+        assert body.startswith("héllo wörld\nhéllo")
 
     def test_empty(self) -> None:
         assert payload_detail(None) == ("empty", "(empty)")

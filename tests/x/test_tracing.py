@@ -45,7 +45,8 @@ def test_client_hook_injects_the_producer_span_into_headers(redis_client: redis.
     )
     producer = next(s for s in exporter.get_finished_spans() if s.name == "create mail")
     assert producer.kind is SpanKind.PRODUCER
-    assert producer.parent is not None and producer.parent.span_id == outer.get_span_context().span_id
+    assert producer.parent is not None
+    assert producer.parent.span_id == outer.get_span_context().span_id
     assert dict(producer.attributes or {}) == {
         "messaging.system": "asynq",
         "messaging.operation.type": "create",
@@ -103,11 +104,14 @@ def test_worker_continues_the_trace_with_outcomes(real_redis_url: str, spans) ->
     for span in consumers:
         attrs = dict(span.attributes or {})
         producer = producers[attrs["messaging.message.id"]]
-        assert span.name == f"process {queue}" and attrs["messaging.destination.name"] == queue
+        assert span.name == f"process {queue}"
+        assert attrs["messaging.destination.name"] == queue
         assert span.context.trace_id == producer.context.trace_id
-        assert span.parent is not None and span.parent.span_id == producer.context.span_id
+        assert span.parent is not None
+        assert span.parent.span_id == producer.context.span_id
         assert [link.context.span_id for link in span.links] == [producer.context.span_id]
-        assert attrs["messaging.system"] == "asynq" and attrs["messaging.operation.type"] == "process"
+        assert attrs["messaging.system"] == "asynq"
+        assert attrs["messaging.operation.type"] == "process"
     by_task = {
         (s.attributes["asynq.task.type"], s.attributes["asynq.task.retry_count"]): s for s in consumers
     }
