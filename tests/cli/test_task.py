@@ -271,9 +271,11 @@ def test_ls_archived_shows_undecodable_tasks_marked(cli, r):
     r.hset("asynq:{default}:t:bad", mapping={"msg": b"\xff\xff\xff\xff", "state": "archived"})
     out = cli("ls", "archived").check().stdout
     line = next((line for line in out.splitlines() if "bad" in line.split()), out)
-    assert "(undecodable)" in line and "4 bytes that do not decode" in line
+    assert "(undecodable)" in line
+    assert "4 bytes that do not decode" in line
     records = {
         rec["id"]: rec for rec in map(json.loads, cli("ls", "archived", "--json").check().stdout.splitlines())
     }
-    assert records["bad"]["raw_size"] == 4 and records["bad"]["decode_error"]
+    assert records["bad"]["raw_size"] == 4
+    assert records["bad"]["decode_error"]
     assert [rec["decode_error"] for i, rec in records.items() if i != "bad"] == [None]

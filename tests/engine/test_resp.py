@@ -278,7 +278,8 @@ def test_replicated_enqueues_keep_per_task_outcomes_when_auto_pipelined(url: str
     results, elapsed = asyncio.run(main())
     assert elapsed < 3
     for n, result in enumerate(results[:38]):
-        assert isinstance(result, NotReplicatedError) and result.task_id == f"id{n}"
+        assert isinstance(result, NotReplicatedError)
+        assert result.task_id == f"id{n}"
     assert sorted(type(r).__name__ for r in results[38:]) == ["DuplicateTaskError", "NotReplicatedError"]
     with redis.Redis.from_url(url) as raw:
         assert raw.llen("asynq:{rq}:pending") == 39
