@@ -21,9 +21,9 @@ __all__ = [
 class BulkProgress:
     """How far a bulk operation (``run_all_tasks``, ``archive_all_tasks``, ``delete_all_tasks``) got.
 
-    Bulk operations work in chunks of 1,000 tasks, one atomic script call each, so that no call
-    blocks Redis for long, and report after every chunk. Stopped between two chunks, they leave
-    every task in exactly one state.
+    Bulk operations work in chunks of 1,000 tasks (500 when archiving), one atomic script call
+    each, so that no call blocks Redis for long, and report after every chunk. Stopped between two
+    chunks, they leave every task in exactly one state.
     """
 
     done: int

@@ -44,6 +44,7 @@ from .wire import (
 )
 
 __all__ = [
+    "ARCHIVE_CHUNK",
     "BULK_CHUNK",
     "Progress",
     "archive_all",
@@ -458,7 +459,10 @@ def _source_key(queue: str, state: TaskState, group: str | None) -> str:
 
 
 BULK_CHUNK = 1_000
-"""Most tasks one script call of a bulk operation touches, so that none blocks Redis for long."""
+"""Most tasks one script call of a bulk operation moves or deletes, so that none blocks Redis for long."""
+ARCHIVE_CHUNK = BULK_CHUNK // 2
+"""The same for archiving, which also deletes the tasks the full archive drops: twice the work a task
+(at 1M pending, 1,000 a call took up to 27 ms of Redis CPU, twice the other operations' 13 ms)."""
 
 
 def _source_size(queue: str, source: str, *, is_list: bool) -> Plan[int]:
@@ -535,7 +539,7 @@ def archive_all(
             int(now) - ARCHIVE_MAX_AGE_S,
             ARCHIVE_MAX_SIZE,
             keys.task_key_prefix(queue),
-            BULK_CHUNK,
+            ARCHIVE_CHUNK,
             *((group or "",) if grouped else ()),
         ),
     )
