@@ -404,7 +404,7 @@ def scheduler(
             help="How often the schedules file is reread.",
         ),
     ] = DEFAULT_SYNC_INTERVAL,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")] = "info",
     log_format_: LogFormatOption = None,
 ) -> None:
     """Run a scheduler for the schedules file until SIGTERM or SIGINT; logs go to stderr.

@@ -201,7 +201,10 @@ def serve(
         ),
     ] = None,
     queues: Annotated[
-        str, typer.Option("--queues", "-q", help="Queues and priorities, e.g. critical=6,default=3.")
+        str,
+        typer.Option(
+            "--queues", "-q", metavar="QUEUES", help="Queues and priorities, e.g. critical=6,default=3."
+        ),
     ] = "default=1",
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="Tasks run at once per process (default: CPUs).")
@@ -211,7 +214,7 @@ def serve(
     shutdown_timeout: Annotated[
         str, typer.Option(metavar="DURATION", help="How long shutdown waits for running tasks.")
     ] = "8s",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")] = "info",
     log_format_: LogFormatOption = None,
     redis_wait: Annotated[
         timedelta | None,

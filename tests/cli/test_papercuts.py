@@ -94,3 +94,11 @@ def test_all_completion_offers_only_the_states_the_command_takes(env):
         offered[verb] = run(env, extra=completion).stdout.split()
     assert offered["retry"] == ["scheduled", "retry", "archived", "aggregating"]
     assert offered["kill"] == ["pending", "scheduled", "retry", "aggregating"]
+
+
+def test_help_shows_no_python_type_names(env):
+    for command in ("ls", "enqueue", "serve", "retry", "scheduler"):
+        done = run(env, command, "--help", extra={"COLUMNS": "200"})
+        assert done.returncode == 0
+        options = done.stdout.split("─ Options ", 1)[1]
+        assert not any(name in options for name in ("<bool>", "<str>", "<int>")), (command, options)
