@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from . import bindings
 from .fmt import clean, payload_preview, relative_time, thousands
 from .messages import ServersFetched, ServersRequest
 from .screen_base import DashScreen
+from .screen_task import TaskScreen
 from .widget_table import NavTable, Row
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class ServersScreen(DashScreen):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.servers: list[ServerInfo] = []
+        self.worker_tasks: dict[str, tuple[str, str]] = {}
+        """Each worker row's key: the queue and id of the task it runs."""
 
     def title_text(self) -> Text:
         """Name the screen."""
@@ -93,6 +96,9 @@ class ServersScreen(DashScreen):
         now = self.now()
         server_rows: list[Row] = []
         worker_rows: list[Row] = []
+        self.worker_tasks = {
+            f"{s.id}/{w.task_id}": (w.queue, w.task_id) for s in message.servers for w in s.active_workers
+        }
         for s in message.servers:
             server_rows.append(
                 (
@@ -132,3 +138,9 @@ class ServersScreen(DashScreen):
         )
         self.query_one("#servers", NavTable).fill(server_rows)
         self.query_one("#workers", NavTable).fill(worker_rows)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a worker opens the task it runs."""
+        found = self.worker_tasks.get(str(event.row_key.value)) if event.data_table.id == "workers" else None
+        if found is not None:
+            self.app.push_screen(TaskScreen(self.ctx, *found))

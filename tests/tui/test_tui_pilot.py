@@ -690,6 +690,19 @@ class TestBehaviour:
             assert "more bytes not shown" in text
             assert "binary" not in text
 
+    async def test_enter_on_a_worker_opens_its_task(self, make_app, seeded, ui) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ui.wait(pilot, lambda: "default" in ui.keys(app, "#queues"))
+            await pilot.press("2")
+            await ui.wait(pilot, lambda: isinstance(app.screen, ServersScreen) and ui.rows(app, "#workers"))
+            app.screen.query_one("#workers").focus()
+            await pilot.press("enter")
+            await ui.wait(
+                pilot, lambda: isinstance(app.screen, TaskScreen) and app.screen.task_info is not None
+            )
+            assert app.screen.task_id == "active-1" and app.screen.queue == "default"
+
 
 class TestEntryPoint:
     def test_run_dashboard_returns_the_exit_code_and_closes_what_it_got(
