@@ -701,7 +701,8 @@ class TestBehaviour:
             await ui.wait(
                 pilot, lambda: isinstance(app.screen, TaskScreen) and app.screen.task_info is not None
             )
-            assert app.screen.task_id == "active-1" and app.screen.queue == "default"
+            assert app.screen.task_id == "active-1"
+            assert app.screen.queue == "default"
 
 
 class TestEntryPoint:
