@@ -97,8 +97,7 @@ class Heartbeater(threading.Thread):
         for run in runs:
             if run.lease_expiry <= now and not run.lost:
                 # Fencing: a lease we could not extend in time may already belong to another server.
-                run.lost = True
-                run.stop("lost")
+                run.lose()
         valid = [r for r in runs if not r.lost]
         ident = self._identity
         info = ServerInfo(
@@ -162,8 +161,7 @@ class Heartbeater(threading.Thread):
                 self._limited.log(
                     logging.WARNING, "gone", "task %s lost its lease in Redis; stopping it", r.msg.id
                 )
-                r.lost = True
-                r.stop("lost")
+                r.lose()
             elif r.msg.queue not in report.failed:
                 r.lease_expiry = report.expiry
         if state_error is not None:

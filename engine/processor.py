@@ -63,6 +63,17 @@ class Running:
         """Ask the run to stop (thread-safe); the first reason wins."""
         self.loop.call_soon_threadsafe(self._stop, reason)
 
+    def lose(self) -> None:
+        """Mark the lease lost and stop the run (from the heartbeat thread).
+
+        ``ctx.cancelled`` is set here, not through the event loop: the network fault that cost the
+        lease may be stalling the loop, and another worker may start the task soon. The outcome of
+        a lost run is never written, whoever finishes first.
+        """
+        self.lost = True
+        self.ctx.cancelled.set()
+        self.stop("lost")
+
     def _stop(self, reason: str) -> None:
         if self.handler is not None and self.handler.done():
             return  # the handler finished first: its outcome stands

@@ -489,9 +489,9 @@ _subnets = itertools.count(1)
 class Partition:
     """A network namespace reached from the host over a veth pair.
 
-    The host end has ``host_ip`` (servers bind it), the namespace end ``ns_ip``. ``cut`` takes the
-    host end down, so packets in either direction stop and TCP keeps what it has buffered; ``heal``
-    brings it back, and TCP delivers whatever it still holds.
+    The host end has ``host_ip`` (servers bind it), the namespace end ``ns_ip``. ``cut`` drops
+    packets in either direction and TCP keeps what it has buffered; ``heal`` ends that, and TCP
+    delivers whatever it still holds.
     """
 
     name: str
@@ -529,12 +529,18 @@ class Partition:
         return proc
 
     def cut(self) -> None:
-        """Drop every packet between the namespace and the host."""
-        self._ip("link", "set", self.host_if, "down")
+        """Drop every packet between the namespace and the host.
+
+        Blackhole routes on both ends, not a link taken down: the link stays up, so TCP keeps its
+        unacknowledged bytes and retransmits them at ``heal``, as across a real network.
+        """
+        self._ip("route", "add", "blackhole", f"{self.ns_ip}/32")
+        self._ip("netns", "exec", self.name, "ip", "route", "add", "blackhole", f"{self.host_ip}/32")
 
     def heal(self) -> None:
         """Reconnect the namespace."""
-        self._ip("link", "set", self.host_if, "up")
+        self._ip("route", "del", "blackhole", f"{self.ns_ip}/32")
+        self._ip("netns", "exec", self.name, "ip", "route", "del", "blackhole", f"{self.host_ip}/32")
 
     def teardown(self) -> None:
         """Kill processes started here, delete the link and the namespace."""
