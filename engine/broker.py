@@ -460,10 +460,16 @@ class AsyncBroker:
         try:
             await pubsub.subscribe(*channels)
             subscribed.set()
+            loop = asyncio.get_running_loop()
             while not stopping.is_set():
+                started = loop.time()
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
                 if message is not None:
                     on_message(message["channel"].decode(errors="replace"), message["data"])
+                elif loop.time() - started < 0.25:
+                    # Across a partition redis-py returns at once without suspending, so this loop
+                    # would spin and starve every other task on the event loop: wait here instead.
+                    await asyncio.sleep(0.25)
         except (redis.RedisError, OSError) as exc:
             raise _translate(exc) from exc
         finally:
