@@ -30,9 +30,15 @@ class _Tab(Static):
         self.state = state
         self.count = 0
         self.selected = False
+        self.compact = False
+        """Show the state's first four letters (a narrow terminal), so that every tab stays in view."""
+
+    def label(self) -> str:
+        name = self.state.value.capitalize()
+        return f"{name[:4] if self.compact else name}:{thousands(self.count)}"
 
     def draw(self) -> None:
-        label = Text(f"{self.state.value.capitalize()}:{thousands(self.count)}")
+        label = Text(self.label())
         if self.selected:
             label.stylize(f"bold underline {STATE_COLOURS[self.state]}")
         self.set_class(self.selected, "-selected")
@@ -70,7 +76,17 @@ class StateTabs(Horizontal):
     def show(self, selected: TaskState, counts: dict[TaskState, int]) -> None:
         """Select ``selected`` and show ``counts`` (states missing from it keep their count)."""
         self._selected = selected
-        for tab in self.query(_Tab):
+        tabs = list(self.query(_Tab))
+        for tab in tabs:
             tab.count = counts.get(tab.state, tab.count)
             tab.selected = tab.state is selected
+            tab.compact = False
+        # Each tab takes its label plus padding and margin (3 cells); the row has 2 of padding.
+        full = sum(len(tab.label()) + 3 for tab in tabs) + 2
+        for tab in tabs:
+            tab.compact = full > self.size.width > 0
             tab.draw()
+
+    def on_resize(self) -> None:
+        """Fit the tabs to the new width."""
+        self.show(self._selected, {})

@@ -704,6 +704,15 @@ class TestBehaviour:
             assert app.screen.task_id == "active-1"
             assert app.screen.queue == "default"
 
+    async def test_every_state_tab_is_in_view_at_80_columns(self, make_app, seeded, ui) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_queue(pilot, ui)
+            completed = app.screen.query_one("#tab-completed")
+            await ui.wait(pilot, lambda: completed.region.width > 0)
+            assert completed.region.right <= 80
+            assert "Comp:" in str(completed.render())
+
 
 class TestEntryPoint:
     def test_run_dashboard_returns_the_exit_code_and_closes_what_it_got(
