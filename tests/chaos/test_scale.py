@@ -65,7 +65,7 @@ def test_scale(tier, real_server_factory, make_fleet, queue) -> None:
             [*CLI, "--redis", server.url, *args], capture_output=True, text=True, timeout=600, check=False
         )
         assert done.returncode == 0, done.stderr
-        return done.stdout
+        return done.stdout + done.stderr  # the summary notes are on stderr
 
     def enqueue_all() -> None:
         with Client(server.url) as client:
@@ -134,7 +134,7 @@ def test_scale(tier, real_server_factory, make_fleet, queue) -> None:
     info = inspector.get_queue_info(queue)
     # The archive keeps its newest ARCHIVE_MAX_SIZE - 1 tasks, as Go's trim does.
     assert (info.pending, info.archived) == (0, min(remaining, ARCHIVE_MAX_SIZE - 1)), out
-    note("  " + out.strip().replace("\n", " / "))
+    note("  kill says: " + out.strip().splitlines()[-1])
     archived = info.archived
     step(f"retry --all archived ({archived:,})", lambda: cli("retry", "-q", queue, "--all", "archived", "-y"))
     assert inspector.get_queue_info(queue).pending == archived
