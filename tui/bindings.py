@@ -147,7 +147,7 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("Enter", "Open the task (aggregating: open the group)"),
             ("n / p", "Next / previous page"),
             ("/", "Filter by task id or type as you type; Enter keeps it, Esc clears it"),
-            ("Space", "Select or unselect the task"),
+            ("Space", "Select or unselect the task, then move to the next one"),
             ("v / V", "Select the whole page / clear the selection"),
             (
                 "r a d c",

@@ -713,6 +713,22 @@ class TestBehaviour:
             assert completed.region.right <= 80
             assert "Comp:" in str(completed.render())
 
+    async def test_space_selects_and_moves_as_the_help_says(self, make_app, seeded, ui) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_queue(pilot, ui)
+            await show_state(pilot, ui, "pending")
+            await ui.wait(pilot, lambda: len(ui.keys(app, "#tasks")) >= 2)
+            table = app.screen.query_one(TaskTable)
+            first = table.cursor_key
+            await pilot.press("space")
+            await ui.wait(pilot, lambda: table.cursor_row == 1)
+            assert first in app.screen.selected
+            await pilot.press("question_mark")
+            await ui.wait(pilot, lambda: isinstance(app.screen, HelpScreen))
+            shown = app.export_screenshot().replace("&#160;", " ")
+            assert "Select or unselect the task, then move to the next one" in shown
+
 
 class TestEntryPoint:
     def test_run_dashboard_returns_the_exit_code_and_closes_what_it_got(
