@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from chaos.harness import Workload, background, open_count, wait_drained
+from chaos.harness import Workload, background, open_count, report, wait_drained
 from chaos.ledger import ProducerLedger, check
 from chaos.worker import RECOVERY_BOUND_S
 
@@ -59,7 +59,9 @@ def test_sigkill_loop_loses_nothing(tier, aof_redis, make_fleet, ledger_dir, que
         inspector.close()
 
     verdict = check(aof_redis.url, ledger_dir, [queue])
-    print(verdict.render())
+    report(
+        f"SIGKILL loop: {tier.kill_loop_tasks:,} tasks, {WORKERS} workers x {CONCURRENCY}", [verdict.render()]
+    )
     assert verdict.accepted == 2 * per_producer
     assert verdict.faults == kills >= 3
     assert verdict.ok, verdict.render()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from chaos.harness import Workload, wait_drained
+from chaos.harness import Workload, report, wait_drained
 from chaos.ledger import ProducerLedger, check, read_ledgers
 from chaos.worker import FAST_PROFILE, RECOVERY_BOUND_S
 from helpers import wait_for
@@ -123,6 +123,10 @@ def test_poison_in_one_queue_stops_nothing_else(tier, aof_redis, make_fleet, led
         raw.close()
 
     verdict = check(aof_redis.url, ledger_dir, queues)
+    report(
+        f"Poison: {tier.poison_good:,} good tasks in 3 queues, 10 bad records in one, a worker SIGKILLed",
+        [verdict.render(), f"queues drained {drained_s:.1f} s after the poison was planted"],
+    )
     assert verdict.ok, verdict.render()
     assert verdict.recovery_s, "the kill cut no run"
     assert max(verdict.recovery_s) <= RECOVERY_BOUND_S, verdict.render()

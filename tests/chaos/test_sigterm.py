@@ -12,7 +12,7 @@ import signal
 import time
 
 import pytest
-from chaos.harness import Kind, Workload, wait_drained
+from chaos.harness import Kind, Workload, report, wait_drained
 from chaos.ledger import ProducerLedger, check, read_ledgers
 from helpers import wait_for
 
@@ -78,6 +78,10 @@ def test_graceful_stop_requeues_unfinished_runs(
         reruns = [r for r in ledgers.runs[run.task_id] if r.started > run.started]
         assert [(r.pid, r.retry_count, r.outcome) for r in reruns] == [(other.pid, run.retry_count, "ok")]
     verdict = check(aof_redis.url, ledger_dir, [queue])
+    report(
+        f"Graceful stop by {'+'.join(signal.Signals(s).name for s in signals)}: {tier.sigterm_tasks:,} tasks",
+        [verdict.render(), f"the stopped worker finished {len(finished)} runs and handed back {len(cut)}"],
+    )
     assert verdict.ok, verdict.render()
     assert verdict.extra_starts == len(cut)
     assert verdict.duplicated == 0
