@@ -30,7 +30,7 @@ from redis.sentinel import MasterNotFoundError, Sentinel
 
 from .calls import Arg, Batch, Call, Command, EachPrimary, Plan, Script, T, raise_failed
 from .config import RedisConnOpt
-from .errors import AsynqError, BrokerError, RedisUnavailableError, ValidationError
+from .errors import AsynqError, BrokerError, RedisAuthError, RedisUnavailableError, ValidationError
 from .resp import BlockingConnection, PipelinedConnection, tcp_options
 from .routing import RETRYABLE, Refresher, split_by_node
 from .scripts import all_scripts, script
@@ -62,7 +62,7 @@ def _translated(exc: Exception, call: Command | Script | None) -> AsynqError:
         what = f"script {call.name}" if isinstance(call, Script) else " ".join(str(a) for a in call.args[:2])
         return BrokerError(f"Redis denied {what}: {exc}")
     if isinstance(exc, redis.AuthenticationError):
-        return RedisUnavailableError("Redis refused the credentials (authentication failed)")
+        return RedisAuthError("Redis refused the credentials (authentication failed)")
     if isinstance(exc, MasterNotFoundError | AsyncMasterNotFoundError):
         # redis-py appends the repr of every Sentinel client it asked; the first clause says it all.
         master = str(exc).partition(" : ")[0].removeprefix("No master found for ")

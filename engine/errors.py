@@ -16,6 +16,7 @@
     ├── NotReplicatedError                     written, but fewer replicas than asked acknowledged it
     └── BrokerError                            Redis answered with an error
         └── RedisUnavailableError              Redis could not be reached in time, or cannot serve now
+            └── RedisAuthError                 Redis refused the credentials (waiting will not help)
 
     SkipRetry, RevokeTask                      raised by handlers on purpose (not AsynqErrors)
 
@@ -34,6 +35,7 @@ __all__ = [
     "PayloadError",
     "QueueNotEmptyError",
     "QueueNotFoundError",
+    "RedisAuthError",
     "RedisUnavailableError",
     "RevokeTask",
     "SkipRetry",
@@ -117,6 +119,10 @@ class BrokerError(AsynqError):
 class RedisUnavailableError(BrokerError):
     """Redis could not be reached, did not answer within the socket timeout, or answered that it
     cannot serve now (cluster failover or slot migration, read-only replica, loading): retry later."""
+
+
+class RedisAuthError(RedisUnavailableError):
+    """Redis refused the credentials: a configuration error that retrying will not mend."""
 
 
 class SkipRetry(Exception):

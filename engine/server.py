@@ -29,7 +29,7 @@ from .calls import Command
 from .client import AsyncClient
 from .clock import Clock, RealClock
 from .config import RedisConnOpt, ServerConfig
-from .errors import AsynqError, LifecycleError, RedisUnavailableError, ValidationError
+from .errors import AsynqError, LifecycleError, RedisAuthError, RedisUnavailableError, ValidationError
 from .forwarder import Forwarder
 from .heartbeat import Heartbeater, ServerIdentity
 from .janitor import Janitor
@@ -354,6 +354,8 @@ class Server:
             attempt += 1
             try:
                 await broker.execute(Command(("PING",)))
+            except RedisAuthError:
+                raise  # wrong credentials stay wrong: fail fast, as for any configuration error
             except RedisUnavailableError as exc:
                 left = None if limit is None else limit - (time.monotonic() - started)
                 if left is not None and left <= 0:

@@ -316,7 +316,9 @@ def test_cli_wrong_password_exits_5_with_one_line(real_server_factory, cli_env) 
     srv = real_server_factory()
     add_user(srv.port, "asynq", ACL_RULES)
     started = time.monotonic()
-    result = run_cli(["--redis", f"redis://asynq:WRONG-{CANARY}@127.0.0.1:{srv.port}/0", "queues"], cli_env)
+    # By environment: a password on the command line adds its own warning line (tested elsewhere).
+    env = {**cli_env, "ASYNQ_REDIS_URL": f"redis://asynq:WRONG-{CANARY}@127.0.0.1:{srv.port}/0"}
+    result = run_cli(["queues"], env)
     assert time.monotonic() - started < 15  # interpreter start-up included
     assert result.returncode == 5, result.stderr
     assert result.stdout == ""
@@ -600,11 +602,12 @@ async def test_server_failing_to_connect_logs_no_secret(real_server_factory, log
         f"redis://asynq:{CANARY}@127.0.0.1:{srv.port}/0",
         f"redis://asynq:{CANARY}@127.0.0.1:{closed}/0",
     ):
-        server = Server(url, ServerConfig(queues={QUEUE: 1}, **FAST))
+        # A closed port is waited on (with log lines that must be clean too) for redis_wait_s.
+        server = Server(url, ServerConfig(queues={QUEUE: 1}, redis_wait_s=1.5, **FAST))
         assert CANARY not in repr(server)
         assert CANARY not in repr(server.config)
         with pytest.raises(RedisUnavailableError) as caught:
-            await asyncio.wait_for(server.run_async(lambda ctx, task: None), timeout=5)
+            await asyncio.wait_for(server.run_async(lambda ctx, task: None), timeout=10)
         assert CANARY not in str(caught.value)
         logging.getLogger("asynq_py").exception("reported by the application: %s", caught.value)
     assert logs.lines  # the application's own reports were captured, tracebacks included
