@@ -17,7 +17,8 @@ from asynq_py.engine import AsyncInspector
 from asynq_py.tui import DashboardApp
 from asynq_py.tui.screen_queue import QueueScreen
 
-pytestmark = [pytest.mark.real, pytest.mark.slow]
+# Seeding 100k tasks takes ~20 s of CPU; on a loaded machine (parallel workers) give it room.
+pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(240)]
 
 QUEUES = 100
 BIG = 100_000
