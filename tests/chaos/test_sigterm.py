@@ -18,7 +18,7 @@ from helpers import wait_for
 
 from asynq_py.engine import Client, Inspector, Task
 
-pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 CONCURRENCY = 16
 SHUTDOWN_S = 3.0
@@ -63,7 +63,8 @@ def test_graceful_stop_requeues_unfinished_runs(
             2.0,
             "the victim's server entry to go",
         )
-        wait_drained(inspector, [queue], timeout=300)
+        # Up to 5 s a task on the other worker's slots, and some slack.
+        wait_drained(inspector, [queue], timeout=60 + tier.sigterm_tasks * 5 / CONCURRENCY)
     finally:
         inspector.close()
 
