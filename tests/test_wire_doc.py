@@ -84,9 +84,10 @@ def test_every_citation_names_a_section_of_the_document() -> None:
 
 
 def test_the_repository_cites_no_document_outside_it() -> None:
-    patterns = ["-e", "shared/spec", "-e", "wire spec"]
+    # Spelled in two halves so that this file, too, holds neither phrase.
+    patterns = ["-e", "shared" + "/spec", "-e", "wire" + " spec"]
     found = subprocess.run(
-        ["git", "grep", "-n", "-i", *patterns, "--", ".", ":!tests/test_wire_doc.py"],
+        ["git", "grep", "-n", "-i", *patterns, "--", "."],
         cwd=ROOT,
         capture_output=True,
         text=True,
