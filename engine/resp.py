@@ -446,9 +446,7 @@ class PipelinedConnection:
                 self.close()
             opening = self._opening = loop.create_task(self._open())
             opening.add_done_callback(_retrieve)
-        protocol = await asyncio.shield(opening)
-        self._protocol = protocol
-        return protocol
+        return await asyncio.shield(opening)
 
     async def _open(self) -> _Protocol:
         opt = self._opt
@@ -475,12 +473,17 @@ class PipelinedConnection:
             except BaseException:
                 protocol.close()
                 raise
+        # Kept here, not by the callers: if they were all cancelled meanwhile, close() must still
+        # find this connection (else it is left open until the garbage collector warns about it).
+        self._protocol = protocol
         return protocol
 
     def close(self) -> None:
         """Close the connection (calls in flight fail with ``redis.ConnectionError``)."""
-        if self._protocol is not None:
-            with contextlib.suppress(RuntimeError):  # its event loop may be closed already
+        opening, self._opening = self._opening, None
+        with contextlib.suppress(RuntimeError):  # its event loop may be closed already
+            if opening is not None and not opening.done():
+                opening.cancel()
+            if self._protocol is not None:
                 self._protocol.close()
-            self._protocol = None
-        self._opening = None
+        self._protocol = None

@@ -283,3 +283,25 @@ def test_replicated_enqueues_keep_per_task_outcomes_when_auto_pipelined(url: str
     assert sorted(type(r).__name__ for r in results[38:]) == ["DuplicateTaskError", "NotReplicatedError"]
     with redis.Redis.from_url(url) as raw:
         assert raw.llen("asynq:{rq}:pending") == 39
+
+
+def test_a_connection_opened_for_cancelled_callers_is_closed_with_the_client(url: str, monkeypatch) -> None:
+    """Callers cancelled while the connection opens leave it to the client, whose close ends it
+    (before, it was orphaned and the garbage collector warned about an unclosed socket)."""
+    unraisable: list[str] = []
+    monkeypatch.setattr("sys.unraisablehook", lambda report: unraisable.append(str(report.exc_value)))
+
+    async def cancel_then_close() -> None:
+        conn = PipelinedConnection(RedisConnOpt.from_url(url))
+        calls = [asyncio.create_task(conn.execute([("PING",)])) for _ in range(3)]
+        await asyncio.sleep(0)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        await asyncio.sleep(0.1)  # the shared opening completes with no caller left
+        conn.close()
+
+    for _ in range(3):
+        asyncio.run(cancel_then_close())
+        gc.collect()
+    assert unraisable == []
