@@ -47,8 +47,18 @@ def steps(ui: Any, *script: str | Callable[[Any], object]) -> Callable[[Any], An
             else:
                 await ui.wait(pilot, lambda s=step: s(pilot.app))
         await pilot.pause()
+        # A DataTable sizes its columns when its message queue runs dry; on a loaded machine the
+        # picture could be taken before that (ids cut to the header's width).
+        await ui.wait(pilot, lambda: tables_settled(pilot.app))
 
     return run
+
+
+def tables_settled(app: Any) -> bool:
+    """True once every table on the screen has measured its new rows and cells."""
+    return not any(
+        table._require_update_dimensions or table._updated_cells for table in app.screen.query(DataTable)
+    )
 
 
 def on_queue_state(state: str) -> Callable[[Any], bool]:
