@@ -27,6 +27,7 @@ import select
 import socket
 import ssl
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import hiredis
@@ -292,7 +293,7 @@ def _set_tcp_options(sock: Any, timeout_s: float | None) -> None:
 class _Socket:
     """One blocking socket and its reply parser."""
 
-    __slots__ = ("reader", "sock")
+    __slots__ = ("__weakref__", "_closer", "reader", "sock")
 
     def __init__(self, opt: RedisConnOpt) -> None:
         try:
@@ -311,6 +312,10 @@ class _Socket:
             raise redis.ConnectionError(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
         sock.settimeout(opt.socket_timeout_s)
         self.sock = sock
+        # Like redis-py's connections, one dropped without close() closes its socket quietly. A
+        # finalizer, not __del__: in a reference cycle the socket's own finalizer may run first
+        # and warn, while this one keeps the socket out of the cycle until it has closed it.
+        self._closer = weakref.finalize(self, sock.close)
         self.reader = hiredis.Reader()
         handshake = _handshake(opt)
         if handshake:
@@ -348,13 +353,7 @@ class _Socket:
         return bool(select.select([self.sock], [], [], 0)[0])
 
     def close(self) -> None:
-        self.sock.close()
-
-    def __del__(self) -> None:
-        # Like redis-py's connections: a client dropped without close() closes its sockets
-        # quietly instead of leaving the interpreter to warn about them.
-        with contextlib.suppress(AttributeError, OSError):
-            self.sock.close()
+        self._closer()
 
 
 class BlockingConnection:

@@ -290,6 +290,8 @@ def test_a_connection_opened_for_cancelled_callers_is_closed_with_the_client(url
     (before, it was orphaned and the garbage collector warned about an unclosed socket)."""
     unraisable: list[str] = []
     monkeypatch.setattr("sys.unraisablehook", lambda report: unraisable.append(str(report.exc_value)))
+    gc.collect()  # what earlier tests left behind is theirs, not this test's
+    unraisable.clear()
 
     async def cancel_then_close() -> None:
         conn = PipelinedConnection(RedisConnOpt.from_url(url))
@@ -303,5 +305,19 @@ def test_a_connection_opened_for_cancelled_callers_is_closed_with_the_client(url
 
     for _ in range(3):
         asyncio.run(cancel_then_close())
+        gc.collect()
+    assert unraisable == []
+
+
+def test_a_dropped_client_in_a_reference_cycle_closes_its_sockets_quietly(url: str, monkeypatch) -> None:
+    unraisable: list[str] = []
+    monkeypatch.setattr("sys.unraisablehook", lambda report: unraisable.append(str(report.exc_value)))
+    gc.collect()
+    unraisable.clear()
+    for _ in range(5):
+        client = Client(url)
+        client.enqueue(Task("x"))
+        client.cycle = client  # type: ignore[attr-defined]
+        del client
         gc.collect()
     assert unraisable == []
