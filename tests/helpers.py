@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import signal
+import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final, Literal, TypeVar
@@ -100,3 +104,27 @@ async def wait_for_async(
             return value
         poll.give_up()
         await pause(interval)
+
+
+def probe(url: str) -> tuple[int, str]:
+    """GET ``url``: its status and body, the error's for an HTTP error, ``(0, "")`` when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return 0, ""
+
+
+def stop(proc: subprocess.Popen[bytes]) -> bytes:
+    """SIGTERM a process a test started, wait for it (killing it after 30 s) and return its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return err

@@ -11,13 +11,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import free_port
-from helpers import wait_for
+from helpers import probe, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from asynq_py.engine import Client, RedisConnOpt, Task
@@ -55,16 +53,6 @@ def test_systemd_unit_verifies_and_outlives_the_shutdown_timeout(tmp_path: Path)
     broken = tmp_path / "broken.service"
     broken.write_text(local.replace(ASYNQ_PY, "/nonexistent/asynq-py"))
     assert subprocess.run([tool, "verify", str(broken)], capture_output=True, timeout=60).returncode != 0
-
-
-def probe(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except (urllib.error.URLError, ConnectionError):
-        return 0, ""
 
 
 @pytest.mark.real

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import probe, stop
 
 from asynq_py.engine import Server, ServerConfig
 
@@ -32,34 +30,12 @@ def wait_for(check: Any, timeout: float = 30.0) -> Any:
     return value
 
 
-def probe(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except (urllib.error.URLError, ConnectionError):
-        return 0, ""
-
-
 def serve(env: dict[str, str], redis_url: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [ASYNQ_PY, "--redis", redis_url, "serve", "examples/app.py:mux", "-q", "hq",
          "--shutdown-timeout", "1s", *args],
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-
-
-def stop(proc: subprocess.Popen[bytes]) -> bytes:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    return err
 
 
 def test_probes_follow_redis_down_and_back(env, real_server_factory) -> None:

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import wait_for
+from helpers import stop, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from asynq_py.engine import Client, Inspector, Task
@@ -40,18 +40,6 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [ASYNQ_PY, *args], cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> bytes:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    return err
 
 
 def test_exporter_serves_go_named_queue_metrics(env, client: Client, inspector: Inspector) -> None:
