@@ -28,11 +28,15 @@ __all__ = [
     "group_key_prefix",
     "groups_key",
     "lease_key",
+    "limits_key",
+    "parked_key",
+    "parked_types_key",
     "paused_key",
     "pending_key",
     "processed_key",
     "processed_total_key",
     "queue_key_prefix",
+    "rate_state_key",
     "retry_key",
     "scheduled_key",
     "scheduler_entries_key",
@@ -41,6 +45,9 @@ __all__ = [
     "state_key",
     "task_key",
     "task_key_prefix",
+    "throttled_key",
+    "throttled_total_key",
+    "type_active_key",
     "unique_key",
     "wake_channel",
     "workers_key",
@@ -151,6 +158,42 @@ def failed_key(queue: str, when: datetime) -> str:
 def unique_key(queue: str, task_type: str, checksum: str) -> str:
     """STRING uniqueness lock; ``checksum`` is the MD5 hex of the payload, or "" for no payload."""
     return f"asynq:{{{queue}}}:unique:{task_type}:{checksum}"
+
+
+def throttled_total_key(queue: str) -> str:
+    """STRING counter of all tasks rescheduled by ``RateLimited`` (asynq-py only)."""
+    return f"asynq:{{{queue}}}:throttled"
+
+
+def throttled_key(queue: str, when: datetime) -> str:
+    """STRING counter of tasks throttled on the UTC date of ``when`` (expires after 90 days)."""
+    return f"asynq:{{{queue}}}:throttled:{when:%Y-%m-%d}"
+
+
+def limits_key(queue: str) -> str:
+    """HASH of the queue's flow-control limits (asynq-py only, docs/wire.md §2.3)."""
+    return f"asynq:{{{queue}}}:limits"
+
+
+def rate_state_key(queue: str, task_type: str | None = None) -> str:
+    """STRING GCRA state (theoretical arrival time, ms on Redis's clock) of a queue or type rate."""
+    base = f"asynq:{{{queue}}}:limit:rate"
+    return base if task_type is None else f"{base}:{task_type}"
+
+
+def type_active_key(queue: str, task_type: str) -> str:
+    """ZSET of ids holding a slot of ``task_type``'s concurrency limit, scored by lease expiry."""
+    return f"asynq:{{{queue}}}:limit:active:{task_type}"
+
+
+def parked_types_key(queue: str) -> str:
+    """SET of the task types whose parked list is not empty."""
+    return f"asynq:{{{queue}}}:limit:parked_types"
+
+
+def parked_key(queue: str, task_type: str) -> str:
+    """LIST of pending ids set aside because ``task_type`` was at its limit (oldest on the right)."""
+    return f"asynq:{{{queue}}}:limit:parked:{task_type}"
 
 
 def groups_key(queue: str) -> str:
