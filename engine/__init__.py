@@ -19,7 +19,7 @@ import-linter contract: a module imports only from the layers below it)::
     broker              the only code that runs calls (redis-py, or resp's hiredis connections)
     values and helpers  task, options, payload, info, config, context, mux, taskdef, keys, wire,
                         calls, resp, routing, scripts/, clock, cron, gotime, gojson, observer,
-                        periodic, ratelimit, threads, embedded, settings
+                        periodic, ratelimit, threads, embedded, settings, limits
     errors              the exception tree
 
 The public names are loaded on first use (PEP 562), so importing the package costs nothing until a
@@ -66,6 +66,7 @@ if _typing.TYPE_CHECKING:
         WorkerInfo,
     )
     from .inspector import AsyncInspector, Inspector
+    from .limits import Limit, QueueLimits, Rate
     from .mux import Handler, HandlerNotFoundError, ServeMux
     from .observer import WorkerObserver
     from .options import LaterOptions, Options, TaskOptions
@@ -94,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     "Inspector": "inspector",
     "LaterOptions": "options",
     "LifecycleError": "errors",
+    "Limit": "limits",
     "NotReplicatedError": "errors",
     "Options": "options",
     "Payload": "payload",
@@ -101,8 +103,10 @@ _EXPORTS: dict[str, str] = {
     "PeriodicTaskConfig": "periodic_manager",
     "PeriodicTaskManager": "periodic_manager",
     "QueueInfo": "info",
+    "QueueLimits": "limits",
     "QueueNotEmptyError": "errors",
     "QueueNotFoundError": "errors",
+    "Rate": "limits",
     "RealClock": "clock",
     "RedisAuthError": "errors",
     "RedisConnOpt": "config",
@@ -155,6 +159,7 @@ __all__ = [
     "Inspector",
     "LaterOptions",
     "LifecycleError",
+    "Limit",
     "NotReplicatedError",
     "Options",
     "Payload",
@@ -162,8 +167,10 @@ __all__ = [
     "PeriodicTaskConfig",
     "PeriodicTaskManager",
     "QueueInfo",
+    "QueueLimits",
     "QueueNotEmptyError",
     "QueueNotFoundError",
+    "Rate",
     "RealClock",
     "RedisAuthError",
     "RedisConnOpt",
