@@ -10,7 +10,7 @@ code    name         meaning
 1       ERROR        any other runtime error (a corrupt record in Redis, a declined confirmation, a bug)
 2       USAGE        bad usage or input: unknown command or option, bad value, malformed JSON payload,
                      bad duration or time, unreadable or invalid config file
-3       NOT_FOUND    no such task or queue, schedules file, or entry in it
+3       NOT_FOUND    no such task or queue, schedules file, entry in it, or limit to remove
 4       CONFLICT     duplicate task (unique) or task id, an id found in several queues, or the state
                      forbids the operation (queue not empty, task active, task already in that state)
 5       UNAVAILABLE  cannot reach or use Redis: refused connection, timeout, refused credentials, or
@@ -42,6 +42,7 @@ from asynq_py.engine import (
     BrokerError,
     DecodeError,
     DuplicateTaskError,
+    LimitNotFoundError,
     NotReplicatedError,
     QueueNotEmptyError,
     QueueNotFoundError,
@@ -78,7 +79,7 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
         "bad usage or input: unknown command or option, bad value, malformed JSON payload, bad duration "
         "or time, unreadable or invalid config file",
     ),
-    (ExitCode.NOT_FOUND, "no such task or queue, schedules file, or entry in it"),
+    (ExitCode.NOT_FOUND, "no such task or queue, schedules file, entry in it, or limit to remove"),
     (
         ExitCode.CONFLICT,
         "duplicate task (unique) or task id, an id found in several queues, or the state forbids the "
@@ -101,6 +102,7 @@ _ENGINE_CODES: tuple[tuple[type[AsynqError], ExitCode], ...] = (
     (ValidationError, ExitCode.USAGE),
     (QueueNotFoundError, ExitCode.NOT_FOUND),
     (TaskNotFoundError, ExitCode.NOT_FOUND),
+    (LimitNotFoundError, ExitCode.NOT_FOUND),
     (DuplicateTaskError, ExitCode.CONFLICT),
     (TaskIdConflictError, ExitCode.CONFLICT),
     (QueueNotEmptyError, ExitCode.CONFLICT),

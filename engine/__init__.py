@@ -15,6 +15,7 @@ import-linter contract: a module imports only from the layers below it)::
                         the background loops, one each
     processor           dequeue under a lease, run the handler, write the outcome
     client, inspector   Client/AsyncClient (enqueue), Inspector/AsyncInspector (read and admin)
+    rdb_limits          plans of the flow-control limits (set, remove, read with their use)
     rdb, rdb_inspect    plans: the Redis calls of each operation, without I/O
     broker              the only code that runs calls (redis-py, or resp's hiredis connections)
     values and helpers  task, options, payload, info, config, context, mux, taskdef, keys, wire,
@@ -41,6 +42,7 @@ if _typing.TYPE_CHECKING:
         DecodeError,
         DuplicateTaskError,
         LifecycleError,
+        LimitNotFoundError,
         NotReplicatedError,
         PayloadError,
         QueueNotEmptyError,
@@ -59,10 +61,12 @@ if _typing.TYPE_CHECKING:
         BulkProgress,
         DailyStats,
         GroupInfo,
+        LimitsInfo,
         QueueInfo,
         SchedulerEnqueueEvent,
         SchedulerEntryInfo,
         ServerInfo,
+        TaskLimitInfo,
         WorkerInfo,
     )
     from .inspector import AsyncInspector, Inspector
@@ -96,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "LaterOptions": "options",
     "LifecycleError": "errors",
     "Limit": "limits",
+    "LimitNotFoundError": "errors",
+    "LimitsInfo": "info",
     "NotReplicatedError": "errors",
     "Options": "options",
     "Payload": "payload",
@@ -128,6 +134,7 @@ _EXPORTS: dict[str, str] = {
     "TaskDef": "taskdef",
     "TaskIdConflictError": "errors",
     "TaskInfo": "task",
+    "TaskLimitInfo": "info",
     "TaskNotFoundError": "errors",
     "TaskOptions": "options",
     "TaskState": "task",
@@ -160,6 +167,8 @@ __all__ = [
     "LaterOptions",
     "LifecycleError",
     "Limit",
+    "LimitNotFoundError",
+    "LimitsInfo",
     "NotReplicatedError",
     "Options",
     "Payload",
@@ -192,6 +201,7 @@ __all__ = [
     "TaskDef",
     "TaskIdConflictError",
     "TaskInfo",
+    "TaskLimitInfo",
     "TaskNotFoundError",
     "TaskOptions",
     "TaskState",

@@ -10,6 +10,7 @@
     ├── QueueNotFoundError                     the queue is not in ``asynq:queues``
     ├── QueueNotEmptyError                     removing a queue that still has tasks
     ├── TaskNotFoundError                      no task with this id in the queue
+    ├── LimitNotFoundError                     removing flow-control limits the queue does not have
     ├── TaskStateError                         the task's state forbids the operation
     ├── LifecycleError                         a server or scheduler used out of order (started twice)
     ├── DecodeError                            bytes in Redis are not a valid asynq message
@@ -31,6 +32,7 @@ __all__ = [
     "DecodeError",
     "DuplicateTaskError",
     "LifecycleError",
+    "LimitNotFoundError",
     "NotReplicatedError",
     "PayloadError",
     "QueueNotEmptyError",
@@ -83,6 +85,10 @@ class QueueNotEmptyError(AsynqError):
 
 class TaskNotFoundError(AsynqError):
     """The task does not exist in the queue (Go's ErrTaskNotFound)."""
+
+
+class LimitNotFoundError(AsynqError):
+    """The queue (or the task type in it) has no flow-control limits to remove."""
 
 
 class TaskStateError(AsynqError):

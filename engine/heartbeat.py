@@ -21,7 +21,10 @@ from .processor import Registry
 from .ratelimit import RateLimitedLog
 from .wire import ServerInfo, WorkerInfo, encode_server_info, encode_worker_info
 
-__all__ = ["Heartbeater", "ServerIdentity"]
+__all__ = ["SERVER_MARKER", "Heartbeater", "ServerIdentity"]
+
+SERVER_MARKER = "asynq-py"
+"""The value of an asynq-py server's marker key (``keys.server_marker_key``)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class ServerIdentity:
     def server_key(self) -> str:
         """``asynq:servers:{host:pid:id}``."""
         return keys.server_info_key(self.host, self.pid, self.server_id)
+
+    @property
+    def marker_key(self) -> str:
+        """``asynq:servers:{host:pid:id}:impl``, which tells Go servers and asynq-py servers apart."""
+        return keys.server_marker_key(self.host, self.pid, self.server_id)
 
     @property
     def workers_key(self) -> str:
@@ -86,7 +94,8 @@ class Heartbeater(threading.Thread):
             if self._stopping.wait(self._interval_s):
                 break
         try:
-            self._broker.run(rdb.clear_server_state(self._identity.server_key, self._identity.workers_key))
+            ident = self._identity
+            self._broker.run(rdb.clear_server_state(ident.server_key, ident.workers_key, ident.marker_key))
         except AsynqError as exc:
             self._limited.log(logging.WARNING, "clear", "could not clear server state: %s", exc)
 
@@ -138,6 +147,7 @@ class Heartbeater(threading.Thread):
                     encode_server_info(info),
                     workers,
                     leases,
+                    marker=(ident.marker_key, SERVER_MARKER),
                     now=now,
                     ttl_s=int(self._interval_s * 2) or 1,
                     lease_s=self._lease_s,

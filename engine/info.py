@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .limits import Limit, QueueLimits
 
 __all__ = [
     "BulkProgress",
     "DailyStats",
     "GroupInfo",
+    "LimitsInfo",
     "QueueInfo",
     "SchedulerEnqueueEvent",
     "SchedulerEntryInfo",
     "ServerInfo",
+    "TaskLimitInfo",
     "WorkerInfo",
 ]
 
@@ -194,3 +200,45 @@ class SchedulerEnqueueEvent:
     """Id of the enqueued task."""
     enqueued_at: datetime | None
     """When it was enqueued."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLimitInfo:
+    """One task type's flow-control limit in a queue and how much of it is in use."""
+
+    task_type: str
+    """The task type."""
+    limit: Limit
+    """Its limit (empty while tasks parked under a removed limit drain back)."""
+    active: int | None
+    """Tasks of the type holding a slot now (None: the type has no concurrency limit, so no slots
+    are counted)."""
+    parked: int
+    """Pending tasks of the type set aside until it has room (they count as pending)."""
+    next_slot_in_ms: int | None
+    """Milliseconds until its rate allows the next start (0: now; None: no rate limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsInfo:
+    """A queue's flow-control limits, their use, and its throttle counters at ``timestamp``."""
+
+    queue: str
+    """Queue name."""
+    limits: QueueLimits
+    """The limits stored in Redis (empty: the queue is not limited)."""
+    active: int
+    """The queue's active tasks, which its concurrency limit counts."""
+    next_slot_in_ms: int | None
+    """Milliseconds until the queue's rate allows the next start (0: now; None: no rate limit)."""
+    types: list[TaskLimitInfo]
+    """Every task type with a limit or with parked tasks, sorted by type."""
+    throttled: int
+    """Tasks rescheduled today (UTC) by a handler's ``RateLimited``."""
+    throttled_total: int
+    """Tasks rescheduled by ``RateLimited``, all time."""
+    unenforced_by: list[ServerInfo]
+    """Live servers that serve the queue but do not enforce limits: Go asynq servers, which write
+    no asynq-py marker beside their heartbeat."""
+    timestamp: datetime
+    """When these figures were read."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Self
 
-from . import rdb_inspect
+from . import rdb_inspect, rdb_limits
 from .broker import AsyncBroker, Broker, RedisLike
 from .clock import Clock, RealClock
 from .task import TaskInfo, TaskState
@@ -21,11 +21,13 @@ if TYPE_CHECKING:
         BulkProgress,
         DailyStats,
         GroupInfo,
+        LimitsInfo,
         QueueInfo,
         SchedulerEnqueueEvent,
         SchedulerEntryInfo,
         ServerInfo,
     )
+    from .limits import QueueLimits, Rate
 
 __all__ = ["AsyncInspector", "Inspector"]
 
@@ -284,6 +286,41 @@ class Inspector:
         Returns whether idle asynq-py servers were woken at once; False when Redis denied the wake
         channel (they then pick the queue up at their next poll)."""
         return self._broker.run(rdb_inspect.unpause_queue(queue))
+
+    def set_queue_limits(
+        self,
+        queue: str,
+        *,
+        task_type: str | None = None,
+        concurrency: int | None = None,
+        rate: Rate | str | None = None,
+        burst: int | None = None,
+    ) -> QueueLimits:
+        """Limit the queue (or ``task_type`` in it) across every asynq-py server; return all its limits.
+
+        Only the parts given change (a new ``rate`` such as ``"100/m"`` keeps the current burst);
+        servers apply the change at their next dequeue. The queue is created if it does not exist.
+
+        Raises:
+            ValidationError: nothing given, a value out of range, or a burst without a rate.
+            DecodeError: the stored limits are corrupt (``remove_queue_limits`` clears them)."""
+        return self._broker.run(
+            rdb_limits.set_queue_limits(
+                queue, task_type=task_type, concurrency=concurrency, rate=rate, burst=burst
+            )
+        )
+
+    def remove_queue_limits(self, queue: str, *, task_type: str | None = None) -> None:
+        """Remove every limit of the queue, or only ``task_type``'s; raises ``LimitNotFoundError``."""
+        return self._broker.run(rdb_limits.remove_queue_limits(queue, task_type=task_type))
+
+    def get_queue_limits(self, queue: str) -> LimitsInfo:
+        """Return the queue's limits, their use and its throttle counters; raises ``QueueNotFoundError``."""
+        return self._broker.run(rdb_limits.get_queue_limits(queue, now=self._now()))
+
+    def list_queue_limits(self) -> list[LimitsInfo]:
+        """Return every queue's limits and use (queues without limits too), sorted by name."""
+        return self._broker.run(rdb_limits.list_queue_limits(now=self._now()))
 
     def cancel_processing(self, task_id: str) -> None:
         """Ask the server running ``task_id`` to cancel it (best effort: a Pub/Sub message)."""
@@ -593,6 +630,41 @@ class AsyncInspector:
         Returns whether idle asynq-py servers were woken at once; False when Redis denied the wake
         channel (they then pick the queue up at their next poll)."""
         return await self._broker.run(rdb_inspect.unpause_queue(queue))
+
+    async def set_queue_limits(
+        self,
+        queue: str,
+        *,
+        task_type: str | None = None,
+        concurrency: int | None = None,
+        rate: Rate | str | None = None,
+        burst: int | None = None,
+    ) -> QueueLimits:
+        """Limit the queue (or ``task_type`` in it) across every asynq-py server; return all its limits.
+
+        Only the parts given change (a new ``rate`` such as ``"100/m"`` keeps the current burst);
+        servers apply the change at their next dequeue. The queue is created if it does not exist.
+
+        Raises:
+            ValidationError: nothing given, a value out of range, or a burst without a rate.
+            DecodeError: the stored limits are corrupt (``remove_queue_limits`` clears them)."""
+        return await self._broker.run(
+            rdb_limits.set_queue_limits(
+                queue, task_type=task_type, concurrency=concurrency, rate=rate, burst=burst
+            )
+        )
+
+    async def remove_queue_limits(self, queue: str, *, task_type: str | None = None) -> None:
+        """Remove every limit of the queue, or only ``task_type``'s; raises ``LimitNotFoundError``."""
+        return await self._broker.run(rdb_limits.remove_queue_limits(queue, task_type=task_type))
+
+    async def get_queue_limits(self, queue: str) -> LimitsInfo:
+        """Return the queue's limits, their use and its throttle counters; raises ``QueueNotFoundError``."""
+        return await self._broker.run(rdb_limits.get_queue_limits(queue, now=self._now()))
+
+    async def list_queue_limits(self) -> list[LimitsInfo]:
+        """Return every queue's limits and use (queues without limits too), sorted by name."""
+        return await self._broker.run(rdb_limits.list_queue_limits(now=self._now()))
 
     async def cancel_processing(self, task_id: str) -> None:
         """Ask the server running ``task_id`` to cancel it (best effort: a Pub/Sub message)."""

@@ -42,6 +42,7 @@ __all__ = [
     "scheduler_entries_key",
     "scheduler_history_key",
     "server_info_key",
+    "server_marker_key",
     "state_key",
     "task_key",
     "task_key_prefix",
@@ -219,6 +220,14 @@ def aggregation_sets_key(queue: str) -> str:
 def server_info_key(host: str, pid: int, server_id: str) -> str:
     """STRING holding a server's protobuf ``ServerInfo`` (TTL 10 s)."""
     return f"asynq:servers:{{{host}:{pid}:{server_id}}}"
+
+
+def server_marker_key(host: str, pid: int, server_id: str) -> str:
+    """STRING ``asynq-py`` beside an asynq-py server's info, with the same TTL (asynq-py only).
+
+    A live server without it is a Go asynq server, which does not enforce flow-control limits.
+    """
+    return f"asynq:servers:{{{host}:{pid}:{server_id}}}:impl"
 
 
 def workers_key(host: str, pid: int, server_id: str) -> str:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from .errors import DecodeError, ValidationError
+from .options import validate_task_type
 
-__all__ = ["MAX_LIMIT", "PERIODS_MS", "Limit", "QueueLimits", "Rate", "field_names"]
+__all__ = ["MAX_LIMIT", "PERIODS_MS", "Limit", "QueueLimits", "Rate", "field_names", "field_types"]
 
 MAX_LIMIT = 1_000_000_000
 """The largest concurrency, rate, burst or period (ms) accepted."""
@@ -161,12 +162,6 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _check_type(task_type: object) -> str:
-    if not isinstance(task_type, str) or not task_type:
-        raise ValidationError(f"a task type must be a non-empty string, not {task_type!r}")
-    return task_type
-
-
 @dataclass(frozen=True, slots=True)
 class QueueLimits:
     """Everything that limits one queue: its own limit and a limit per task type.
@@ -186,7 +181,7 @@ class QueueLimits:
     def __post_init__(self) -> None:
         Limit(self.concurrency, self.rate)
         for task_type in self.types:
-            _check_type(task_type)
+            validate_task_type(task_type)
 
     @property
     def queue_limit(self) -> Limit:
@@ -219,7 +214,9 @@ class QueueLimits:
         if task_type is None:
             limit = self.queue_limit.updated(concurrency=concurrency, rate=rate, burst=burst)
             return QueueLimits(limit.concurrency, limit.rate, self.types)
-        limit = self.for_type(_check_type(task_type)).updated(concurrency=concurrency, rate=rate, burst=burst)
+        limit = self.for_type(validate_task_type(task_type)).updated(
+            concurrency=concurrency, rate=rate, burst=burst
+        )
         return QueueLimits(self.concurrency, self.rate, {**self.types, task_type: limit})
 
     def to_fields(self) -> dict[str, str]:
@@ -257,5 +254,17 @@ class QueueLimits:
 
 def field_names(task_type: str | None = None) -> list[str]:
     """Return every field the ``limits`` hash may hold for the queue's own limit or ``task_type``'s."""
-    prefix = "" if task_type is None else f"{_TYPE_PREFIX}{_check_type(task_type)}:"
+    prefix = "" if task_type is None else f"{_TYPE_PREFIX}{validate_task_type(task_type)}:"
     return [prefix + part for part in _FIELDS]
+
+
+def field_types(names: Iterable[bytes | str]) -> list[str]:
+    """Return the task types that the given ``limits`` hash fields name, sorted (bad values or not)."""
+    found: set[str] = set()
+    for raw in names:
+        name = _text(raw)
+        if name.startswith(_TYPE_PREFIX):
+            task_type, _, part = name[len(_TYPE_PREFIX) :].rpartition(":")
+            if task_type and part in _FIELDS:
+                found.add(task_type)
+    return sorted(found)

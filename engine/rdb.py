@@ -569,29 +569,36 @@ def heartbeat(
     workers: dict[str, bytes],
     leases: dict[str, list[str]],
     *,
+    marker: tuple[str, str],
     now: float,
     ttl_s: int,
     lease_s: int,
 ) -> Plan[tuple[LeaseReport, AsynqError | None]]:
-    """Write the server state and extend the leases in one round trip.
+    """Write the server state, its asynq-py marker, and extend the leases in one round trip.
 
-    Returns the lease report and the error that kept the server state from being written, if any:
-    on a cluster the two live on different nodes, and one may fail while the other succeeds.
+    ``marker`` is the key and value that tell this server is asynq-py (``keys.server_marker_key``),
+    written with the server info's TTL. Returns the lease report and the error that kept the
+    server state from being written, if any: on a cluster the two live on different nodes, and one
+    may fail while the other succeeds.
     """
     expiry = int(now) + lease_s
-    state = _server_state_calls(server_key, workers_key, info, workers, now=now, ttl_s=ttl_s)
+    state = [
+        *_server_state_calls(server_key, workers_key, info, workers, now=now, ttl_s=ttl_s),
+        Command(("SET", marker[0], marker[1], "EX", ttl_s)),
+    ]
     replies = yield Batch((*state, *_lease_calls(leases, expiry)))
     state_error = next((r for r in replies[: len(state)] if isinstance(r, AsynqError)), None)
     return _lease_report(leases, expiry, replies[len(state) :]), state_error
 
 
-def clear_server_state(server_key: str, workers_key: str) -> Plan[None]:
-    """Remove a server's heartbeat records at shutdown."""
+def clear_server_state(server_key: str, workers_key: str, marker_key: str) -> Plan[None]:
+    """Remove a server's heartbeat records and its marker at shutdown."""
     yield from _send(
         [
             Command(("ZREM", keys.ALL_SERVERS, server_key)),
             Command(("ZREM", keys.ALL_WORKERS, workers_key)),
             Script("clear_server_state", (server_key, workers_key), ()),
+            Command(("DEL", marker_key)),
         ]
     )
 

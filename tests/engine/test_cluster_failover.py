@@ -39,6 +39,7 @@ def beat(broker_run: Callable[[Any], Any], queue: str, task_id: str) -> Any:
             b"info",
             {},
             {queue: [task_id]},
+            marker=("asynq:servers:{h:1:s}:impl", "asynq-py"),
             now=time.time(),
             ttl_s=4,
             lease_s=30,

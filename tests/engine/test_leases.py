@@ -72,9 +72,11 @@ def test_heartbeat_reports_lease_and_state_separately(redis_client, queue) -> No
     broker = Broker(redis_client)
     report, state_error = broker.run(
         rdb.heartbeat("asynq:servers:{h:1:s}", "asynq:workers:{h:1:s}", b"i", {}, {queue: ["a", "b"]},
-                      now=200, ttl_s=2, lease_s=30)
+                      marker=("asynq:servers:{h:1:s}:impl", "asynq-py"), now=200, ttl_s=2, lease_s=30)
     )  # fmt: skip
     assert state_error is None
+    assert redis_client.get("asynq:servers:{h:1:s}:impl") == b"asynq-py"
+    assert 0 < redis_client.ttl("asynq:servers:{h:1:s}:impl") <= 2
     assert (report.expiry, report.gone) == (230, frozenset({(queue, "b")}))
     assert redis_client.zscore(lease_key(queue), "a") == 230
 

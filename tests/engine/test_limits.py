@@ -126,9 +126,9 @@ def test_updates_reject_nothing_a_lone_burst_and_an_empty_type() -> None:
         QueueLimits().updated()
     with pytest.raises(ValidationError, match="a burst needs a rate"):
         QueueLimits(concurrency=1).updated(burst=3)
-    with pytest.raises(ValidationError, match="non-empty"):
+    with pytest.raises(ValidationError, match="must not be blank"):
         QueueLimits().updated(task_type="", concurrency=1)
-    with pytest.raises(ValidationError, match="non-empty"):
+    with pytest.raises(ValidationError, match="must not be blank"):
         QueueLimits(types={"": Limit(concurrency=1)})
 
 

@@ -411,6 +411,22 @@ def test_heartbeat_reports_server_and_workers(serve, client, inspector, queue) -
     release.set()
 
 
+def test_heartbeat_marks_an_asynq_py_server_until_shutdown(real_redis_url, inspector, raw, queue) -> None:
+    server = Server(real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}}))
+    server.start(lambda ctx, task: None)
+    try:
+        (me,) = wait_for(lambda: [s for s in inspector.servers() if queue in s.queues])
+        marker = keys.server_marker_key(me.host, me.pid, me.id)
+        assert raw.get(marker) == b"asynq-py"
+        assert 0 < raw.ttl(marker) <= raw.ttl(keys.server_info_key(me.host, me.pid, me.id)) + 1
+        inspector.set_queue_limits(queue, concurrency=1)
+        (info,) = [i for i in inspector.list_queue_limits() if i.queue == queue]
+        assert info.unenforced_by == []  # an asynq-py server enforces limits: no warning
+    finally:
+        server.shutdown()
+    assert not raw.exists(marker)
+
+
 def test_shutdown_requeues_running_task_unchanged(real_redis_url, client, inspector, queue) -> None:
     started = threading.Event()
 
