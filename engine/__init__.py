@@ -17,14 +17,15 @@ import-linter contract: a module imports only from the layers below it)::
     client, inspector   Client/AsyncClient (enqueue), Inspector/AsyncInspector (read and admin)
     rdb_limits          plans of the flow-control limits (set, remove, read with their use)
     rdb, rdb_inspect    plans: the Redis calls of each operation, without I/O
-    broker              the only code that runs calls (redis-py, or resp's hiredis connections)
+    broker              the only code that runs calls (resp's hiredis connections, else redispy)
     values and helpers  task, options, payload, info, config, context, mux, taskdef, keys, wire,
-                        calls, resp, routing, scripts/, clock, cron, gotime, gojson, observer,
-                        periodic, ratelimit, threads, embedded, settings, limits
+                        calls, resp, redispy, routing, scripts/, clock, cron, gotime, gojson,
+                        observer, periodic, ratelimit, threads, embedded, settings, limits
     errors              the exception tree
 
 The public names are loaded on first use (PEP 562), so importing the package costs nothing until a
-name is used: ``asynq-py --version`` does not load redis or protobuf.
+name is used: ``asynq-py --version`` does not load redis or protobuf. A standalone server is reached
+without redis-py (``resp``); ``redispy`` loads it for a Cluster, Sentinel, Pub/Sub or a client given.
 """
 
 import importlib as _importlib

@@ -11,10 +11,11 @@ order. Concurrent callers therefore share round trips without waiting for each o
 redis-py's asyncio client, which checks a connection out of a pool and arms a timeout per
 command.
 
-Replies come back as values; an error reply comes back as the redis-py exception it would have
-raised there (``NoScriptError``, ``ResponseError`` …), so ``broker`` handles both clients alike. A
-broken connection fails every command in flight with ``redis.ConnectionError`` (or
-``redis.TimeoutError`` when no reply came within the socket timeout); the next call reconnects.
+Replies come back as values; an error reply comes back as a ``ReplyError`` carrying the error's
+code (``NOSCRIPT``, ``WRONGTYPE`` …), which ``broker`` translates. A broken connection fails every
+command in flight with ``ConnectionLost`` (or ``NoReply`` when no reply came within the socket
+timeout), both ``OSError``; the next call reconnects. Nothing here imports redis-py, so a command
+line talking to one server does not pay for loading it.
 """
 
 from __future__ import annotations
@@ -25,22 +26,50 @@ import contextlib
 import os
 import select
 import socket
-import ssl
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
 import hiredis
-import redis
-from redis._parsers import BaseParser
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Sequence
 
     from .calls import Arg
     from .config import RedisConnOpt
 
-__all__ = ["BlockingConnection", "PipelinedConnection", "tcp_options"]
+__all__ = [
+    "AuthError",
+    "BlockingConnection",
+    "ConnectionLost",
+    "NoReply",
+    "PipelinedConnection",
+    "ReplyError",
+    "tcp_options",
+]
+
+
+class ReplyError(Exception):
+    """An error reply from Redis; the message is the reply as sent (``WRONGTYPE Operation …``)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.code = text.partition(" ")[0]
+        """The reply's first word: ``ERR``, ``NOSCRIPT``, ``NOPERM``, ``LOADING`` …"""
+
+
+class AuthError(ReplyError):
+    """Redis refused the credentials (``WRONGPASS``, ``NOAUTH``, or any error reply to ``AUTH``)."""
+
+
+class ConnectionLost(ConnectionError):
+    """The connection could not be made, or broke before every reply came."""
+
+
+class NoReply(TimeoutError):
+    """No reply (or no connection) within the timeout."""
+
 
 # hiredis's stub types the argument as a 1-tuple; it takes any number of arguments.
 _pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
@@ -141,7 +170,7 @@ class _Protocol(asyncio.Protocol):
             _set_tcp_options(sock, self._timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(redis.ConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
+        self._fail(ConnectionLost(f"connection to Redis lost: {exc or 'closed by the server'}"))
 
     def data_received(self, data: bytes) -> None:
         self._last_reply = time.monotonic()
@@ -152,12 +181,12 @@ class _Protocol(asyncio.Protocol):
             try:
                 reply = reader.gets()
             except hiredis.ProtocolError as exc:
-                self._fail(redis.ConnectionError(f"Redis protocol error: {exc}"))
+                self._fail(ConnectionLost(f"Redis protocol error: {exc}"))
                 return
             if reply is False:
                 return
             if not waiting:
-                self._fail(redis.ConnectionError("Redis sent a reply nobody asked for"))
+                self._fail(ConnectionLost("Redis sent a reply nobody asked for"))
                 return
             if waiting[0].take(_reply(reply)):
                 waiting.popleft()
@@ -215,7 +244,7 @@ class _Protocol(asyncio.Protocol):
         since = max(self._waiting[0].sent_at, self._last_reply)
         overdue = since + self._timeout_s - time.monotonic()
         if overdue <= 0:
-            self._fail(redis.TimeoutError(f"no reply from Redis within {self._timeout_s:g}s"))
+            self._fail(NoReply(f"no reply from Redis within {self._timeout_s:g}s"))
             return
         self._watchdog = self.loop.call_later(overdue, self._check_timeout)
 
@@ -236,10 +265,12 @@ class _Protocol(asyncio.Protocol):
 
     def close(self) -> None:
         """Close the connection; commands in flight fail."""
-        self._fail(redis.ConnectionError("connection closed"))
+        self._fail(ConnectionLost("connection closed"))
 
 
 def _ssl_context(opt: RedisConnOpt) -> ssl.SSLContext:
+    import ssl  # only for TLS: a command line on a Unix socket does not load it
+
     context = ssl.create_default_context(cafile=opt.tls_ca_file)
     if opt.tls_insecure:
         context.check_hostname = False
@@ -257,15 +288,25 @@ def _handshake(opt: RedisConnOpt) -> list[tuple[Arg, ...]]:
     return commands
 
 
-def _check_handshake(replies: list[Any]) -> None:
-    for reply in replies:
+def _check_handshake(commands: list[tuple[Arg, ...]], replies: list[Any]) -> None:
+    for command, reply in zip(commands, replies, strict=True):
+        if isinstance(reply, AuthError) or (isinstance(reply, Exception) and command[0] == "AUTH"):
+            raise AuthError(str(reply))
         if isinstance(reply, Exception):
-            raise reply  # WRONGPASS and NOAUTH arrive as redis.AuthenticationError
+            raise reply
+
+
+_AUTH_CODES = frozenset({"WRONGPASS", "NOAUTH"})
+_REFUSED = "ERR max number of clients reached"
 
 
 def _reply(reply: Any) -> Any:
     if isinstance(reply, hiredis.ReplyError):
-        return BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+        text = str(reply)
+        if text.startswith(_REFUSED):
+            return ConnectionLost(f"Redis refused the connection: {text}")
+        error = ReplyError(text)
+        return AuthError(text) if error.code in _AUTH_CODES else error
     return reply
 
 
@@ -307,9 +348,9 @@ class _Socket:
                 if opt.tls:
                     sock = _ssl_context(opt).wrap_socket(sock, server_hostname=opt.host)
         except TimeoutError as exc:
-            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from exc
+            raise NoReply(f"timed out connecting to {opt.redacted_url()}") from exc
         except OSError as exc:
-            raise redis.ConnectionError(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
+            raise ConnectionLost(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
         sock.settimeout(opt.socket_timeout_s)
         self.sock = sock
         # Like redis-py's connections, one dropped without close() closes its socket quietly. A
@@ -320,7 +361,7 @@ class _Socket:
         handshake = _handshake(opt)
         if handshake:
             try:
-                _check_handshake(self.roundtrip(handshake))
+                _check_handshake(handshake, self.roundtrip(handshake))
             except BaseException:
                 self.close()
                 raise
@@ -336,16 +377,18 @@ class _Socket:
                 if reply is False:
                     data = self.sock.recv(65536)
                     if not data:
-                        raise redis.ConnectionError("connection to Redis lost: closed by the server")
+                        raise ConnectionLost("connection to Redis lost: closed by the server")
                     reader.feed(data)
                 else:
                     replies.append(_reply(reply))
+        except ConnectionLost:
+            raise
         except TimeoutError as exc:
-            raise redis.TimeoutError("no reply from Redis within the socket timeout") from exc
+            raise NoReply("no reply from Redis within the socket timeout") from exc
         except hiredis.ProtocolError as exc:
-            raise redis.ConnectionError(f"Redis protocol error: {exc}") from exc
+            raise ConnectionLost(f"Redis protocol error: {exc}") from exc
         except OSError as exc:
-            raise redis.ConnectionError(f"connection to Redis lost: {exc}") from exc
+            raise ConnectionLost(f"connection to Redis lost: {exc}") from exc
         return replies
 
     def stale(self) -> bool:
@@ -372,8 +415,8 @@ class BlockingConnection:
         """Send ``commands`` back to back and return their replies, an error reply as its exception.
 
         Raises:
-            redis.ConnectionError: the connection could not be made or broke before the replies came.
-            redis.TimeoutError: no reply came within the socket timeout.
+            ConnectionLost: the connection could not be made or broke before the replies came.
+            NoReply: no reply came within the socket timeout.
         """
         conn = self._checkout()
         try:
@@ -427,8 +470,8 @@ class PipelinedConnection:
         """Send ``commands`` back to back and return their replies, an error reply as its exception.
 
         Raises:
-            redis.ConnectionError: the connection could not be made or broke before the replies came.
-            redis.TimeoutError: no reply came within the socket timeout.
+            ConnectionLost: the connection could not be made or broke before the replies came.
+            NoReply: no reply came within the socket timeout.
         """
         protocol = self._protocol
         if protocol is None or protocol.broken is not None or protocol.loop is not asyncio.get_running_loop():
@@ -462,13 +505,13 @@ class PipelinedConnection:
                     tls = _ssl_context(opt) if opt.tls else None
                     _, protocol = await loop.create_connection(factory, opt.host, opt.port, ssl=tls)
         except TimeoutError as exc:
-            raise redis.TimeoutError(f"timed out connecting to {opt.redacted_url()}") from exc
+            raise NoReply(f"timed out connecting to {opt.redacted_url()}") from exc
         except OSError as exc:
-            raise redis.ConnectionError(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
+            raise ConnectionLost(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
         handshake = _handshake(opt)
         if handshake:
             try:
-                _check_handshake(await protocol.send(handshake))
+                _check_handshake(handshake, await protocol.send(handshake))
             except BaseException:
                 protocol.close()
                 raise
@@ -478,7 +521,7 @@ class PipelinedConnection:
         return protocol
 
     def close(self) -> None:
-        """Close the connection (calls in flight fail with ``redis.ConnectionError``)."""
+        """Close the connection (calls in flight fail with ``ConnectionLost``)."""
         opening, self._opening = self._opening, None
         with contextlib.suppress(RuntimeError):  # its event loop may be closed already
             if opening is not None and not opening.done():

@@ -7,6 +7,8 @@ import asyncio
 import gc
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -321,3 +323,19 @@ def test_a_dropped_client_in_a_reference_cycle_closes_its_sockets_quietly(url: s
         del client
         gc.collect()
     assert unraisable == []
+
+
+def test_a_standalone_server_is_used_without_importing_redis_py(url: str) -> None:
+    # The command line pays about 100 ms for importing redis-py; one server never needs it.
+    code = (
+        "import sys\n"
+        "from asynq_py.engine import Client, Inspector, Task\n"
+        f"with Client({url!r}) as client:\n"
+        "    client.enqueue(Task('guard'))\n"
+        f"with Inspector({url!r}) as inspector:\n"
+        "    assert [t.type for t in inspector.list_pending_tasks('default')] == ['guard']\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'opentelemetry')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
