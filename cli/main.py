@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "ls": "listing",
     **dict.fromkeys(("inspect", "retry", "kill", "delete", "cancel"), "task"),
     **dict.fromkeys(("queues", "pause", "unpause", "groups", "history", "queue"), "queue"),
+    "limit": "limit",
     "servers": "server",
     "stats": "stats",
     "cron": "cron",

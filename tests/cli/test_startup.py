@@ -51,7 +51,7 @@ def test_version_loads_no_cli_framework_redis_protobuf_or_tables() -> None:
 def test_completing_a_command_name_loads_no_redis_rich_or_textual() -> None:
     env = {"_ASYNQ_PY_COMPLETE": "complete_bash", "COMP_WORDS": "asynq-py l", "COMP_CWORD": "1"}
     out, modules = loaded_modules(env=env)
-    assert out.split() == ["ls"]
+    assert out.split() == ["ls", "limit"]
     assert heavy(modules, "redis", "textual", "rich", "google.protobuf", "pydantic") == []
 
 
