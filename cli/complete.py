@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from asynq_py.engine.settings import resolve
+
 __all__ = ["COMPLETION_TIMEOUT_S", "complete_queue"]
 
 COMPLETION_TIMEOUT_S = 0.5
@@ -18,9 +20,6 @@ COMPLETION_TIMEOUT_S = 0.5
 def complete_queue(ctx: Any, incomplete: str) -> list[str]:
     """Return the queue names that start with ``incomplete`` (none if Redis does not answer in time)."""
     try:
-        from asynq_py.engine import Inspector
-        from asynq_py.engine.settings import resolve
-
         root = ctx.find_root()
         params = root.params
         settings = resolve(
@@ -34,6 +33,8 @@ def complete_queue(ctx: Any, incomplete: str) -> list[str]:
         )
         if opt is None:
             return []
+        from asynq_py.engine import Inspector
+
         with Inspector(opt) as inspector:
             names = inspector.queues()
     except Exception:  # a completion must never fail or print

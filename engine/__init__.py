@@ -20,7 +20,7 @@ import-linter contract: a module imports only from the layers below it)::
     broker              the only code that runs calls (resp's hiredis connections, else redispy)
     values and helpers  task, options, payload, info, config, context, mux, taskdef, keys, wire,
                         calls, resp, redispy, routing, scripts/, clock, cron, gotime, gojson,
-                        observer, periodic, ratelimit, threads, embedded, settings, limits
+                        observer, periodic, ratelimit, threads, embedded, settings, limits, holds
     errors              the exception tree
 
 The public names are loaded on first use (PEP 562), so importing the package costs nothing until a
@@ -48,6 +48,7 @@ if _typing.TYPE_CHECKING:
         PayloadError,
         QueueNotEmptyError,
         QueueNotFoundError,
+        RateLimited,
         RedisAuthError,
         RedisUnavailableError,
         RevokeTask,
@@ -114,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     "QueueNotEmptyError": "errors",
     "QueueNotFoundError": "errors",
     "Rate": "limits",
+    "RateLimited": "errors",
     "RealClock": "clock",
     "RedisAuthError": "errors",
     "RedisConnOpt": "config",
@@ -181,6 +183,7 @@ __all__ = [
     "QueueNotEmptyError",
     "QueueNotFoundError",
     "Rate",
+    "RateLimited",
     "RealClock",
     "RedisAuthError",
     "RedisConnOpt",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ValidationError
+from .limits import QueueLimits
 from .options import validate_queue_name
 
 if TYPE_CHECKING:
@@ -249,6 +250,10 @@ class ServerConfig:
     """Worker processes under one supervising parent (default 1: no supervisor)."""
     observer: WorkerObserver | None = None
     """Told of every run, lease failure and Redis error, for metrics (default none)."""
+    limits: Mapping[str, QueueLimits] = field(default_factory=dict)
+    """Flow-control limits of served queues, written to Redis at start only for a queue that has no
+    limits there yet: afterwards Redis wins (changed with the Inspector or ``asynq-py limit``), so
+    a restart never undoes a change made at run time (default none; docs/flow-control.md)."""
     redis_wait_s: float | None = None
     """How long a starting server waits for an unreachable Redis, retrying with backoff, before it
     raises ``RedisUnavailableError`` (default None: until Redis answers or the server is shut
@@ -276,6 +281,14 @@ class ServerConfig:
                 raise ValidationError(f"{interval} must be positive")
         if self.lease_duration_s <= self.heartbeat_interval_s:
             raise ValidationError("the lease must last longer than the heartbeat interval")
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        for name, limits in self.limits.items():
+            if name not in self.effective_queues():
+                raise ValidationError(f"limits given for queue {name!r}, which this server does not serve")
+            if not isinstance(limits, QueueLimits):
+                raise ValidationError(f"limits of queue {name!r} must be a QueueLimits, not {limits!r}")
 
     def effective_queues(self) -> dict[str, int]:
         """Return the queues with positive priority and non-blank names."""

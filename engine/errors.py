@@ -19,7 +19,7 @@
         └── RedisUnavailableError              Redis could not be reached in time, or cannot serve now
             └── RedisAuthError                 Redis refused the credentials (waiting will not help)
 
-    SkipRetry, RevokeTask                      raised by handlers on purpose (not AsynqErrors)
+    SkipRetry, RevokeTask, RateLimited         raised by handlers on purpose (not AsynqErrors)
 
 Errors about one queue or task carry ``queue`` and ``task_id`` attributes.
 """
@@ -37,6 +37,7 @@ __all__ = [
     "PayloadError",
     "QueueNotEmptyError",
     "QueueNotFoundError",
+    "RateLimited",
     "RedisAuthError",
     "RedisUnavailableError",
     "RevokeTask",
@@ -137,3 +138,18 @@ class SkipRetry(Exception):
 
 class RevokeTask(Exception):
     """Raised by a handler to drop its task without retrying or archiving it."""
+
+
+class RateLimited(Exception):
+    """Raised by a handler when a downstream says "slow down": run the task again later.
+
+    The task is rescheduled ``retry_after`` seconds from now, unchanged: no retry is used, no
+    failure is counted and the error handler is not called; the queue's throttled counters go up.
+    """
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        if not retry_after >= 0:
+            raise ValueError(f"retry_after must be a number of seconds >= 0, got {retry_after!r}")
+        super().__init__(message or f"rate limited, retry after {retry_after:g}s")
+        self.retry_after = float(retry_after)
+        """Seconds to wait before running the task again."""

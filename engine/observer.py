@@ -11,9 +11,10 @@ from typing import Literal, Protocol
 
 __all__ = ["Outcome", "WorkerObserver"]
 
-Outcome = Literal["succeeded", "retried", "archived", "revoked", "requeued", "lost"]
+Outcome = Literal["succeeded", "retried", "archived", "revoked", "requeued", "lost", "throttled"]
 """How a run ended: written as done or completed; sent to retry; archived; revoked by the handler
-(deleted); requeued at shutdown; or its lease was lost (the recoverer takes it back)."""
+(deleted); requeued at shutdown; its lease was lost (the recoverer takes it back); or rescheduled
+because the handler raised ``RateLimited`` (not a failure)."""
 
 
 class WorkerObserver(Protocol):

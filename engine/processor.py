@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,16 @@ from .calls import Batch, Command, Script
 from .clock import Clock
 from .config import ServerConfig
 from .context import TaskContext
-from .errors import AsynqError, DecodeError, RedisUnavailableError, RevokeTask, SkipRetry, TaskStateError
+from .errors import (
+    AsynqError,
+    DecodeError,
+    RateLimited,
+    RedisUnavailableError,
+    RevokeTask,
+    SkipRetry,
+    TaskStateError,
+)
+from .holds import QueueHolds
 from .mux import HandlerFunc, is_async_handler
 from .observer import Outcome
 from .ratelimit import RateLimitedLog
@@ -197,6 +207,7 @@ class Processor:
         self._free = config.concurrency
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
+        self._holds = QueueHolds()
         self._fetching = True
         self._threads = HandlerThreads(asyncio.get_running_loop(), config.concurrency)
         self._acker = _Acker(broker)
@@ -206,6 +217,7 @@ class Processor:
 
     def wake(self) -> None:
         """Tell an idle fetch loop that a queue has work (called on a wake message)."""
+        self._holds.work_arrived()
         self._wake.set()
 
     def stop_fetching(self) -> None:
@@ -223,10 +235,17 @@ class Processor:
                 await self._slot_freed.wait()
                 continue
             self._wake.clear()
+            order = self._holds.open(
+                queue_order(self._queues, self._config.strict_priority), time.monotonic()
+            )
+            if not order:
+                # Every queue is held by a limit: wait for the first hold to end (or a slot to free).
+                await self._wait_for_work(self._holds.wait_s(time.monotonic()) or 0.0)
+                continue
             try:
-                batch = await self._broker.run(
+                fetched = await self._broker.run(
                     rdb.dequeue(
-                        queue_order(self._queues, self._config.strict_priority),
+                        order,
                         now=self._clock.now(),
                         count=min(self._free, 64),
                         lease_s=self._config.lease_duration_s,
@@ -238,10 +257,13 @@ class Processor:
                     self._observer.redis_error(type(exc).__name__)
                 await self._wait_for_work(1.0)
                 continue
-            if not batch:
-                await self._wait_for_work(interval / 2 + random.random() * interval)
+            self._holds.note(fetched.holds, time.monotonic())
+            if not fetched.tasks:
+                idle = interval / 2 + random.random() * interval
+                held = self._holds.wait_s(time.monotonic())
+                await self._wait_for_work(idle if held is None else min(idle, held))
                 continue
-            for item in batch:
+            for item in fetched.tasks:
                 if not self._fetching:
                     # Stopped while this batch was in flight: give the task back at once.
                     await self._requeue_raw(item)
@@ -327,6 +349,8 @@ class Processor:
         finally:
             run.done = True
             self._registry.remove(run)
+            if self._holds.task_finished(msg.queue):
+                self._wake.set()
 
     async def _run_handler(self, run: Running, task: Task) -> tuple[str, Any]:
         """Run the handler until it returns, its deadline passes or it is stopped; return the outcome."""
@@ -391,7 +415,15 @@ class Processor:
                 calls.append(rdb.done_call(msg, now=now))
             await self._write(run, tuple(calls))
             return
-        exc: BaseException = value
+        await self._finish_error(run, task, value, now)
+
+    async def _finish_error(self, run: Running, task: Task, exc: BaseException, now: float) -> None:
+        msg = run.msg
+        if isinstance(exc, RateLimited):
+            # A downstream said "slow down": not a failure, so no retry used and no error handler.
+            self._observe(run, "throttled")
+            await self._write(run, (rdb.throttle_call(msg, now=now, retry_at=now + exc.retry_after),))
+            return
         if not isinstance(exc, TimeoutError | asyncio.CancelledError | RevokeTask | SkipRetry):
             self._log.error(
                 "task %s (%s) failed: %s",

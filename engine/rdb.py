@@ -15,6 +15,8 @@ from typing import Any
 from . import keys
 from .calls import Arg, Batch, Command, Plan, Script, raise_failed
 from .errors import AsynqError, BrokerError, DuplicateTaskError, NotReplicatedError, TaskIdConflictError
+from .holds import Hold, HoldReason
+from .limits import QueueLimits
 from .wire import TaskMessage, encode_task_message
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "SCHEDULER_HISTORY_MAX",
     "STATS_TTL_S",
     "Dequeued",
+    "Fetched",
     "LeaseReport",
     "Replication",
     "aggregate_group",
@@ -62,7 +65,9 @@ __all__ = [
     "retry",
     "retry_call",
     "sadd_queue_call",
+    "seed_limits",
     "server_time",
+    "throttle_call",
     "wait_call",
     "write_result_call",
     "write_scheduler_entries",
@@ -207,23 +212,64 @@ class Dequeued:
     """Unix nanoseconds since when it was pending (0 if the hash had no such field)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What one fetch took, and which queues a flow-control limit held back on the way."""
+
+    tasks: list[Dequeued]
+    """The tasks taken, all from one queue."""
+    holds: dict[str, Hold]
+    """The queues tried whose limits held tasks back."""
+
+
 def dequeue(
     queues: Sequence[str], *, now: float, count: int, lease_s: int = LEASE_DURATION_S
-) -> Plan[list[Dequeued]]:
-    """Take up to ``count`` tasks from the first queue in ``queues`` that has any (paused ones skipped)."""
+) -> Plan[Fetched]:
+    """Take up to ``count`` tasks from the first queue in ``queues`` that yields any.
+
+    Paused queues are skipped; a queue's limits (docs/wire.md §2.3) are applied by the script.
+    """
     expiry = int(now) + lease_s
+    holds: dict[str, Hold] = {}
     for q in queues:
         reply = yield Script(
             "dequeue",
-            (keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q)),
-            (expiry, keys.task_key_prefix(q), count),
+            (
+                keys.pending_key(q),
+                keys.paused_key(q),
+                keys.active_key(q),
+                keys.lease_key(q),
+                keys.limits_key(q),
+                keys.parked_types_key(q),
+                keys.rate_state_key(q),
+            ),
+            (
+                expiry,
+                keys.task_key_prefix(q),
+                count,
+                keys.parked_key(q, ""),
+                keys.type_active_key(q, ""),
+                keys.rate_state_key(q, ""),
+            ),
         )
-        if reply:
-            return [
+        if reply[1]:
+            holds[q] = Hold(int(reply[0]) / 1000, HoldReason(int(reply[1])))
+        if len(reply) > 2:
+            tasks = [
                 Dequeued(reply[i].decode(), reply[i + 1], q, expiry, int(reply[i + 2] or 0))
-                for i in range(0, len(reply), 3)
+                for i in range(2, len(reply), 3)
             ]
-    return []
+            return Fetched(tasks, holds)
+    return Fetched([], holds)
+
+
+def seed_limits(queue: str, limits: QueueLimits) -> Plan[bool]:
+    """Write ``limits`` as the queue's limits unless it has some; return whether they were written."""
+    fields = limits.to_fields()
+    if not fields:
+        return False
+    args = tuple(x for pair in fields.items() for x in pair)
+    return bool((yield Script("seed_limits", (keys.limits_key(queue),), args)))
 
 
 def _stats_args(now: float) -> int:
@@ -315,6 +361,27 @@ def retry_call(msg: TaskMessage, *, now: float, retry_at: float, is_failure: boo
 def retry(msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool) -> Plan[None]:
     """Move an active task to retry (see ``retry_call``)."""
     yield retry_call(msg, now=now, retry_at=retry_at, is_failure=is_failure)
+
+
+def throttle_call(msg: TaskMessage, *, now: float, retry_at: float) -> Script:
+    """Return the call that reschedules an active task whose handler raised ``RateLimited``.
+
+    The task goes to retry unchanged (no retry used, no failure counted) and the queue's throttled
+    counters go up (docs/wire.md §2.3).
+    """
+    q = msg.queue
+    return Script(
+        "throttle",
+        (
+            keys.task_key(q, msg.id),
+            keys.active_key(q),
+            keys.lease_key(q),
+            keys.retry_key(q),
+            keys.throttled_key(q, _utc(now)),
+            keys.throttled_total_key(q),
+        ),
+        (msg.id, int(retry_at), _stats_args(now)),
+    )
 
 
 def archive_call(msg: TaskMessage, *, now: float, raw: bytes | None = None) -> Script:

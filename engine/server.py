@@ -264,6 +264,9 @@ class Server:
                 return
             for warning in redis_warnings(await broker.run(rdb_inspect.redis_info())):
                 self._log.warning("%s", warning)
+            for queue, limits in sorted(cfg.limits.items()):
+                if await broker.run(rdb.seed_limits(queue, limits)):
+                    self._log.info("queue %r: limits from the configuration written to Redis", queue)
             skew = self._clock.now() - await broker.run(rdb.server_time())
             if abs(skew) > MAX_CLOCK_SKEW_S:
                 self._log.warning(

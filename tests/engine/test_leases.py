@@ -142,10 +142,11 @@ def test_a_dequeue_reply_after_its_lease_expired_does_not_start_the_handler(
     ran: list[str] = []
     real_dequeue = rdb.dequeue
 
-    def late_dequeue(*args: Any, **kwargs: Any) -> Plan[list[rdb.Dequeued]]:
-        items = yield from real_dequeue(*args, **kwargs)
+    def late_dequeue(*args: Any, **kwargs: Any) -> Plan[rdb.Fetched]:
+        fetched = yield from real_dequeue(*args, **kwargs)
         # As if the reply had sat in a partitioned link for longer than the lease.
-        return [dataclasses.replace(i, lease_expiry=int(time.time()) - 1) for i in items]
+        late = [dataclasses.replace(i, lease_expiry=int(time.time()) - 1) for i in fetched.tasks]
+        return dataclasses.replace(fetched, tasks=late)
 
     monkeypatch.setattr(rdb, "dequeue", late_dequeue)
     with Client(real_redis_url) as client:

@@ -280,7 +280,7 @@ def make_machine(connect: Callable[[], redis.Redis]) -> type[RuleBasedStateMachi
         @rule(order=st.permutations(QUEUES), count=st.integers(1, 3))
         def dequeue(self, order, count) -> None:
             """The processor's fetch: try the queues in ``order``, take up to ``count`` from the first."""
-            got = self.broker.run(rdb.dequeue(order, now=float(self.now), count=count))
+            got = self.broker.run(rdb.dequeue(order, now=float(self.now), count=count)).tasks
             expected: list[str] = []
             queue = next((q for q in order if q not in self.paused and self.pending[q]), None)
             while queue is not None and self.pending[queue] and len(expected) < count:

@@ -15,7 +15,9 @@ Handlers (payloads are JSON objects):
 - ``block`` (``async def``): calls ``time.sleep`` and so blocks the event loop for ``ms``;
 - ``ticker`` (``async def``): until cancelled, blocks the event loop for ``ms`` on every turn of
   the loop (a busy loop with some blocking code in an async handler);
-- ``ok``: returns at once.
+- ``ok``: returns at once;
+- ``throttle`` (``def``) / ``athrottle`` (``async def``): raise ``RateLimited(retry_after=after)``
+  while the ledger holds fewer than ``times`` earlier starts of the task, then return.
 
 Ledger lines: ``{"ev": "start"|"end", "pid", "id", "type", "retry_count", "t", "outcome"?}``. Each line
 is one ``write`` on an ``O_APPEND`` descriptor followed by ``fsync``, so it survives SIGKILL of the
@@ -33,7 +35,7 @@ import sys
 import time
 from typing import Any
 
-from asynq_py.engine import ServeMux, Server, ServerConfig, Task, TaskContext
+from asynq_py.engine import RateLimited, ServeMux, Server, ServerConfig, Task, TaskContext
 
 FAST_PROFILE: dict[str, Any] = {
     "heartbeat_interval_s": 0.5,
@@ -145,6 +147,18 @@ def build_mux(ledger: Ledger) -> ServeMux:
         ledger.append("start", ctx, task)
         ledger.append("end", ctx, task, outcome="ok")
 
+    def throttle(ctx: TaskContext, task: Task) -> None:
+        spec = task.payload.json()
+        earlier = sum(1 for r in read_ledger(ledger.path) if r["id"] == ctx.task_id and r["ev"] == "start")
+        ledger.append("start", ctx, task)
+        if earlier < spec["times"]:
+            ledger.append("end", ctx, task, outcome="throttled")
+            raise RateLimited(retry_after=spec["after"])
+        ledger.append("end", ctx, task, outcome="ok")
+
+    async def athrottle(ctx: TaskContext, task: Task) -> None:
+        throttle(ctx, task)
+
     mux.handle("sleep", sleep)
     mux.handle("asleep", asleep)
     mux.handle("coop", coop)
@@ -153,6 +167,8 @@ def build_mux(ledger: Ledger) -> ServeMux:
     mux.handle("block", block)
     mux.handle("ticker", ticker)
     mux.handle("ok", ok)
+    mux.handle("throttle", throttle)
+    mux.handle("athrottle", athrottle)
     return mux
 
 
