@@ -26,6 +26,7 @@ import contextlib
 import os
 import select
 import socket
+import struct
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ import hiredis
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from .calls import Arg
     from .config import RedisConnOpt
@@ -209,8 +210,10 @@ class _Protocol(asyncio.Protocol):
             if shared is None:
                 shared = self._waits[commands[-1]] = _SharedWait(commands[-1])
             shared.calls.append(pending)
-        if len(self._out) >= _EARLY_FLUSH and not self._waits:
-            # (Calls ending in WAIT wait for the step's end, so that they share one WAIT.)
+        if not self._waits and (len(self._out) >= _EARLY_FLUSH or len(self._waiting) == 1):
+            # A call with nothing ahead of it goes out at once (a lone caller saves a loop step);
+            # calls made while it is answered gather in one write. (Calls ending in WAIT wait for
+            # the step's end, so that they share one WAIT.)
             self._flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
@@ -324,6 +327,19 @@ def tcp_options(timeout_s: float | None) -> dict[int, int]:
     return {getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)}
 
 
+def _kernel_timeouts(sock: socket.socket, timeout_s: float) -> None:
+    """Leave a blocking socket's timeouts to the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO``).
+
+    With a Python timeout, every send and receive first polls the socket: two more system calls
+    per round trip. A receive that times out here fails with ``BlockingIOError``.
+    """
+    sock.settimeout(None)
+    micros = max(1, round(timeout_s * 1e6))  # (a zero timeval would mean no timeout at all)
+    timeval = struct.pack("@ll", *divmod(micros, 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
 def _set_tcp_options(sock: Any, timeout_s: float | None) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -331,10 +347,27 @@ def _set_tcp_options(sock: Any, timeout_s: float | None) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
+_FRESH_S = 0.01
+"""How recent a reply spares an idle socket the check that the server has not closed it."""
+
+_forks = 0
+"""Forks of this process so far, as seen by the child: a connection made before a fork is not the
+child's to use."""
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 class _Socket:
     """One blocking socket and its reply parser."""
 
-    __slots__ = ("__weakref__", "_closer", "reader", "sock")
+    __slots__ = ("__weakref__", "_closer", "reader", "sock", "used_at")
 
     def __init__(self, opt: RedisConnOpt) -> None:
         try:
@@ -351,8 +384,13 @@ class _Socket:
             raise NoReply(f"timed out connecting to {opt.redacted_url()}") from exc
         except OSError as exc:
             raise ConnectionLost(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
-        sock.settimeout(opt.socket_timeout_s)
+        if opt.tls or opt.socket_timeout_s is None:
+            sock.settimeout(opt.socket_timeout_s)
+        else:
+            _kernel_timeouts(sock, opt.socket_timeout_s)
         self.sock = sock
+        self.used_at = 0.0
+        """When the last reply came (``time.monotonic``)."""
         # Like redis-py's connections, one dropped without close() closes its socket quietly. A
         # finalizer, not __del__: in a reference cycle the socket's own finalizer may run first
         # and warn, while this one keeps the socket out of the cycle until it has closed it.
@@ -367,15 +405,15 @@ class _Socket:
                 raise
 
     def roundtrip(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
-        pack = _pack
+        sock = self.sock
         reader = self.reader
         try:
-            self.sock.sendall(b"".join([pack(c) for c in commands]))
+            sock.sendall(b"".join(map(_pack, commands)))
             replies: list[Any] = []
             while len(replies) < len(commands):
                 reply = reader.gets()
                 if reply is False:
-                    data = self.sock.recv(65536)
+                    data = sock.recv(65536)
                     if not data:
                         raise ConnectionLost("connection to Redis lost: closed by the server")
                     reader.feed(data)
@@ -383,16 +421,25 @@ class _Socket:
                     replies.append(_reply(reply))
         except ConnectionLost:
             raise
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError) as exc:  # BlockingIOError: the kernel's timeout
             raise NoReply("no reply from Redis within the socket timeout") from exc
         except hiredis.ProtocolError as exc:
             raise ConnectionLost(f"Redis protocol error: {exc}") from exc
         except OSError as exc:
             raise ConnectionLost(f"connection to Redis lost: {exc}") from exc
+        self.used_at = time.monotonic()
         return replies
 
     def stale(self) -> bool:
-        """True if the server closed the connection (or sent something unasked) while it was idle."""
+        """True if the server closed the connection (or sent something unasked) while it was idle.
+
+        A connection that had a reply within ``_FRESH_S`` is not asked: no server closes an idle
+        connection that soon (its ``timeout`` counts whole seconds), a restart takes longer than
+        that to accept connections again, and one closed anyway fails its next call as it would
+        have failed with the check had it closed a moment later. A busy loop saves a system call.
+        """
+        if time.monotonic() - self.used_at < _FRESH_S:
+            return False
         return bool(select.select([self.sock], [], [], 0)[0])
 
     def close(self) -> None:
@@ -409,7 +456,7 @@ class BlockingConnection:
     def __init__(self, opt: RedisConnOpt) -> None:
         self._opt = opt
         self._idle: list[_Socket] = []
-        self._pid = os.getpid()
+        self._forks = _forks
 
     def execute(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
         """Send ``commands`` back to back and return their replies, an error reply as its exception.
@@ -428,10 +475,10 @@ class BlockingConnection:
         return replies
 
     def _checkout(self) -> _Socket:
-        if self._pid != os.getpid():
+        if self._forks != _forks:
             # A forked child must not share its parent's sockets (nor close them).
             self._idle = []
-            self._pid = os.getpid()
+            self._forks = _forks
         while self._idle:
             try:
                 conn = self._idle.pop()
@@ -466,8 +513,8 @@ class PipelinedConnection:
         self._protocol: _Protocol | None = None
         self._opening: asyncio.Task[_Protocol] | None = None
 
-    async def execute(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
-        """Send ``commands`` back to back and return their replies, an error reply as its exception.
+    def execute(self, commands: Sequence[tuple[Arg, ...]]) -> Awaitable[list[Any]]:
+        """Send ``commands`` back to back; await their replies, an error reply as its exception.
 
         Raises:
             ConnectionLost: the connection could not be made or broke before the replies came.
@@ -475,7 +522,11 @@ class PipelinedConnection:
         """
         protocol = self._protocol
         if protocol is None or protocol.broken is not None or protocol.loop is not asyncio.get_running_loop():
-            protocol = await self._connect()
+            return self._connect_and_send(commands)
+        return protocol.send(commands)
+
+    async def _connect_and_send(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        protocol = await self._connect()
         return await protocol.send(commands)
 
     async def _connect(self) -> _Protocol:
