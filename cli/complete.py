@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from asynq_py.engine.settings import resolve
-
 __all__ = ["COMPLETION_TIMEOUT_S", "complete_queue"]
 
 COMPLETION_TIMEOUT_S = 0.5
@@ -20,6 +18,9 @@ COMPLETION_TIMEOUT_S = 0.5
 def complete_queue(ctx: Any, incomplete: str) -> list[str]:
     """Return the queue names that start with ``incomplete`` (none if Redis does not answer in time)."""
     try:
+        from asynq_py.engine import Inspector
+        from asynq_py.engine.settings import resolve
+
         root = ctx.find_root()
         params = root.params
         settings = resolve(
@@ -33,8 +34,6 @@ def complete_queue(ctx: Any, incomplete: str) -> list[str]:
         )
         if opt is None:
             return []
-        from asynq_py.engine import Inspector
-
         with Inspector(opt) as inspector:
             names = inspector.queues()
     except Exception:  # a completion must never fail or print

@@ -30,30 +30,18 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from enum import IntEnum
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer._click import Context as ClickContext  # Typer vendors Click; its parser raises these
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from asynq_py.engine import (
-    AsynqError,
-    BrokerError,
-    DecodeError,
-    DuplicateTaskError,
-    LimitNotFoundError,
-    NotReplicatedError,
-    QueueNotEmptyError,
-    QueueNotFoundError,
-    RedisUnavailableError,
-    TaskIdConflictError,
-    TaskNotFoundError,
-    TaskStateError,
-    ValidationError,
-)
-
 from .render import escape
+
+if TYPE_CHECKING:
+    from asynq_py.engine import AsynqError
 
 __all__ = ["EXIT_CODES", "CliError", "ExitCode", "GuardedGroup", "classify", "each", "error_line", "warn"]
 
@@ -95,21 +83,43 @@ EXIT_CODES: tuple[tuple[ExitCode, str], ...] = (
 )
 """Every exit code with its meaning, for ``--help`` and docs/cli.md."""
 
-_ENGINE_CODES: tuple[tuple[type[AsynqError], ExitCode], ...] = (
-    (RedisUnavailableError, ExitCode.UNAVAILABLE),
-    (NotReplicatedError, ExitCode.UNAVAILABLE),
-    (BrokerError, ExitCode.UNAVAILABLE),
-    (ValidationError, ExitCode.USAGE),
-    (QueueNotFoundError, ExitCode.NOT_FOUND),
-    (TaskNotFoundError, ExitCode.NOT_FOUND),
-    (LimitNotFoundError, ExitCode.NOT_FOUND),
-    (DuplicateTaskError, ExitCode.CONFLICT),
-    (TaskIdConflictError, ExitCode.CONFLICT),
-    (QueueNotEmptyError, ExitCode.CONFLICT),
-    (TaskStateError, ExitCode.CONFLICT),
-    (DecodeError, ExitCode.ERROR),
-)
-"""Engine exception → exit code; the first matching row wins, so subclasses come first."""
+
+@cache
+def _engine_codes() -> tuple[tuple[type[AsynqError], ExitCode], ...]:
+    """Engine exception → exit code; the first matching row wins, so subclasses come first.
+
+    The engine is imported here, once a command has failed, rather than when the command line
+    starts: completing a command name or printing help must not load it.
+    """
+    from asynq_py.engine import (
+        BrokerError,
+        DecodeError,
+        DuplicateTaskError,
+        LimitNotFoundError,
+        NotReplicatedError,
+        QueueNotEmptyError,
+        QueueNotFoundError,
+        RedisUnavailableError,
+        TaskIdConflictError,
+        TaskNotFoundError,
+        TaskStateError,
+        ValidationError,
+    )
+
+    return (
+        (RedisUnavailableError, ExitCode.UNAVAILABLE),
+        (NotReplicatedError, ExitCode.UNAVAILABLE),
+        (BrokerError, ExitCode.UNAVAILABLE),
+        (ValidationError, ExitCode.USAGE),
+        (QueueNotFoundError, ExitCode.NOT_FOUND),
+        (TaskNotFoundError, ExitCode.NOT_FOUND),
+        (LimitNotFoundError, ExitCode.NOT_FOUND),
+        (DuplicateTaskError, ExitCode.CONFLICT),
+        (TaskIdConflictError, ExitCode.CONFLICT),
+        (QueueNotEmptyError, ExitCode.CONFLICT),
+        (TaskStateError, ExitCode.CONFLICT),
+        (DecodeError, ExitCode.ERROR),
+    )
 
 
 class CliError(Exception):
@@ -132,10 +142,21 @@ def classify(exc: BaseException, *, redis_url: str | None = None) -> tuple[ExitC
         exc: What a command raised.
         redis_url: The (password-masked) Redis URL in use, named when Redis cannot be reached.
     """
+    from asynq_py.engine import (
+        AsynqError,
+        BrokerError,
+        DecodeError,
+        DuplicateTaskError,
+        NotReplicatedError,
+        QueueNotEmptyError,
+        RedisUnavailableError,
+        TaskIdConflictError,
+    )
+
     if isinstance(exc, CliError):
         return exc.code, str(exc)
     if isinstance(exc, AsynqError):
-        code = next((c for kind, c in _ENGINE_CODES if isinstance(exc, kind)), ExitCode.ERROR)
+        code = next((c for kind, c in _engine_codes() if isinstance(exc, kind)), ExitCode.ERROR)
         message = str(exc)
         if isinstance(exc, DuplicateTaskError):
             message = f"task already exists: a unique task of this type and payload is held{_where(exc)}"
@@ -174,6 +195,8 @@ def each(items: Iterable[str], work: Callable[[str], None], *, subject: str) -> 
         work: What to do with one item.
         subject: How to name an item in a message, e.g. ``task`` or ``queue``.
     """
+    from asynq_py.engine import AsynqError, BrokerError
+
     first_failure: ExitCode | None = None
     for item in items:
         try:

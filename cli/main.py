@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 import typer.main
+from typer._click import Command as ClickCommand
+from typer._click.shell_completion import CompletionItem
 from typer.models import TyperInfo
 
-from asynq_py.engine.settings import resolve
-
-from .context import AppState
 from .entry import version_line
 from .errors import GuardedGroup, warn
-from .render import make_console
 
 if TYPE_CHECKING:
     from typer._click import Command
@@ -37,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "ls": "listing",
     **dict.fromkeys(("inspect", "retry", "kill", "delete", "cancel"), "task"),
     **dict.fromkeys(("queues", "pause", "unpause", "groups", "history", "queue"), "queue"),
+    "limit": "limit",
     "servers": "server",
     "stats": "stats",
     "cron": "cron",
@@ -74,6 +73,33 @@ class LazyRootGroup(GuardedGroup):
             for name, command in built.commands.items():  # as add_typer without a name merges them
                 self.add_command(command, name)
         return super().get_command(ctx, cmd_name)
+
+    def shell_complete(self, ctx: ClickContext, incomplete: str) -> list[CompletionItem]:
+        """Complete a command name (or a root option) without loading the command's module.
+
+        Its help, which zsh and fish show next to the name, loads the module when it is read;
+        bash shows no help, so completing ``asynq-py l`` there imports no command and no engine.
+        """
+        names = [_CommandName(self, ctx, name) for name in COMMANDS if name.startswith(incomplete)]
+        return [*names, *ClickCommand.shell_complete(self, ctx, incomplete)]
+
+
+class _CommandName(CompletionItem):
+    """A command name offered to the shell, with its short help read on first use."""
+
+    def __init__(self, group: LazyRootGroup, ctx: ClickContext, name: str) -> None:
+        self._group, self._ctx = group, ctx
+        super().__init__(name)
+
+    @property
+    def help(self) -> str | None:
+        """The command's short help, as Typer shows it next to the name."""
+        command = self._group.get_command(self._ctx, self.value)
+        return None if command is None else command.get_short_help_str()
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass  # CompletionItem's constructor sets None; the help is always the command's own
 
 
 app = typer.Typer(
@@ -134,6 +160,12 @@ def root(
     ] = False,
 ) -> None:
     """Enqueue, inspect and fix asynq tasks (wire-compatible with Go asynq v0.26.0)."""
+    # Imported when a command runs, not when one is completed or listed by --help.
+    from asynq_py.engine.settings import resolve
+
+    from .context import AppState
+    from .render import make_console
+
     settings = resolve(redis=redis, password=password, config=config, env=os.environ)
     ctx.obj = AppState(
         settings=settings,

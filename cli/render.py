@@ -169,14 +169,26 @@ def make_console(*, stderr: bool) -> Console:
     return console
 
 
-def new_table(columns: Sequence[str], *, title: str | None = None, numeric: Sequence[str] = ()) -> Table:
-    """Return an empty table; ``numeric`` columns are right-aligned, wide ones cut first."""
+def new_table(
+    columns: Sequence[str],
+    *,
+    title: str | None = None,
+    numeric: Sequence[str] = (),
+    whole: Sequence[str] = (),
+) -> Table:
+    """Return an empty table; ``numeric`` columns are right-aligned, wide ones cut first, ``whole``
+    ones (like ids) never cut."""
     from rich import box
 
     from .table import IdTable  # keeps id columns whole at any width
 
     table = IdTable(
-        box=box.SIMPLE_HEAD, title=title, title_justify="left", header_style="bold", pad_edge=False
+        box=box.SIMPLE_HEAD,
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        pad_edge=False,
+        whole=frozenset(whole),
     )
     for name in columns:
         wide = name in WIDE_COLUMNS

@@ -27,11 +27,14 @@ if TYPE_CHECKING:
     from asynq_py.engine import (
         DailyStats,
         GroupInfo,
+        LimitsInfo,
         QueueInfo,
+        Rate,
         SchedulerEnqueueEvent,
         SchedulerEntryInfo,
         ServerInfo,
         TaskInfo,
+        TaskLimitInfo,
         WorkerInfo,
     )
 
@@ -43,11 +46,13 @@ __all__ = [
     "cron_event_record",
     "daily_record",
     "group_record",
+    "limits_record",
     "queue_record",
     "schedule_entry_record",
     "server_record",
     "stats_record",
     "task_record",
+    "type_limit_record",
     "worker_record",
 ]
 
@@ -478,6 +483,94 @@ def schedule_entry_record(
     }
 
 
+_RATE = Field(
+    "rate",
+    "object | null",
+    "the rate limit: `count` starts per `period_ms`, bursts of up to `burst`, and `text` (`100/m`); "
+    "null without one",
+)
+_NEXT_SLOT = Field(
+    "next_slot_in_ms",
+    "integer | null",
+    "ms until the rate allows the next start (0: now); null without a rate",
+)
+
+TYPE_LIMIT = Schema(
+    "type_limit",
+    "`limit ls` (in `types`)",
+    (
+        Field("type", "string", "task type"),
+        Field(
+            "concurrency", "integer | null", "at most this many of the type active at once; null: no limit"
+        ),
+        Field(
+            "active", "integer | null", "tasks of the type holding a slot; null without a concurrency limit"
+        ),
+        Field("parked", "integer", "pending tasks of the type set aside until it has room"),
+        _RATE,
+        _NEXT_SLOT,
+    ),
+)
+
+
+def _rate(rate: Rate | None) -> Record | None:
+    if rate is None:
+        return None
+    return {"count": rate.count, "period_ms": rate.period_ms, "burst": rate.burst, "text": str(rate)}
+
+
+def type_limit_record(info: TaskLimitInfo) -> Record:
+    """Return the ``type_limit`` record of ``info``."""
+    return {
+        "type": info.task_type,
+        "concurrency": info.limit.concurrency,
+        "active": info.active,
+        "parked": info.parked,
+        "rate": _rate(info.limit.rate),
+        "next_slot_in_ms": info.next_slot_in_ms,
+    }
+
+
+LIMITS = Schema(
+    "limits",
+    "`limit ls`",
+    (
+        Field("queue", "string", "queue name"),
+        Field(
+            "concurrency", "integer | null", "at most this many of its tasks active at once; null: no limit"
+        ),
+        Field("active", "integer", "its active tasks"),
+        _RATE,
+        _NEXT_SLOT,
+        Field("types", "array of type_limit", "task types with a limit or parked tasks, sorted"),
+        Field("throttled", "integer", "tasks rescheduled today (UTC) by a handler's `RateLimited`"),
+        Field("throttled_total", "integer", "tasks rescheduled by `RateLimited`, all time"),
+        Field(
+            "unenforced_by",
+            "array of string",
+            "`host:pid:id` of live servers that serve the queue without enforcing limits (Go asynq servers)",
+        ),
+        Field("timestamp", "time", "when these figures were read"),
+    ),
+)
+
+
+def limits_record(info: LimitsInfo) -> Record:
+    """Return the ``limits`` record of ``info``."""
+    return {
+        "queue": info.queue,
+        "concurrency": info.limits.concurrency,
+        "active": info.active,
+        "rate": _rate(info.limits.rate),
+        "next_slot_in_ms": info.next_slot_in_ms,
+        "types": [type_limit_record(t) for t in info.types],
+        "throttled": info.throttled,
+        "throttled_total": info.throttled_total,
+        "unenforced_by": [f"{s.host}:{s.pid}:{s.id}" for s in info.unenforced_by],
+        "timestamp": _time(info.timestamp),
+    }
+
+
 SCHEMAS: tuple[Schema, ...] = (
     TASK,
     QUEUE,
@@ -489,5 +582,7 @@ SCHEMAS: tuple[Schema, ...] = (
     CRON_ENTRY,
     CRON_EVENT,
     SCHEDULE_ENTRY,
+    LIMITS,
+    TYPE_LIMIT,
 )
 """Every record ``--json`` prints (``config show`` documents its own in ``cli/config.py``)."""

@@ -8,7 +8,7 @@ if that is still too wide, columns are dropped from the right, ``Type`` and ``Qu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Column, Table
 from rich.text import Text
@@ -34,7 +34,14 @@ def _natural(column: Column) -> int:
 
 
 class IdTable(Table):
-    """A Rich table that fits its width by cutting and dropping every column but the id columns."""
+    """A Rich table that fits its width by cutting and dropping every column but the id columns.
+
+    ``whole`` names more columns to keep whole, as ids are (``limit ls`` keeps queue and type names).
+    """
+
+    def __init__(self, *args: Any, whole: frozenset[str] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._whole = ID_COLUMNS | whole
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """Fit the columns to ``options.max_width``, then draw as Rich does."""
@@ -49,7 +56,7 @@ class IdTable(Table):
         return edges + separators + padding
 
     def _floor(self, column: Column, natural: int) -> int:
-        if column.header in ID_COLUMNS:
+        if column.header in self._whole:
             return natural
         return min(natural, _WIDE_FLOOR if column.ratio else max(_FLOOR, len(str(column.header))))
 
@@ -59,7 +66,7 @@ class IdTable(Table):
             return
         floors = [self._floor(c, n) for c, n in zip(self.columns, natural, strict=True)]
         while sum(floors) + self._overhead() > width:
-            droppable = [i for i, c in enumerate(self.columns) if c.header not in ID_COLUMNS]
+            droppable = [i for i, c in enumerate(self.columns) if c.header not in self._whole]
             if not droppable:
                 break
             last_resort = [i for i in droppable if self.columns[i].header in _DROPPED_LAST]

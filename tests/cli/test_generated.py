@@ -17,12 +17,17 @@ from asynq_py.cli.config import CONFIG_SCHEMA, config_record
 from asynq_py.engine import (
     DailyStats,
     GroupInfo,
+    Limit,
+    LimitsInfo,
     Payload,
     QueueInfo,
+    QueueLimits,
+    Rate,
     SchedulerEnqueueEvent,
     SchedulerEntryInfo,
     ServerInfo,
     TaskInfo,
+    TaskLimitInfo,
     TaskState,
     WorkerInfo,
 )
@@ -125,6 +130,18 @@ def sample_records():
     worker = WorkerInfo("id", "t", b"{}", "q", NOW, NOW)
     server = ServerInfo("sid", "host", 1, 10, {"q": 1}, False, NOW, "active", [worker])
     entry = SchedulerEntryInfo("e", "@every 1s", "t", b"", ('Queue("q")',), NOW, None)
+    type_limit = TaskLimitInfo("pdf", Limit(concurrency=2), 1, 3, None)
+    limits = LimitsInfo(
+        "q",
+        QueueLimits(rate=Rate(100, 60_000, 5), types={"pdf": Limit(2)}),
+        4,
+        250,
+        [type_limit],
+        1,
+        9,
+        [server],
+        NOW,
+    )
     return {
         "task": schema.task_record(task),
         "queue": schema.queue_record(queue),
@@ -136,6 +153,8 @@ def sample_records():
         "cron_entry": schema.cron_entry_record(entry),
         "cron_event": schema.cron_event_record("e", SchedulerEnqueueEvent("id", NOW)),
         "schedule_entry": schema.schedule_entry_record(entry, "running", ["host:1:uuid"], NOW, None),
+        "limits": schema.limits_record(limits),
+        "type_limit": schema.type_limit_record(type_limit),
         "config": config_record(
             resolve(redis=None, password=None, config=None, env={}, home=Path("/home/x"))
         ),
@@ -164,3 +183,7 @@ def test_record_values():
     assert records["cron_entry"]["prev_enqueue_at"] is None
     assert records["schedule_entry"]["schedulers"] == ["host:1:uuid"]
     assert records["schedule_entry"]["next_enqueue_at"] == "2026-01-02T15:04:05Z"
+    assert records["limits"]["rate"] == {"count": 100, "period_ms": 60_000, "burst": 5, "text": "100/m"}
+    assert records["limits"]["unenforced_by"] == ["host:1:sid"]
+    assert records["limits"]["types"] == [records["type_limit"]]
+    assert records["type_limit"]["rate"] is None

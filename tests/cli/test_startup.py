@@ -48,11 +48,25 @@ def test_version_loads_no_cli_framework_redis_protobuf_or_tables() -> None:
     assert heavy(modules, "redis", "textual", "rich", "google.protobuf", "typer", "asyncio", "pydantic") == []
 
 
-def test_completing_a_command_name_loads_no_redis_rich_or_textual() -> None:
+def test_completing_a_command_name_loads_no_command_engine_redis_rich_or_textual() -> None:
     env = {"_ASYNQ_PY_COMPLETE": "complete_bash", "COMP_WORDS": "asynq-py l", "COMP_CWORD": "1"}
     out, modules = loaded_modules(env=env)
-    assert out.split() == ["ls"]
-    assert heavy(modules, "redis", "textual", "rich", "google.protobuf", "pydantic") == []
+    assert out.split() == ["ls", "limit"]
+    roots = ("asynq_py.engine", "redis", "textual", "rich", "google.protobuf", "pydantic", "asyncio")
+    assert heavy(modules, *roots) == []
+    assert {m for m in modules if m.startswith("asynq_py.cli.")} <= {
+        "asynq_py.cli.entry",
+        "asynq_py.cli.main",
+        "asynq_py.cli.errors",
+        "asynq_py.cli.render",
+    }
+
+
+def test_shells_that_show_help_still_get_each_command_s_help() -> None:
+    env = {"_ASYNQ_PY_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "asynq-py l"}
+    out, modules = loaded_modules(env=env)
+    assert '"ls":"List tasks in a state' in out
+    assert "asynq_py.cli.listing" in modules
 
 
 def test_a_command_loads_only_its_own_module(env, r) -> None:
