@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,9 +13,9 @@ import typer
 from asynq_py.engine import TaskState
 
 from .complete import complete_queue
-from .errors import CliError, ExitCode
+from .errors import CliError, ExitCode, note_line
 from .parse import duration_option
-from .render import escape
+from .render import escape, make_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,10 +49,16 @@ class AppState:
     """``--json`` was given before the command."""
     quiet: bool
     """``--quiet``: no notes on stderr (errors are still printed)."""
-    out: Console
-    """Console on stdout (data)."""
-    err: Console
-    """Console on stderr (notes, progress bars, prompts)."""
+
+    @cached_property
+    def out(self) -> Console:
+        """Console on stdout (data), made on first use: a command printing no table never loads Rich."""
+        return make_console(stderr=False)
+
+    @cached_property
+    def err(self) -> Console:
+        """Console on stderr (progress bars, prompts), made on first use."""
+        return make_console(stderr=True)
 
     @property
     def display_url(self) -> str:
@@ -88,10 +95,14 @@ class AppState:
 
     def note(self, message: str) -> None:
         """Tell the person something on stderr, unless ``--quiet``."""
-        if not self.quiet:
-            from rich.text import Text
+        if self.quiet:
+            return
+        if "err" not in self.__dict__:  # no console on stderr yet: a plain line, without loading Rich
+            note_line(message)
+            return
+        from rich.text import Text  # through the console, which keeps a live progress bar below it
 
-            self.err.print(Text(escape(message)), soft_wrap=True)
+        self.err.print(Text(escape(message)), soft_wrap=True)
 
 
 def get_state(ctx: typer.Context) -> AppState:

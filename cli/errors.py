@@ -43,7 +43,17 @@ from .render import escape
 if TYPE_CHECKING:
     from asynq_py.engine import AsynqError
 
-__all__ = ["EXIT_CODES", "CliError", "ExitCode", "GuardedGroup", "classify", "each", "error_line", "warn"]
+__all__ = [
+    "EXIT_CODES",
+    "CliError",
+    "ExitCode",
+    "GuardedGroup",
+    "classify",
+    "each",
+    "error_line",
+    "note_line",
+    "warn",
+]
 
 
 class ExitCode(IntEnum):
@@ -220,6 +230,11 @@ def error_line(message: str) -> None:
 def warn(message: str) -> None:
     """Write ``warning: <message>`` to stderr as exactly one line, escaped."""
     _stderr_line(f"warning: {_one_line(message)}")
+
+
+def note_line(message: str) -> None:
+    """Write ``message`` to stderr as it is, escaped (a note, not an error)."""
+    _stderr_line(escape(message))
 
 
 def _one_line(message: str) -> str:

@@ -164,16 +164,9 @@ def root(
     from asynq_py.engine.settings import resolve
 
     from .context import AppState
-    from .render import make_console
 
     settings = resolve(redis=redis, password=password, config=config, env=os.environ)
-    ctx.obj = AppState(
-        settings=settings,
-        json=json_,
-        quiet=quiet,
-        out=make_console(stderr=False),
-        err=make_console(stderr=True),
-    )
+    ctx.obj = AppState(settings=settings, json=json_, quiet=quiet)
     if password:
         warn("--password is visible to other users; use ASYNQ_REDIS_PASSWORD or the config file instead")
     for message in settings.warnings:

@@ -10,8 +10,6 @@ between owners) or ``BrokerError``, with what Redis said as their ``__cause__``.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import TYPE_CHECKING, Any, Union
 
 from .calls import Arg, Batch, Call, Command, EachPrimary, Plan, Script, T, raise_failed
@@ -22,6 +20,7 @@ from .scripts import all_scripts, script
 from .settings import default_conn_opt
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable, Sequence
 
     import redis
@@ -84,6 +83,8 @@ def _standalone(target: RedisLike) -> RedisConnOpt | None:
         return None
     opt = RedisConnOpt.from_url(target) if isinstance(target, str) else target
     if opt.tls and opt.tls_insecure:
+        import logging
+
         logging.getLogger("asynq_py").warning(
             "TLS certificate verification is off for %s: anyone on the path can read and change tasks",
             opt.redacted_url(),
@@ -303,6 +304,8 @@ class AsyncBroker:
 
     async def _load_scripts(self) -> None:
         # Calls refused together (a flushed or failed-over server) wait for one load, not one each.
+        import asyncio  # here, so that the blocking Broker's users (the command line) never load it
+
         loading = self._loading
         if loading is None or loading.done() or loading.get_loop() is not asyncio.get_running_loop():
             loading = self._loading = asyncio.ensure_future(self._load_scripts_now())

@@ -3,9 +3,7 @@ the environment."""
 
 from __future__ import annotations
 
-import logging
 import os
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -16,6 +14,8 @@ from .limits import QueueLimits
 from .options import validate_queue_name
 
 if TYPE_CHECKING:
+    import logging
+
     from .observer import WorkerObserver
     from .task import Task
 
@@ -185,6 +185,8 @@ class RedisConnOpt:
 
 def default_retry_delay(retried: int, error: BaseException, task: Task) -> float:
     """Go asynq's backoff in seconds: ``n**4 + 15 + rand(0..29) * (n + 1)``, n = retries so far."""
+    import random  # (loaded once; the command line never retries a task)
+
     return float(retried**4 + 15 + random.randint(0, 29) * (retried + 1))
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +130,8 @@ class EmbeddedRedis:
             )
 
     def _start(self) -> None:
+        import subprocess  # only to start the server: a command that finds it running never loads it
+
         self.socket_path.unlink(missing_ok=True)
         args = [
             str(server_binary()),

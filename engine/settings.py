@@ -49,7 +49,6 @@ the first command that needs Redis.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +202,8 @@ def _read_file(path: Path) -> tuple[dict[str, str], Durability, list[str]]:
     The keys of the first result are ``url`` and ``password`` (from ``[redis]``), ``app`` (from
     ``[serve]``), ``schedules`` and ``log_format``.
     """
+    import tomllib  # only when there is a file to read
+
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except OSError as exc:

@@ -79,9 +79,15 @@ def test_a_command_loads_only_its_own_module(env, r) -> None:
 def test_listing_and_enqueueing_on_one_server_load_no_redis_py(env, r) -> None:
     # A standalone server (this redis:// URL, or the embedded one's Unix socket) is reached
     # through the engine's own connections; redis-py costs 100 ms or more to import.
-    for args in (("ls", "pending"), ("enqueue", "startup:guard", "--payload", '{"n": 1}')):
+    # A command that prints no table (enqueue prints an id and a note) does not load Rich either.
+    cases = {
+        ("ls", "pending"): (),
+        ("enqueue", "startup:guard", "--payload", '{"n": 1}'): ("rich",),
+    }
+    for args, more in cases.items():
         _, modules = loaded_modules(*args, env=env)
-        assert heavy(modules, "redis", "textual", "opentelemetry", "prometheus_client") == []
+        assert heavy(modules, "redis", "textual", "opentelemetry", "prometheus_client", *more) == []
+        assert heavy(modules, "importlib.resources", "tomllib") == []  # no config file here
 
 
 def test_the_command_table_matches_the_modules() -> None:
