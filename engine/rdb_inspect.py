@@ -116,8 +116,9 @@ def _queue_info_calls(queue: str, when: datetime) -> tuple[Script, Script]:
                 keys.failed_total_key(queue),
                 keys.paused_key(queue),
                 keys.groups_key(queue),
+                keys.parked_types_key(queue),
             ),
-            (keys.task_key_prefix(queue), keys.group_key_prefix(queue)),
+            (keys.task_key_prefix(queue), keys.group_key_prefix(queue), keys.parked_key(queue, "")),
         ),
         Script(
             "memory_usage",
@@ -129,8 +130,9 @@ def _queue_info_calls(queue: str, when: datetime) -> tuple[Script, Script]:
                 keys.archived_key(queue),
                 keys.completed_key(queue),
                 keys.groups_key(queue),
+                keys.parked_types_key(queue),
             ),
-            (keys.task_key_prefix(queue), 20, 5, keys.group_key_prefix(queue)),
+            (keys.task_key_prefix(queue), 20, 5, keys.group_key_prefix(queue), keys.parked_key(queue, "")),
         ),
     )
 
@@ -249,16 +251,25 @@ def list_tasks(
 ) -> Plan[list[TaskInfo]]:
     """Return one page (1-based) of the queue's tasks in ``state``, in Go's order.
 
-    Pending and active tasks come in dequeue order; the others by score (due, archive or expiry
-    time); aggregating tasks need ``group``. Undecodable tasks are skipped.
+    Pending and active tasks come in dequeue order (pending: the tasks a type limit parked first,
+    docs/wire.md §2.3); the others by score (due, archive or expiry time); aggregating tasks need
+    ``group``. Undecodable tasks are skipped.
     """
     if page < 1 or page_size < 1:
         raise ValidationError("page and page size must be at least 1")
     start = (page - 1) * page_size
     stop = start + page_size - 1
     calls: list[Command | Script] = [_exists(queue)]
-    if state in (TaskState.PENDING, TaskState.ACTIVE):
-        calls.append(Command(("LRANGE", keys.state_key(queue, state), -(stop + 1), -(start + 1))))
+    if state is TaskState.PENDING:
+        calls.append(
+            Script(
+                "list_pending",
+                (keys.pending_key(queue), keys.parked_types_key(queue)),
+                (keys.parked_key(queue, ""), start, stop),
+            )
+        )
+    elif state is TaskState.ACTIVE:
+        calls.append(Command(("LRANGE", keys.active_key(queue), -(stop + 1), -(start + 1))))
     elif state is TaskState.AGGREGATING:
         if not group:
             raise ValidationError("listing aggregating tasks needs a group")
@@ -271,11 +282,13 @@ def list_tasks(
     _check(queue, replies[0])
     raise_failed(replies[1:])
     orphans: set[str] = set()
-    if state in (TaskState.PENDING, TaskState.ACTIVE):
+    if state is TaskState.PENDING:
+        ids = [i.decode() for i in replies[1]]
+        scores = [now] * len(ids)
+    elif state is TaskState.ACTIVE:
         ids = [i.decode() for i in reversed(replies[1])]
-        scores = [now if state is TaskState.PENDING else 0.0] * len(ids)
-        if state is TaskState.ACTIVE:
-            orphans = {i.decode() for i in replies[2]}
+        scores = [0.0] * len(ids)
+        orphans = {i.decode() for i in replies[2]}
     else:
         pairs = _score_pairs(replies[1])
         ids = [member for member, _ in pairs]
@@ -401,7 +414,12 @@ def archive_task(queue: str, task_id: str, *, now: float) -> Plan[None]:
             _exists(queue),
             Script(
                 "archive_task",
-                (keys.task_key(queue, task_id), keys.archived_key(queue), keys.groups_key(queue)),
+                (
+                    keys.task_key(queue, task_id),
+                    keys.archived_key(queue),
+                    keys.groups_key(queue),
+                    keys.parked_types_key(queue),
+                ),
                 (
                     task_id,
                     int(now),
@@ -410,6 +428,7 @@ def archive_task(queue: str, task_id: str, *, now: float) -> Plan[None]:
                     keys.queue_key_prefix(queue),
                     keys.group_key_prefix(queue),
                     keys.task_key_prefix(queue),
+                    keys.parked_key(queue, ""),
                 ),
             ),
         )
@@ -429,8 +448,13 @@ def delete_task(queue: str, task_id: str) -> Plan[None]:
             _exists(queue),
             Script(
                 "delete_task",
-                (keys.task_key(queue, task_id), keys.groups_key(queue)),
-                (task_id, keys.queue_key_prefix(queue), keys.group_key_prefix(queue)),
+                (keys.task_key(queue, task_id), keys.groups_key(queue), keys.parked_types_key(queue)),
+                (
+                    task_id,
+                    keys.queue_key_prefix(queue),
+                    keys.group_key_prefix(queue),
+                    keys.parked_key(queue, ""),
+                ),
             ),
         )
     )
@@ -474,14 +498,22 @@ def _source_size(queue: str, source: str, *, is_list: bool) -> Plan[int]:
 
 
 def _chunks(
-    queue: str, source: str, chunk: Script, *, is_list: bool, progress: Progress | None
+    queue: str,
+    source: str,
+    chunk: Script,
+    *,
+    is_list: bool,
+    progress: Progress | None,
+    before: BulkProgress | None = None,
 ) -> Plan[BulkProgress]:
     """Run ``chunk`` until the source is empty or as many tasks as it held at the start were moved.
 
     Each call is atomic, so an operation stopped between two calls leaves every task in one state.
+    ``before`` is the progress of the sources done earlier in the same operation.
     """
-    total = yield from _source_size(queue, source, is_list=is_list)
-    done = BulkProgress(0, total, 0)
+    before = before or BulkProgress(0, 0, 0)
+    total = before.total + (yield from _source_size(queue, source, is_list=is_list))
+    done = BulkProgress(before.done, total, before.dropped)
     while done.done < total:
         moved, dropped, left = (int(x) for x in (yield chunk))
         done = BulkProgress(done.done + moved, max(total, done.done + moved), done.dropped + dropped)
@@ -489,6 +521,23 @@ def _chunks(
             progress(done)
         if moved == 0 or left == 0:
             break
+    return done
+
+
+def _pending_chunks(
+    queue: str, chunk: Callable[[str], Script], progress: Progress | None
+) -> Plan[BulkProgress]:
+    """Run ``chunk(source)`` over the pending list, then over the parked lists (docs/wire.md §2.3).
+
+    The parked types are read after pending is done, so that a task a server parked meanwhile (it
+    can only come from pending) is still found.
+    """
+    pending = keys.pending_key(queue)
+    done = yield from _chunks(queue, pending, chunk(pending), is_list=True, progress=progress)
+    types = yield Command(("SMEMBERS", keys.parked_types_key(queue)))
+    for task_type in sorted(t.decode() for t in types):
+        source = keys.parked_key(queue, task_type)
+        done = yield from _chunks(queue, source, chunk(source), is_list=True, progress=progress, before=done)
     return done
 
 
@@ -530,20 +579,26 @@ def archive_all(
     if state not in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY, TaskState.AGGREGATING):
         raise ValidationError(f"cannot archive all {state} tasks")
     grouped = state is TaskState.AGGREGATING
-    source = _source_key(queue, state, group)
-    script = Script(
-        "archive_all",
-        (source, keys.archived_key(queue), *((keys.groups_key(queue),) if grouped else ())),
-        (
-            int(now),
-            int(now) - ARCHIVE_MAX_AGE_S,
-            ARCHIVE_MAX_SIZE,
-            keys.task_key_prefix(queue),
-            ARCHIVE_CHUNK,
-            *((group or "",) if grouped else ()),
-        ),
-    )
-    done = yield from _chunks(queue, source, script, is_list=state is TaskState.PENDING, progress=progress)
+
+    def chunk(source: str) -> Script:
+        return Script(
+            "archive_all",
+            (source, keys.archived_key(queue), *((keys.groups_key(queue),) if grouped else ())),
+            (
+                int(now),
+                int(now) - ARCHIVE_MAX_AGE_S,
+                ARCHIVE_MAX_SIZE,
+                keys.task_key_prefix(queue),
+                ARCHIVE_CHUNK,
+                *((group or "",) if grouped else ()),
+            ),
+        )
+
+    if state is TaskState.PENDING:
+        done = yield from _pending_chunks(queue, chunk, progress)
+    else:
+        source = _source_key(queue, state, group)
+        done = yield from _chunks(queue, source, chunk(source), is_list=False, progress=progress)
     return done.done
 
 
@@ -566,6 +621,9 @@ def delete_all(
     """Delete every task of a state (not active); return how many."""
     if state is TaskState.ACTIVE:
         raise ValidationError("cannot delete active tasks; cancel them instead")
+    if state is TaskState.PENDING:
+        done = yield from _pending_chunks(queue, _pending_delete_chunk(queue), progress)
+        return done.done
     source = _source_key(queue, state, group)
     script = _delete_chunk(
         queue,
@@ -573,12 +631,17 @@ def delete_all(
         release_unique=state in _ZSET_STATES,
         group=(group or "") if state is TaskState.AGGREGATING else None,
     )
-    done = yield from _chunks(queue, source, script, is_list=state is TaskState.PENDING, progress=progress)
+    done = yield from _chunks(queue, source, script, is_list=False, progress=progress)
     return done.done
 
 
-_REMOVED_WITH_QUEUE = (TaskState.PENDING, TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED)
-"""The containers whose tasks a forced queue removal deletes (Go's removeQueueForceCmd)."""
+def _pending_delete_chunk(queue: str) -> Callable[[str], Script]:
+    """The delete chunk of a pending or parked list (Go keeps unique locks of pending tasks)."""
+    return lambda source: _delete_chunk(queue, source, release_unique=False, group=None)
+
+
+_REMOVED_WITH_QUEUE = (TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED)
+"""The zsets whose tasks a forced queue removal deletes after the pending ones (Go's removeQueueForceCmd)."""
 
 
 def delete_queue(queue: str, *, force: bool) -> Plan[None]:
@@ -592,10 +655,11 @@ def delete_queue(queue: str, *, force: bool) -> Plan[None]:
     if force and int(replies[1]) > 0:
         raise TaskStateError(f"cannot remove queue {queue!r} with active tasks", queue=queue)
     if force:
+        yield from _pending_chunks(queue, _pending_delete_chunk(queue), None)
         for state in _REMOVED_WITH_QUEUE:
             source = keys.state_key(queue, state)
             script = _delete_chunk(queue, source, release_unique=False, group=None)
-            yield from _chunks(queue, source, script, is_list=state is TaskState.PENDING, progress=None)
+            yield from _chunks(queue, source, script, is_list=False, progress=None)
     replies = yield Batch(
         (
             _exists(queue),
@@ -608,8 +672,9 @@ def delete_queue(queue: str, *, force: bool) -> Plan[None]:
                     keys.retry_key(queue),
                     keys.archived_key(queue),
                     keys.lease_key(queue),
+                    keys.parked_types_key(queue),
                 ),
-                (keys.task_key_prefix(queue), int(force)),
+                (keys.task_key_prefix(queue), int(force), keys.parked_key(queue, "")),
             ),
         )
     )

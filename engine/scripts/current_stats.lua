@@ -11,12 +11,22 @@
 -- KEYS[10] -> asynq:{<qname>}:failed
 -- KEYS[11] -> asynq:{<qname>}:paused
 -- KEYS[12] -> asynq:{<qname>}:groups
+-- KEYS[13] -> asynq:{<qname>}:limit:parked_types (asynq-py: parked tasks are pending, docs/wire.md §2.3)
 -- ARGV[1] -> task key prefix
 -- ARGV[2] -> group key prefix
+-- ARGV[3] -> parked list prefix
 -- Returns a flat list of (name, value) pairs.
 local res = {}
+local pending_lists = {KEYS[1]}
+for _, t in ipairs(redis.call("SMEMBERS", KEYS[13])) do
+    table.insert(pending_lists, ARGV[3] .. t)
+end
+local pending = 0
+for _, key in ipairs(pending_lists) do
+    pending = pending + redis.call("LLEN", key)
+end
 table.insert(res, "pending")
-table.insert(res, redis.call("LLEN", KEYS[1]))
+table.insert(res, pending)
 table.insert(res, "active")
 table.insert(res, redis.call("LLEN", KEYS[2]))
 local zsets = { "scheduled", "retry", "archived", "completed" }
@@ -33,9 +43,14 @@ end
 table.insert(res, "paused")
 table.insert(res, redis.call("EXISTS", KEYS[11]))
 local since = 0
-local oldest = redis.call("LRANGE", KEYS[1], -1, -1)
-if #oldest > 0 then
-    since = redis.call("HGET", ARGV[1] .. oldest[1], "pending_since") or 0
+for _, key in ipairs(pending_lists) do
+    local oldest = redis.call("LRANGE", key, -1, -1)
+    if #oldest > 0 then
+        local t = tonumber(redis.call("HGET", ARGV[1] .. oldest[1], "pending_since") or 0) or 0
+        if t > 0 and (since == 0 or t < since) then
+            since = t
+        end
+    end
 end
 table.insert(res, "oldest_pending_since")
 table.insert(res, since)

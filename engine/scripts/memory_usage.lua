@@ -7,10 +7,12 @@
 -- KEYS[5] -> asynq:{<qname>}:archived
 -- KEYS[6] -> asynq:{<qname>}:completed
 -- KEYS[7] -> asynq:{<qname>}:groups
+-- KEYS[8] -> asynq:{<qname>}:limit:parked_types (asynq-py: parked tasks are pending, docs/wire.md §2.3)
 -- ARGV[1] -> task key prefix
 -- ARGV[2] -> sample size
 -- ARGV[3] -> number of groups to sample
 -- ARGV[4] -> group key prefix
+-- ARGV[5] -> parked list prefix
 -- Returns the estimated number of bytes (Redis truncates the Lua number once, as in Go).
 local sample = tonumber(ARGV[2])
 -- pcall: a missing key gives nil, and a server without MEMORY (an emulator) counts as 0.
@@ -39,6 +41,11 @@ end
 for i = 3, 6 do
     bytes = bytes + sampled(redis.call("ZRANGE", KEYS[i], 0, sample - 1), redis.call("ZCARD", KEYS[i]))
     bytes = bytes + usage(KEYS[i])
+end
+for _, t in ipairs(redis.call("SMEMBERS", KEYS[8])) do
+    local key = ARGV[5] .. t
+    bytes = bytes + sampled(redis.call("LRANGE", key, 0, sample - 1), redis.call("LLEN", key))
+    bytes = bytes + usage(key)
 end
 local groups = redis.call("SMEMBERS", KEYS[7])
 if #groups > 0 then
