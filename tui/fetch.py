@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from asynq_py.engine import (
     AsynqError,
+    DecodeError,
     QueueNotFoundError,
     RedisUnavailableError,
     Task,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from asynq_py.engine import (
         DailyStats,
         GroupInfo,
+        LimitsInfo,
         Options,
         QueueInfo,
         SchedulerEnqueueEvent,
@@ -79,6 +81,7 @@ class InspectorLike(Protocol):
     async def queues(self) -> list[str]: ...
     async def groups(self, queue: str) -> list[GroupInfo]: ...
     async def get_queue_info(self, queue: str) -> QueueInfo: ...
+    async def get_queue_limits(self, queue: str) -> LimitsInfo: ...
     async def history(self, queue: str, days: int = 7) -> list[DailyStats]: ...
     async def get_task_info(self, queue: str, task_id: str) -> TaskInfo: ...
     async def list_tasks(
@@ -211,6 +214,17 @@ class Fetcher:
         return [info for info in infos if info is not None]
 
     async def _queue(self, request: QueueRequest) -> QueueFetched:
+        answer = await self._queue_page(request)
+        if answer.info is not None:
+            try:
+                answer.limits = await self._inspector.get_queue_limits(request.queue)
+            except QueueNotFoundError:
+                pass  # removed since its page was read: the next refresh says so
+            except DecodeError as exc:
+                answer.limits_error = str(exc)
+        return answer
+
+    async def _queue_page(self, request: QueueRequest) -> QueueFetched:
         try:
             if request.state is TaskState.AGGREGATING:
                 info, groups = await asyncio.gather(

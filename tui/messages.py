@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from asynq_py.engine import (
         DailyStats,
         GroupInfo,
+        LimitsInfo,
         QueueInfo,
         SchedulerEnqueueEvent,
         SchedulerEntryInfo,
@@ -180,6 +181,10 @@ class QueueFetched(Message):
     """When filtering: how many tasks were searched."""
     truncated: bool = False
     """When filtering: the search stopped before the end of the state."""
+    limits: LimitsInfo | None = None
+    """The queue's flow-control limits and their use (None with ``info`` None, or unreadable)."""
+    limits_error: str = ""
+    """Why the limits could not be read (corrupt in Redis), or ""."""
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ from .screen_base import Context, DashScreen
 from .screen_history import HistoryScreen
 from .screen_task import TaskScreen
 from .widget_bars import STATE_ORDER, state_counts
+from .widget_limits import LimitsLine
 from .widget_table import NavTable, Row
 from .widget_tabs import StateTabs
 
@@ -147,6 +148,7 @@ class QueueScreen(DashScreen):
     def compose_body(self) -> ComposeResult:
         """Summary, tabs, filter, table and pager."""
         yield Static(Text("Loading…", style="dim"), id="summary")
+        yield LimitsLine(id="limits")
         yield StateTabs(self.state)
         yield Input(placeholder="filter by task id or type; Enter keeps it, Esc clears it", id="filter")
         yield TaskTable(id="tasks")
@@ -155,6 +157,7 @@ class QueueScreen(DashScreen):
     def on_mount(self) -> None:
         """Show the columns of the first state and hide the filter."""
         self.query_one("#filter", Input).display = False
+        self.query_one(LimitsLine).display = False
         self.query_one(TaskTable).set_columns(task_columns(self.view))
         if self.info is not None:
             self._summary(self.info)
@@ -187,6 +190,7 @@ class QueueScreen(DashScreen):
             self.request_refresh()
             return
         self._summary(message.info)
+        self.query_one(LimitsLine).show(message.limits, message.limits_error)
         self.query_one(StateTabs).show(self.state, state_counts(message.info))
         self._fill()
         self._pager()

@@ -1,6 +1,6 @@
 """asynqmon (Go asynq's web UI, built from its module at the version pinned in go.mod) reads the
 state asynq-py produced: its JSON API agrees with our Inspector on queues, tasks per state,
-groups and servers."""
+groups and servers, with flow-control limits set on the queue."""
 
 from __future__ import annotations
 
@@ -68,6 +68,9 @@ def test_asynqmon_api_agrees_with_the_inspector(asynqmon: str, real_redis_url: s
             settled = lambda: (i := inspector.get_queue_info(queue)).retry == 1 and i.completed == 1  # noqa: E731
             wait_for(settled, timeout=20, what="a retry and a completed task")
             inspector.pause_queue(queue)  # the rest stays where asynq-py put it
+            # flow-control limits and their keys (asynq-py only) must not change what asynqmon shows
+            inspector.set_queue_limits(queue, concurrency=2, rate="100/m")
+            inspector.set_queue_limits(queue, task_type="later", concurrency=1)
             for i in range(2):
                 client.enqueue(Task("later", {"i": i}), queue=queue)
             client.enqueue_in(3600, Task("scheduled"), queue=queue)

@@ -24,8 +24,10 @@ from textual.widgets import DataTable, Static
 from asynq_py.engine import (
     DailyStats,
     GroupInfo,
+    LimitsInfo,
     Payload,
     QueueInfo,
+    QueueLimits,
     QueueNotFoundError,
     RedisUnavailableError,
     SchedulerEnqueueEvent,
@@ -439,6 +441,8 @@ class StubInspector(InspectorLike):
     def __init__(self, *, schedules: bool = True, servers: bool = True) -> None:
         self.queue_infos, self.tasks = stub_world()
         self.down = False
+        self.limits: dict[str, LimitsInfo] = {}
+        """Limits by queue (a queue not here has none)."""
         self.calls: list[tuple[Any, ...]] = []
         self._schedules = schedules
         self._servers = servers
@@ -469,6 +473,11 @@ class StubInspector(InspectorLike):
     async def get_queue_info(self, queue: str) -> QueueInfo:
         self._check(queue)
         return self.queue_infos[queue]
+
+    async def get_queue_limits(self, queue: str) -> LimitsInfo:
+        self._check(queue)
+        active = self.queue_infos[queue].active
+        return self.limits.get(queue, LimitsInfo(queue, QueueLimits(), active, None, [], 0, 0, [], NOW))
 
     async def history(self, queue: str, days: int = 7) -> list[DailyStats]:
         self._check(queue)

@@ -12,7 +12,7 @@ import pytest
 from seed import list_ids, message, seed_task, task_hash
 from textual.widgets import Static
 
-from asynq_py.engine import AsyncClient, AsyncInspector, Client, Task, TaskState, keys, wire
+from asynq_py.engine import AsyncClient, AsyncInspector, Client, Inspector, Task, TaskState, keys, wire
 from asynq_py.tui import DashboardApp, run_dashboard
 from asynq_py.tui.screen_confirm import ConfirmScreen
 from asynq_py.tui.screen_help import HelpScreen
@@ -478,6 +478,34 @@ class TestActions:
             await pilot.press("P")
             await ui.wait(pilot, lambda: "RUN" in ui.static(app, "#summary"))
             assert not r.exists(keys.paused_key("low"))
+
+    async def test_queue_screen_shows_limits_use_and_throttled_count(
+        self, make_app, seeded, r, ui, tui_url
+    ) -> None:
+        with Inspector(tui_url) as inspector:
+            inspector.set_queue_limits("default", concurrency=1, rate="100/m")
+            inspector.set_queue_limits("default", task_type="email:send", concurrency=2)
+        r.zadd(keys.type_active_key("default", "email:send"), {"active-1": 1})  # holds a slot (leased)
+        r.lpush(keys.parked_key("default", "email:send"), "pending-3")
+        r.sadd(keys.parked_types_key("default"), "email:send")
+        r.set(keys.throttled_key("default", datetime.now(UTC)), 2)
+        r.set(keys.throttled_total_key("default"), 5)
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_queue(pilot, ui)
+            await ui.wait(pilot, lambda: screen.query_one("#limits", Static).display)
+            line = ui.static(app, "#limits")
+            assert "queue: 1/1 active, rate 100/m, next start now" in line
+            assert "email:send: 1/2 active, 1 parked" in line
+            assert "Throttled today 2, total 5" in line
+            # the seeded heartbeat is Go's (no asynq-py marker) and serves "default"
+            assert "Go server worker-host:4242 serves this queue and ignores its limits" in line
+            r.delete(keys.parked_key("default", "email:send"), keys.parked_types_key("default"))
+            r.delete(keys.throttled_total_key("default"))
+            with Inspector(tui_url) as inspector:
+                inspector.remove_queue_limits("default")
+            await pilot.press("ctrl+r")
+            await ui.wait(pilot, lambda: not screen.query_one("#limits", Static).display)
 
     async def test_enqueue_a_copy_needs_a_client(self, make_app, seeded, r, ui) -> None:
         app = make_app(client=True)

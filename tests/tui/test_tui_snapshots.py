@@ -6,12 +6,13 @@ Update with ``pytest tests/tui --snapshot-update`` after checking the report by 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from asynq_py.engine import SimulatedClock
+from asynq_py.engine import Limit, LimitsInfo, QueueLimits, Rate, ServerInfo, SimulatedClock, TaskLimitInfo
 from asynq_py.tui import DashboardApp
 from asynq_py.tui.screen_confirm import ConfirmScreen
 from asynq_py.tui.screen_help import HelpScreen
@@ -24,6 +25,7 @@ from asynq_py.tui.screen_task import TaskScreen
 SIZE = (130, 36)
 NOW_TS = 1777636800.0
 """2026-05-01 12:00:00 UTC, the conftest's NOW."""
+NOW = datetime.fromtimestamp(NOW_TS, UTC)
 
 
 def make(inspector: Any) -> DashboardApp:
@@ -94,6 +96,14 @@ class TestQueuesScreen:
 
 class TestQueueScreen:
     def test_active_tab(self, snap_compare, stub, ui) -> None:
+        assert snap_compare(make(stub), terminal_size=SIZE, run_before=open_default(ui))
+
+    def test_limits_line(self, snap_compare, stub, ui) -> None:
+        go = ServerInfo("go-1", "go-box", 77, 10, {"default": 1}, False, NOW, "active")
+        pdf = TaskLimitInfo("report:pdf", Limit(concurrency=2), 2, 14, None)
+        mail = TaskLimitInfo("email:send", Limit(rate=Rate(3, 1_000)), None, 0, 250)
+        limits = QueueLimits(5, Rate(100, 60_000, 10), {"report:pdf": pdf.limit, "email:send": mail.limit})
+        stub.limits["default"] = LimitsInfo("default", limits, 1, 0, [mail, pdf], 4, 37, [go], NOW)
         assert snap_compare(make(stub), terminal_size=SIZE, run_before=open_default(ui))
 
     def test_pending_tab_with_selection(self, snap_compare, stub, ui) -> None:
