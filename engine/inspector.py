@@ -315,7 +315,9 @@ class Inspector:
         return self._broker.run(rdb_limits.remove_queue_limits(queue, task_type=task_type))
 
     def get_queue_limits(self, queue: str) -> LimitsInfo:
-        """Return the queue's limits, their use and its throttle counters; raises ``QueueNotFoundError``."""
+        """Return the queue's limits, their use and its throttle counters.
+
+        A queue need not exist yet: a server's ``ServerConfig.limits`` may limit it before its first task."""
         return self._broker.run(rdb_limits.get_queue_limits(queue, now=self._now()))
 
     def list_queue_limits(self) -> list[LimitsInfo]:
@@ -659,7 +661,9 @@ class AsyncInspector:
         return await self._broker.run(rdb_limits.remove_queue_limits(queue, task_type=task_type))
 
     async def get_queue_limits(self, queue: str) -> LimitsInfo:
-        """Return the queue's limits, their use and its throttle counters; raises ``QueueNotFoundError``."""
+        """Return the queue's limits, their use and its throttle counters.
+
+        A queue need not exist yet: a server's ``ServerConfig.limits`` may limit it before its first task."""
         return await self._broker.run(rdb_limits.get_queue_limits(queue, now=self._now()))
 
     async def list_queue_limits(self) -> list[LimitsInfo]:

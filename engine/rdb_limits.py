@@ -16,7 +16,7 @@ from .errors import LimitNotFoundError
 from .info import LimitsInfo, TaskLimitInfo
 from .limits import Limit, QueueLimits, Rate, field_names, field_types
 from .options import validate_queue_name
-from .rdb_inspect import _check, _exists, queues, servers
+from .rdb_inspect import queues, servers
 
 __all__ = ["get_queue_limits", "list_queue_limits", "remove_queue_limits", "set_queue_limits"]
 
@@ -91,8 +91,8 @@ def remove_queue_limits(queue: str, *, task_type: str | None = None) -> Plan[Non
 
 
 def get_queue_limits(queue: str, *, now: float) -> Plan[LimitsInfo]:
-    """Return one queue's limits and their use; raise ``QueueNotFoundError``."""
-    _check(queue, (yield _exists(queue)))
+    """Return one queue's limits and their use (empty for a queue that has none, or no tasks yet)."""
+    validate_queue_name(queue)
     infos = yield from _limits_infos([queue], now, add_served=False)
     return infos[0]
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from helpers import wait_for
 from typer.testing import CliRunner
 
 from asynq_py.cli.main import app
-from asynq_py.engine import Inspector, Limit, QueueLimits, Rate
+from asynq_py.engine import Client, Inspector, Limit, QueueLimits, Rate, Server, ServerConfig, Task, TaskState
 
 pytestmark = pytest.mark.real
 
@@ -96,3 +97,71 @@ def test_the_ls_example_has_the_real_columns(url: str) -> None:
     run(["limit", "set", "partner-api", "--rate", "100/m"])
     header = run(["limit", "ls"]).splitlines()[1].split()
     assert snippet("ls").splitlines()[0].split() == header
+
+
+class FakeResponse:
+    def __init__(self, status_code: int, headers: dict[str, str]) -> None:
+        self.status_code = status_code
+        self.headers = headers
+
+    def raise_for_status(self) -> None:
+        assert self.status_code < 400
+
+
+def test_the_throttling_handler_reruns_its_task_without_a_retry(url: str) -> None:
+    answers = [FakeResponse(429, {"Retry-After": "0"}), FakeResponse(200, {})]
+    calls: list[object] = []
+
+    class Partner:
+        def post(self, address: str, json: object) -> FakeResponse:
+            calls.append(json)
+            return answers[len(calls) - 1]
+
+    scope: dict[str, object] = {"partner": Partner()}
+    exec(compile(snippet("throttle"), "flow-control.md", "exec"), scope)
+    config = ServerConfig(
+        queues={"partner-api": 1}, delayed_task_check_interval_s=0.2, task_check_interval_s=0.1
+    )
+    server = Server(url, config)
+    with Client(url) as client, Inspector(url) as inspector:
+        info = client.enqueue(Task("partner:sync", {"n": 1}), queue="partner-api", retention=600)
+        server.start(scope["mux"])
+        try:
+            wait_for(
+                lambda: inspector.get_task_info("partner-api", info.id).state == TaskState.COMPLETED,
+                timeout=20,
+                what="the throttled task to complete",
+            )
+        finally:
+            server.shutdown()
+        assert inspector.get_task_info("partner-api", info.id).retried == 0
+        assert calls == [{"n": 1}, {"n": 1}]
+        limits = inspector.get_queue_limits("partner-api")
+        assert (limits.throttled, limits.throttled_total) == (1, 1)
+        assert inspector.get_queue_info("partner-api").failed_total == 0
+
+
+def test_server_config_limits_seed_only_a_queue_without_limits(url: str) -> None:
+    code = snippet("server-config")
+    setup, _, last = code.strip().rpartition("\n")
+    assert last == 'Server("redis://localhost:6379/0", config).run(mux)'
+    scope: dict[str, object] = {}
+    exec(compile(setup, "flow-control.md", "exec"), scope)
+    run(["limit", "set", "partner-api", "--rate", "5/s"])  # set at run time before the server starts
+    server = Server(url, scope["config"])
+    server.start(lambda ctx, task: None)
+    try:
+        with Inspector(url) as inspector:
+            wait_for(
+                lambda: not inspector.get_queue_limits("reports").limits.is_empty,
+                timeout=10,
+                what="the configured limits",
+            )
+            assert inspector.get_queue_limits("reports").limits == QueueLimits(
+                concurrency=20, types={"report:heavy": Limit(concurrency=2)}
+            )
+            assert inspector.get_queue_limits("partner-api").limits == QueueLimits(
+                rate=Rate(5, 1_000)
+            )  # Redis won
+    finally:
+        server.shutdown()

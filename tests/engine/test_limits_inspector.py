@@ -16,7 +16,6 @@ from asynq_py.engine import (
     Limit,
     LimitNotFoundError,
     QueueLimits,
-    QueueNotFoundError,
     Rate,
     ValidationError,
     keys,
@@ -193,9 +192,11 @@ def test_unlimited_queue_reads_as_empty(inspector: Inspector, redis_client, queu
     assert (info.active, info.next_slot_in_ms, info.types, info.throttled_total) == (0, None, [], 0)
 
 
-def test_missing_queue_is_not_found(inspector: Inspector) -> None:
-    with pytest.raises(QueueNotFoundError):
-        inspector.get_queue_limits("nowhere")
+def test_a_queue_without_tasks_yet_reads_its_limits(inspector: Inspector, redis_client, queue) -> None:
+    assert inspector.get_queue_limits(queue).limits.is_empty  # no such queue: nothing limits it
+    redis_client.hset(keys.limits_key(queue), "concurrency", "2")  # as ServerConfig.limits seeds it
+    assert inspector.get_queue_limits(queue).limits == QueueLimits(concurrency=2)
+    assert not redis_client.sismember(keys.ALL_QUEUES, queue)
 
 
 def test_list_includes_served_queues_and_names_servers_without_the_marker(
