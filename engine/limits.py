@@ -14,7 +14,9 @@ field                               meaning (decimal integers; an absent field i
 
 The rate limiter is GCRA on Redis's clock: with ``interval = period_ms / rate``, a start at ``t``
 is allowed when ``t >= tat - (burst - 1) * interval``, and then ``tat = max(tat, t) + interval``
-(``tat``, the theoretical arrival time in ms, is the limiter's state).
+(``tat``, the theoretical arrival time in ms, is the limiter's state). The dequeue script adds two
+details (docs/wire.md §4.1.7): a start up to half an interval late keeps the schedule, and a state
+further ahead than ``t + burst * interval`` (left by a slower rate) counts as that horizon.
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ class Rate:
         """
         if tat_ms is None:
             return 0
-        due = tat_ms - (self.burst - 1) * self.interval_ms
-        return max(0, math.ceil(due - now_ms))
+        tolerance = (self.burst - 1) * self.interval_ms
+        tat = min(tat_ms, now_ms + tolerance + self.interval_ms)  # the script's horizon
+        return max(0, math.ceil(tat - tolerance - now_ms))
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,9 @@ def test_rate_next_slot_follows_gcra() -> None:
     assert rate.next_slot_in_ms(5_150, 5_000) == 0  # 150 ms of debt is within the 200 ms tolerance
     assert rate.next_slot_in_ms(5_300, 5_000) == 100
     assert Rate(1, 1_000).next_slot_in_ms(5_000.5, 5_000) == 1
+    # a state left far ahead by a slower rate counts as the dequeue script's horizon: one interval
+    assert Rate(10, 1_000).next_slot_in_ms(3_600_000, 5_000) == 100
+    assert Rate(10, 1_000, burst=3).next_slot_in_ms(3_600_000, 5_000) == 100
 
 
 def test_fields_round_trip_with_types_that_contain_colons() -> None:

@@ -149,7 +149,7 @@ def test_corrupt_limits_are_reported_and_can_be_removed(inspector: Inspector, re
 def test_usage_counts_active_live_slots_parked_throttled_and_the_next_slot(
     inspector: Inspector, redis_client, queue
 ) -> None:
-    inspector.set_queue_limits(queue, concurrency=5, rate="1/s")
+    inspector.set_queue_limits(queue, concurrency=5, rate="1/m")
     inspector.set_queue_limits(queue, task_type="pdf", concurrency=2)
     inspector.set_queue_limits(queue, task_type="mail", rate="10/s", burst=3)
     for i in range(3):
@@ -231,3 +231,21 @@ async def test_async_twin(aredis_client, redis_client, queue) -> None:
     with pytest.raises(LimitNotFoundError):
         await inspector.remove_queue_limits(queue)
     assert not redis_client.exists(keys.limits_key(queue))
+
+
+def test_next_slot_agrees_with_the_dequeue_scripts_hold(inspector: Inspector, redis_client, queue) -> None:
+    inspector.set_queue_limits(queue, rate="1/m", burst=2)
+    inspector.set_queue_limits(queue, task_type="pdf", rate="2/m")
+    for i in range(4):
+        seed_task(redis_client, message("pdf", queue=queue, task_id=f"t{i}"), "pending")
+    broker = Broker(redis_client)
+    taken = broker.run(rdb.dequeue([queue], now=time.time(), count=10))
+    assert len(taken.tasks) == 1  # the type's rate allows one now; the queue's burst would allow 2
+    held = broker.run(rdb.dequeue([queue], now=time.time(), count=10))
+    assert not held.tasks
+    info = inspector.get_queue_limits(queue)
+    assert info.next_slot_in_ms == 0  # the queue's burst has room for one more
+    (pdf,) = info.types
+    assert pdf.next_slot_in_ms is not None
+    assert 29_000 < pdf.next_slot_in_ms <= 30_000
+    assert abs(held.holds[queue].wait_s * 1000 - pdf.next_slot_in_ms) < 1_000
