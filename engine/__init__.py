@@ -19,8 +19,9 @@ import-linter contract: a module imports only from the layers below it)::
     rdb, rdb_inspect    plans: the Redis calls of each operation, without I/O
     broker              the only code that runs calls (resp's hiredis connections, else redispy)
     values and helpers  task, options, payload, info, config, context, mux, taskdef, keys, wire,
-                        calls, resp, redispy, routing, scripts/, clock, cron, gotime, gojson,
-                        observer, periodic, ratelimit, threads, embedded, settings, limits, holds
+                        calls, resp, pipelined, redispy, routing, scripts/, clock, cron, gotime,
+                        gojson, observer, periodic, ratelimit, threads, embedded, settings, limits,
+                        holds
     errors              the exception tree
 
 The public names are loaded on first use (PEP 562), so importing the package costs nothing until a

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Union
 from .calls import Arg, Batch, Call, Command, EachPrimary, Plan, Script, T, raise_failed
 from .config import RedisConnOpt
 from .errors import AsynqError, BrokerError, RedisAuthError, RedisUnavailableError
-from .resp import AuthError, BlockingConnection, PipelinedConnection, ReplyError
+from .resp import AuthError, BlockingConnection, ReplyError
 from .scripts import all_scripts, script
 from .settings import default_conn_opt
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio as aredis
 
+    from .pipelined import PipelinedConnection
     from .redispy import AsyncLink, SyncLink
 
 __all__ = ["AsyncBroker", "Broker", "RedisLike"]
@@ -232,7 +233,12 @@ class AsyncBroker:
             target = default_conn_opt()
         self._target = target
         opt = _standalone(target)
-        self._pipelined = None if opt is None else PipelinedConnection(opt)
+        self._pipelined: PipelinedConnection | None = None
+        if opt is not None:
+            # Imported here: pipelined loads asyncio, which the blocking Broker does not need.
+            from .pipelined import PipelinedConnection
+
+            self._pipelined = PipelinedConnection(opt)
         self._link: AsyncLink | None = None
         self._errors: tuple[type[Exception], ...] = _RESP_ERRORS
         self._noscript: Callable[[Any], bool] = _is_noscript

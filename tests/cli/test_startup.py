@@ -87,6 +87,7 @@ def test_listing_and_enqueueing_on_one_server_load_no_redis_py(env, r) -> None:
     for args, more in cases.items():
         _, modules = loaded_modules(*args, env=env)
         assert heavy(modules, "redis", "textual", "opentelemetry", "prometheus_client", *more) == []
+        assert heavy(modules, "asyncio", "ssl") == []  # a blocking client, no TLS
         assert heavy(modules, "importlib.resources", "tomllib") == []  # no config file here
 
 

@@ -28,7 +28,7 @@ from asynq_py.engine import (
     TaskState,
     ValidationError,
 )
-from asynq_py.engine.resp import PipelinedConnection
+from asynq_py.engine.pipelined import PipelinedConnection
 
 pytestmark = pytest.mark.real
 
