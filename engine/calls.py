@@ -3,6 +3,9 @@
 A plan holds an operation's logic (argument building, key choice, reply parsing, error mapping)
 without doing I/O, so ``Broker`` and ``AsyncBroker`` run the same plan, one blocking and one
 awaiting. A failed call is thrown into the plan as an ``AsynqError``.
+
+Calls are plain slotted dataclasses, not frozen ones, which take three times as long to build:
+every enqueue makes one. Nothing changes a call once made.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ Arg = bytes | str | int | float
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Command:
     """One plain Redis command."""
 
@@ -30,7 +33,7 @@ class Command:
     goes to the node that took the write)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Script:
     """One run of a packaged Lua script (see ``engine/scripts``)."""
 

@@ -59,6 +59,9 @@ def _replication(durability: str, min_replicas: int, timeout_s: float) -> rdb.Re
     return rdb.Replication(min_replicas, timeout_s)
 
 
+_STATES = {state.value: state for state in TaskState}
+"""TaskState by value (a dict lookup is a tenth of what ``TaskState(value)`` costs)."""
+
 _MAX_CACHED_TYPES = 10_000
 """How many validated task type names a client remembers (so that each is checked once)."""
 
@@ -224,7 +227,7 @@ class _ClientCore:
     @staticmethod
     def _info(msg: TaskMessage, state: str, now: float, process_at: float) -> TaskInfo:
         next_at = now if state == "pending" else process_at if state == "scheduled" else 0
-        return task_info_from_message(msg, TaskState(state), next_process_at=next_at)
+        return task_info_from_message(msg, _STATES[state], next_process_at=next_at)
 
 
 class Client:
