@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ValidationError
-from .limits import QueueLimits
 from .options import validate_queue_name
 
 if TYPE_CHECKING:
     import logging
 
+    from .limits import QueueLimits
     from .observer import WorkerObserver
     from .task import Task
 
@@ -286,6 +286,8 @@ class ServerConfig:
         self._check_limits()
 
     def _check_limits(self) -> None:
+        from .limits import QueueLimits  # (its dataclasses are defined only when a server is configured)
+
         for name, limits in self.limits.items():
             if name not in self.effective_queues():
                 raise ValidationError(f"limits given for queue {name!r}, which this server does not serve")

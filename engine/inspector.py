@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Self
 
-from . import rdb_inspect, rdb_limits
+from . import rdb_inspect  # rdb_limits, with the limit records, is imported by the limit methods
 from .broker import AsyncBroker, Broker, RedisLike
 from .clock import Clock, RealClock
 from .task import TaskInfo, TaskState
@@ -304,6 +304,8 @@ class Inspector:
         Raises:
             ValidationError: nothing given, a value out of range, or a burst without a rate.
             DecodeError: the stored limits are corrupt (``remove_queue_limits`` clears them)."""
+        from . import rdb_limits
+
         return self._broker.run(
             rdb_limits.set_queue_limits(
                 queue, task_type=task_type, concurrency=concurrency, rate=rate, burst=burst
@@ -312,16 +314,22 @@ class Inspector:
 
     def remove_queue_limits(self, queue: str, *, task_type: str | None = None) -> None:
         """Remove every limit of the queue, or only ``task_type``'s; raises ``LimitNotFoundError``."""
+        from . import rdb_limits
+
         return self._broker.run(rdb_limits.remove_queue_limits(queue, task_type=task_type))
 
     def get_queue_limits(self, queue: str) -> LimitsInfo:
         """Return the queue's limits, their use and its throttle counters.
 
         A queue need not exist yet: a server's ``ServerConfig.limits`` may limit it before its first task."""
+        from . import rdb_limits
+
         return self._broker.run(rdb_limits.get_queue_limits(queue, now=self._now()))
 
     def list_queue_limits(self) -> list[LimitsInfo]:
         """Return every queue's limits and use (queues without limits too), sorted by name."""
+        from . import rdb_limits
+
         return self._broker.run(rdb_limits.list_queue_limits(now=self._now()))
 
     def cancel_processing(self, task_id: str) -> None:
@@ -650,6 +658,8 @@ class AsyncInspector:
         Raises:
             ValidationError: nothing given, a value out of range, or a burst without a rate.
             DecodeError: the stored limits are corrupt (``remove_queue_limits`` clears them)."""
+        from . import rdb_limits
+
         return await self._broker.run(
             rdb_limits.set_queue_limits(
                 queue, task_type=task_type, concurrency=concurrency, rate=rate, burst=burst
@@ -658,16 +668,22 @@ class AsyncInspector:
 
     async def remove_queue_limits(self, queue: str, *, task_type: str | None = None) -> None:
         """Remove every limit of the queue, or only ``task_type``'s; raises ``LimitNotFoundError``."""
+        from . import rdb_limits
+
         return await self._broker.run(rdb_limits.remove_queue_limits(queue, task_type=task_type))
 
     async def get_queue_limits(self, queue: str) -> LimitsInfo:
         """Return the queue's limits, their use and its throttle counters.
 
         A queue need not exist yet: a server's ``ServerConfig.limits`` may limit it before its first task."""
+        from . import rdb_limits
+
         return await self._broker.run(rdb_limits.get_queue_limits(queue, now=self._now()))
 
     async def list_queue_limits(self) -> list[LimitsInfo]:
         """Return every queue's limits and use (queues without limits too), sorted by name."""
+        from . import rdb_limits
+
         return await self._broker.run(rdb_limits.list_queue_limits(now=self._now()))
 
     async def cancel_processing(self, task_id: str) -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import keys
 from .calls import Arg, Batch, Command, Plan, Script, raise_failed
 from .errors import AsynqError, BrokerError, DuplicateTaskError, NotReplicatedError, TaskIdConflictError
 from .holds import Hold, HoldReason
-from .limits import QueueLimits
 from .wire import TaskMessage, encode_task_message
+
+if TYPE_CHECKING:
+    from .limits import QueueLimits
 
 __all__ = [
     "AGGREGATION_SET_TIMEOUT_S",

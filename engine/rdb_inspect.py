@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import keys
 from .calls import Batch, Command, EachPrimary, Plan, Script, raise_failed
@@ -21,16 +21,6 @@ from .errors import (
     TaskStateError,
     ValidationError,
 )
-from .info import (
-    BulkProgress,
-    DailyStats,
-    GroupInfo,
-    QueueInfo,
-    SchedulerEnqueueEvent,
-    SchedulerEntryInfo,
-    ServerInfo,
-    WorkerInfo,
-)
 from .rdb import ARCHIVE_MAX_AGE_S, ARCHIVE_MAX_SIZE
 from .task import TaskInfo, TaskState, task_info_from_message, undecodable_task_info
 from .wire import (
@@ -42,6 +32,20 @@ from .wire import (
     decode_worker_info,
     encode_task_message,
 )
+
+if TYPE_CHECKING:
+    # The records are imported by the plans that build them: their ten dataclasses take about
+    # 10 ms to define, which listing or finding tasks (asynq-py ls, inspect) need not pay.
+    from .info import (
+        BulkProgress,
+        DailyStats,
+        GroupInfo,
+        QueueInfo,
+        SchedulerEnqueueEvent,
+        SchedulerEntryInfo,
+        ServerInfo,
+        WorkerInfo,
+    )
 
 __all__ = [
     "ARCHIVE_CHUNK",
@@ -75,7 +79,7 @@ __all__ = [
     "update_task_payload",
 ]
 
-Progress = Callable[[BulkProgress], None]
+Progress = Callable[["BulkProgress"], None]
 """Called after each chunk of a bulk operation with the figures so far."""
 
 _ZSET_STATES = (TaskState.SCHEDULED, TaskState.RETRY, TaskState.ARCHIVED, TaskState.COMPLETED)
@@ -138,6 +142,8 @@ def _queue_info_calls(queue: str, when: datetime) -> tuple[Script, Script]:
 
 
 def _parse_queue_info(queue: str, stats_reply: Any, memory_reply: Any, now: float) -> QueueInfo:
+    from .info import QueueInfo
+
     raise_failed((stats_reply, memory_reply))
     stats = {stats_reply[i].decode(): int(stats_reply[i + 1] or 0) for i in range(0, len(stats_reply), 2)}
     since_ns = stats["oldest_pending_since"]
@@ -184,6 +190,8 @@ def queue_infos(*, now: float) -> Plan[list[QueueInfo]]:
 
 def history(queue: str, days: int, *, now: float) -> Plan[list[DailyStats]]:
     """Return processed and failed counts for the last ``days`` UTC days, today first."""
+    from .info import DailyStats
+
     if days < 1:
         raise ValidationError("history needs at least one day")
     today = datetime.fromtimestamp(now, UTC)
@@ -202,6 +210,8 @@ def history(queue: str, days: int, *, now: float) -> Plan[list[DailyStats]]:
 
 def groups(queue: str) -> Plan[list[GroupInfo]]:
     """Return the queue's groups with their sizes, sorted by name."""
+    from .info import GroupInfo
+
     replies = yield Batch((_exists(queue), Command(("SMEMBERS", keys.groups_key(queue)))))
     _check(queue, replies[0])
     names = sorted(n.decode() for n in replies[1])
@@ -511,6 +521,8 @@ def _chunks(
     Each call is atomic, so an operation stopped between two calls leaves every task in one state.
     ``before`` is the progress of the sources done earlier in the same operation.
     """
+    from .info import BulkProgress
+
     before = before or BulkProgress(0, 0, 0)
     total = before.total + (yield from _source_size(queue, source, is_list=is_list))
     done = BulkProgress(before.done, total, before.dropped)
@@ -717,6 +729,8 @@ def _live_keys(zset: str, now: float) -> Script:
 
 def servers(*, now: float) -> Plan[list[ServerInfo]]:
     """Return the servers with a live heartbeat, with the tasks they run, sorted by host and pid."""
+    from .info import ServerInfo, WorkerInfo
+
     replies = yield Batch((_live_keys(keys.ALL_SERVERS, now), _live_keys(keys.ALL_WORKERS, now)))
     raise_failed(replies)
     server_keys, worker_keys = replies
@@ -778,6 +792,8 @@ def _beat_time(expiry: Any) -> datetime | None:
 
 def scheduler_entries(*, now: float) -> Plan[list[SchedulerEntryInfo]]:
     """Return the entries of every live scheduler, sorted by spec."""
+    from .info import SchedulerEntryInfo
+
     scheduler_keys = yield _live_keys(keys.ALL_SCHEDULERS, now)
     if not scheduler_keys:
         return []
@@ -807,6 +823,8 @@ def scheduler_entries(*, now: float) -> Plan[list[SchedulerEntryInfo]]:
 
 def list_scheduler_events(entry_id: str, *, page: int, page_size: int) -> Plan[list[SchedulerEnqueueEvent]]:
     """Return one page (1-based) of an entry's enqueue events, newest first."""
+    from .info import SchedulerEnqueueEvent
+
     if page < 1 or page_size < 1:
         raise ValidationError("page and page size must be at least 1")
     start = (page - 1) * page_size

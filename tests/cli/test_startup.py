@@ -88,6 +88,8 @@ def test_listing_and_enqueueing_on_one_server_load_no_redis_py(env, r) -> None:
         _, modules = loaded_modules(*args, env=env)
         assert heavy(modules, "redis", "textual", "opentelemetry", "prometheus_client", *more) == []
         assert heavy(modules, "asyncio", "ssl") == []  # a blocking client, no TLS
+        unused = ("info", "limits", "rdb_limits", "redispy", "pipelined", "routing", "server", "processor")
+        assert heavy(modules, *(f"asynq_py.engine.{name}" for name in unused)) == []
         assert heavy(modules, "importlib.resources", "tomllib") == []  # no config file here
 
 
