@@ -6,7 +6,8 @@ Enqueue, in R interleaved rounds of N tasks each (round 1 of every measurement, 
 so that a busy spell of a shared machine is spread over all of them):
 
 * the floor: a bare redis-py EVALSHA loop of a trivial one-key script, no queue logic (and the
-  same loop on the engine's own socket, ``engine/resp.py``);
+  same loop on the engine's own connections: ``engine/resp.py``'s socket, and awaited one call at
+  a time on ``engine/pipelined.py``'s asyncio connection, which shows what asyncio adds);
 * ``Client.enqueue`` and ``AsyncClient.enqueue`` one by one;
 * ``AsyncClient.enqueue`` from 1, 10 and 100 concurrent coroutines (auto-pipelined);
 * ``Client.enqueue_many``, 1,000 tasks a call.
@@ -38,6 +39,7 @@ import redis.asyncio as aredis
 
 from asynq_py.engine import AsyncClient, Client, Inspector, RedisConnOpt, ServeMux, Server, ServerConfig, Task
 from asynq_py.engine.embedded import server_binary
+from asynq_py.engine.pipelined import PipelinedConnection
 from asynq_py.engine.resp import BlockingConnection
 
 LAT_KEY = "bench:latency"
@@ -152,6 +154,24 @@ class Bench:
         finally:
             conn.close()
 
+    def floor_pipelined(self, n: int) -> float:
+        """The same loop awaited on ``engine/pipelined.py``'s connection, which ``AsyncClient``
+        uses, one call at a time: what asyncio adds to a round trip."""
+        sha = self.raw.script_load("return redis.call('SET', KEYS[1], ARGV[1])")
+
+        async def run() -> float:
+            conn = PipelinedConnection(RedisConnOpt.from_url(self.url))
+            try:
+                await conn.execute([("PING",)])
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    await conn.execute([("EVALSHA", sha, 1, "bench:floor", "v")])
+                return n / (time.perf_counter() - t0)
+            finally:
+                conn.close()
+
+        return asyncio.run(run())
+
     def sync_one_by_one(self, n: int) -> float:
         with Client(self.url) as client:
             task = Task("noop")
@@ -194,6 +214,7 @@ class Bench:
         steps: dict[str, tuple[int, Callable[[], float]]] = {
             "floor": (n, lambda: self.floor(n)),
             "floor on engine/resp.py": (n, lambda: self.floor_resp(n)),
+            "floor on engine/pipelined.py": (n, lambda: self.floor_pipelined(n)),
             "sync": (n, lambda: self.sync_one_by_one(n)),
             "async (= auto-pipelined x1)": (n, lambda: self.async_enqueue(n, 1)),
             "auto-pipelined x10": (n, lambda: self.async_enqueue(n, 10)),
@@ -298,6 +319,10 @@ def main() -> int:
             ]
             rows += [
                 ("ratio: sync / floor", f"{_ratio(rates, 'sync', 'floor'):.2f}x"),
+                (
+                    "ratio: floor on pipelined.py / on resp.py",
+                    f"{_ratio(rates, 'floor on engine/pipelined.py', 'floor on engine/resp.py'):.2f}x",
+                ),
                 ("ratio: async / sync", f"{_ratio(rates, 'async (= auto-pipelined x1)', 'sync'):.2f}x"),
                 ("ratio: auto-pipelined x10 / sync", f"{_ratio(rates, 'auto-pipelined x10', 'sync'):.2f}x"),
                 ("ratio: auto-pipelined x100 / sync", f"{_ratio(rates, 'auto-pipelined x100', 'sync'):.2f}x"),
