@@ -115,10 +115,12 @@ def _reload_indexes(
     """The calls to send again once the scripts are loaded: those refused with NOSCRIPT, and every
     ``WAIT`` after the first of them, since a WAIT vouches only for the writes sent before it."""
     redo = [i for i, r in enumerate(replies) if noscript(r)]
+    if not redo:
+        return redo
     waits = [
         i
         for i, c in enumerate(calls)
-        if redo and i > redo[0] and isinstance(c, Command) and str(c.args[0]).upper() == "WAIT"
+        if i > redo[0] and isinstance(c, Command) and str(c.args[0]).upper() == "WAIT"
     ]
     return sorted({*redo, *waits})
 
@@ -290,7 +292,8 @@ class AsyncBroker:
         except self._errors as exc:
             await self._after_error([exc])
             raise _translate(exc, None if isinstance(call, Batch) else call) from exc
-        await self._after_error(replies)
+        if self._pipelined is None:  # (not awaited otherwise: this runs on every call)
+            await self._after_error(replies)
         return _result(call, replies)
 
     async def _each_primary(self, command: Command) -> dict[str, Any]:
