@@ -73,6 +73,27 @@ def test_embedded_server_is_shared_and_durable(tmp_path: Path) -> None:
         server.stop()
 
 
+@pytest.mark.real
+def test_finding_the_running_embedded_server_starts_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every command with the embedded default checks that it runs: one connect to its socket.
+    server = EmbeddedRedis(tmp_path / "home")
+    try:
+        url = server.ensure_running()
+
+        def no_process(*args: object, **kwargs: object) -> None:
+            raise AssertionError(f"started a process to find a running server: {args}")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(subprocess, "run", no_process)
+            patched.setattr(subprocess, "Popen", no_process)
+            assert server.ensure_running() == url
+            assert EmbeddedRedis(tmp_path / "home").ensure_running() == url
+    finally:
+        server.stop()
+
+
 def test_embedded_server_keeps_its_folder_and_files_to_the_user(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
