@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from . import keys
@@ -224,6 +225,27 @@ class Fetched:
     """The queues tried whose limits held tasks back."""
 
 
+@cache
+def _dequeue_names(queue: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The dequeue script's keys and its key prefixes for ``queue`` (built once: every fetch uses them)."""
+    names = (
+        keys.pending_key(queue),
+        keys.paused_key(queue),
+        keys.active_key(queue),
+        keys.lease_key(queue),
+        keys.limits_key(queue),
+        keys.parked_types_key(queue),
+        keys.rate_state_key(queue),
+    )
+    prefixes = (
+        keys.task_key_prefix(queue),
+        keys.parked_key(queue, ""),
+        keys.type_active_key(queue, ""),
+        keys.rate_state_key(queue, ""),
+    )
+    return names, prefixes
+
+
 def dequeue(
     queues: Sequence[str], *, now: float, count: int, lease_s: int = LEASE_DURATION_S
 ) -> Plan[Fetched]:
@@ -234,26 +256,8 @@ def dequeue(
     expiry = int(now) + lease_s
     holds: dict[str, Hold] = {}
     for q in queues:
-        reply = yield Script(
-            "dequeue",
-            (
-                keys.pending_key(q),
-                keys.paused_key(q),
-                keys.active_key(q),
-                keys.lease_key(q),
-                keys.limits_key(q),
-                keys.parked_types_key(q),
-                keys.rate_state_key(q),
-            ),
-            (
-                expiry,
-                keys.task_key_prefix(q),
-                count,
-                keys.parked_key(q, ""),
-                keys.type_active_key(q, ""),
-                keys.rate_state_key(q, ""),
-            ),
-        )
+        names, prefixes = _dequeue_names(q)
+        reply = yield Script("dequeue", names, (expiry, prefixes[0], count, *prefixes[1:]))
         if reply[1]:
             holds[q] = Hold(int(reply[0]) / 1000, HoldReason(int(reply[1])))
         if len(reply) > 2:

@@ -40,8 +40,8 @@ local function lease(id, fields)
     table.insert(out, fields[2] or "")
 end
 
--- {msg, pending_since} of a task, or nil when its key is missing or not a hash (the processor
--- drops such an id; HSET would create a stub hash).
+-- {msg, pending_since} of a task, or nil when its key is missing or not a hash: the processor drops
+-- such an id (HSET would create a stub hash, or fail after the id left pending).
 local function read(id)
     if redis.call("TYPE", ARGV[2] .. id)["ok"] == "hash" then
         return redis.call("HMGET", ARGV[2] .. id, "msg", "pending_since")
@@ -71,9 +71,11 @@ end
 local clock = redis.call("TIME")
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 
--- A rate limiter (GCRA): tat is the next start's theoretical arrival time in ms. A start up to half
--- an interval late keeps the schedule (servers waking a few ms late do not lower the rate); a
--- later one restarts it from now, so idle time is never banked beyond the burst.
+-- A rate limiter (GCRA): tat is the next start's theoretical arrival time in ms. Servers asking up to
+-- LATE_MS (or half an interval, if longer) after a slot was due keep the schedule and may take the
+-- slots they missed, so waking late on a busy machine does not lower the rate; asking later restarts
+-- the schedule from now, so idle time is never banked beyond the burst.
+local LATE_MS = 30
 local function limiter(key, prefix)
     local rate = config[prefix .. "rate"]
     if not rate or rate <= 0 then
@@ -82,7 +84,7 @@ local function limiter(key, prefix)
     local interval = (config[prefix .. "period_ms"] or 1000) / rate
     local tau = ((config[prefix .. "burst"] or 1) - 1) * interval
     local tat = tonumber(redis.call("GET", key) or "") or now
-    if now - tat >= interval / 2 then
+    if now - tat >= math.max(interval / 2, LATE_MS) then
         tat = now
     end
     -- A state left by a slower rate must not delay a faster one beyond its own horizon.
