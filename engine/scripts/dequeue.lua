@@ -106,7 +106,8 @@ end
 
 local function save(g)
     if g and g.dirty then
-        local ttl = math.max(1, math.ceil(g.tat - now + g.interval))
+        -- Kept while a late caller may still take its slot; after that a missing state means "now".
+        local ttl = math.ceil(g.tat - now + g.interval + LATE_MS)
         redis.call("SET", g.key, string.format("%.3f", g.tat), "PX", ttl)
     end
 end

@@ -105,7 +105,24 @@ def test_a_faster_rate_takes_effect_at_once(redis_client, queue) -> None:
     fetched = take(broker, queue)
     assert fetched.tasks == [] or fetched.holds[queue].wait_s <= 0.01
     time.sleep(0.02)
+    # The slots of the new rate that came due meanwhile (a call may take those it was late for).
+    assert 1 <= len(take(broker, queue).tasks) <= 3
+
+
+def test_a_late_caller_takes_the_slots_it_missed_but_idle_time_is_not_banked(redis_client, queue) -> None:
+    seed_pending(redis_client, queue, ["a"] * 20)
+    redis_client.hset(keys.limits_key(queue), mapping={"rate": 200, "period_ms": 1000, "burst": 1})
+    broker = Broker(redis_client)
     assert len(take(broker, queue).tasks) == 1
+    time.sleep(0.2)  # far more than the 30 ms of catch-up: the schedule restarts, burst 1
+    assert len(take(broker, queue).tasks) == 1
+    started = time.monotonic()
+    time.sleep(0.012)
+    caught_up = len(take(broker, queue).tasks)
+    late_ms = (time.monotonic() - started) * 1000 - 5
+    if late_ms < 30:  # a loaded machine may oversleep past the catch-up window
+        # The slots due 5 and 10 ms after the last start, and any others up to now.
+        assert 2 <= caught_up <= 1 + (late_ms + 5) // 5 + 1
 
 
 def test_a_type_at_its_limit_is_parked_and_other_types_flow(redis_client, queue) -> None:
