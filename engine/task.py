@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -78,6 +79,14 @@ class Task:
         return f"Task(type={self.type!r}, payload={self.payload!r})"
 
 
+# Both remembered: every enqueue converts its time and timeout, and those of one second (and most
+# timeouts and retentions) are the same; building a datetime or timedelta costs 0.5-1 µs, a hit 0.1.
+@functools.lru_cache(maxsize=256)
+def _seconds(seconds: int) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+@functools.lru_cache(maxsize=256)
 def _time_or_none(seconds: int) -> datetime | None:
     if seconds <= 0:
         return None
@@ -162,11 +171,11 @@ def task_info_from_message(
         retried=msg.retried,
         last_error=msg.error_msg,
         last_failed_at=_time_or_none(msg.last_failed_at) if msg.last_failed_at > 0 else None,
-        timeout=timedelta(seconds=msg.timeout) if msg.timeout > 0 else None,
+        timeout=_seconds(msg.timeout) if msg.timeout > 0 else None,
         deadline=_time_or_none(msg.deadline) if msg.deadline > 0 else None,
         group=msg.group_key,
         next_process_at=_time_or_none(int(next_process_at)) if next_process_at > 0 else None,
-        retention=timedelta(seconds=msg.retention) if msg.retention > 0 else None,
+        retention=_seconds(msg.retention) if msg.retention > 0 else None,
         completed_at=_time_or_none(msg.completed_at) if msg.completed_at > 0 else None,
         result=result or None,
         is_orphaned=is_orphaned,
