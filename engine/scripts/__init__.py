@@ -1,4 +1,4 @@
-"""The Lua scripts behind every multi-key write, one ``.lua`` file each, loaded once.
+"""The Lua scripts behind every multi-key write, one ``.lua`` file each, each read once.
 
 Each file opens with a ``KEYS``/``ARGV``/``Returns`` header in the shape of Go asynq's, so the two
 can be compared side by side. They are read from this package's folder (the wheel installs them
@@ -28,18 +28,23 @@ class LuaScript:
     """Hex SHA1 of the source."""
 
 
+_FOLDER = Path(__file__).parent
+
+
+@cache
+def script(name: str) -> LuaScript:
+    """Return the packaged script ``name``, read on first use (a ``KeyError`` means a typo in the engine).
+
+    A command line that runs one script reads one file, not all of them.
+    """
+    try:
+        source = (_FOLDER / f"{name}.lua").read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise KeyError(name) from exc
+    return LuaScript(name, source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
+
+
 @cache
 def all_scripts() -> dict[str, LuaScript]:
-    """Return every packaged script by name."""
-    found: dict[str, LuaScript] = {}
-    for entry in sorted(Path(__file__).parent.glob("*.lua")):
-        source = entry.read_text(encoding="utf-8")
-        name = entry.stem
-        sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-        found[name] = LuaScript(name, source, sha)
-    return found
-
-
-def script(name: str) -> LuaScript:
-    """Return the packaged script ``name`` (a ``KeyError`` means a typo in the engine)."""
-    return all_scripts()[name]
+    """Return every packaged script by name (to load them all after a ``NOSCRIPT``)."""
+    return {path.stem: script(path.stem) for path in sorted(_FOLDER.glob("*.lua"))}
