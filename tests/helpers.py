@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 import signal
 import subprocess
 import time
@@ -128,3 +129,20 @@ def stop(proc: subprocess.Popen[bytes]) -> bytes:
             proc.kill()
             proc.wait(10)
     return err
+
+
+def in_forked_child(work: Callable[[], str]) -> str:
+    """Run ``work`` in a forked child of this process and return the string it returned."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        try:
+            os.close(read_end)
+            os.write(write_end, work().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        out = pipe.read().decode()
+    assert os.waitpid(pid, 0)[1] == 0
+    return out

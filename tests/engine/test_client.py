@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from helpers import in_forked_child
 from seed import list_ids, read_message, scores, task_hash
 
 from asynq_py.engine import (
@@ -21,6 +23,7 @@ from asynq_py.engine import (
     TaskState,
     ValidationError,
 )
+from asynq_py.engine.client import new_task_id
 
 
 @pytest.fixture
@@ -249,3 +252,16 @@ def test_enqueue_many_states(client: Client, redis_client: redis.Redis, clock: S
         TaskState.SCHEDULED,
     ]
     assert redis_client.llen("asynq:{default}:pending") == 1
+
+
+def test_task_ids_are_version_4_uuids_and_a_forked_child_makes_its_own() -> None:
+    # Ids come 64 to a read of the random source: a child must not hand out its parent's spares
+    # (two processes would then store tasks under the same ids).
+    ids = [new_task_id() for _ in range(200)]
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    assert all(str(uuid.UUID(i)) == i for i in ids)
+    assert len(set(ids)) == 200
+    child = in_forked_child(lambda: " ".join(new_task_id() for _ in range(50))).split()
+    parent = [new_task_id() for _ in range(50)]
+    assert len(child) == 50
+    assert not set(child) & set(parent)

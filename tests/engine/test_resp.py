@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import in_forked_child
 
 from asynq_py.engine import (
     AsyncClient,
@@ -204,6 +205,24 @@ def test_an_idle_connection_closed_by_the_server_is_replaced_before_use(url: str
         admin.client_kill_filter(_type="normal", skipme=True)
         time.sleep(0.1)
         assert client.enqueue(Task("after")).state is TaskState.PENDING
+
+
+def test_a_forked_child_opens_sockets_of_its_own(url: str) -> None:
+    # Replies to a child's commands on its parent's socket could reach the parent instead.
+    with Client(url) as client:
+        client.enqueue(Task("parent"))
+        (inherited,) = client._broker._direct._idle
+
+        def child() -> str:
+            client.enqueue(Task("child"))
+            (own,) = client._broker._direct._idle
+            return "inherited" if own is inherited else "own"
+
+        assert in_forked_child(child) == "own"
+        assert client.enqueue(Task("parent again")).state is TaskState.PENDING
+        assert client._broker._direct._idle == [inherited]
+    with redis.Redis.from_url(url) as raw:
+        assert raw.llen("asynq:{default}:pending") == 3
 
 
 def test_password_and_database_come_from_the_url(real_server_factory) -> None:
