@@ -169,12 +169,14 @@ class Bench:
         if limits is not None:
             self.raw.hset(keys.limits_key(QUEUE), mapping=limits.to_fields())  # type: ignore[arg-type]
 
-    def drain(self, n: int, *, baseline: bool) -> float:
-        """Tasks per second one worker process drains from a queue without limits."""
+    def drain(self, n: int, *, baseline: bool) -> tuple[float, float]:
+        """(tasks per second, worker CPU µs per task) of one worker process draining a queue without
+        limits. CPU time depends far less than the rate on what else the machine runs."""
         self.fill(n)
         procs = self.start_workers(1, 10, baseline=baseline, record=False)
         try:
             with Inspector(self.url) as inspector:
+                cpu = _cpu_s(procs[0].pid)
                 t0 = time.perf_counter()
                 inspector.unpause_queue(QUEUE)
                 deadline = time.monotonic() + 300
@@ -182,7 +184,8 @@ class Bench:
                     if time.monotonic() > deadline:
                         raise TimeoutError("drain did not finish")
                     time.sleep(0.005)
-                return n / (time.perf_counter() - t0)
+                rate = n / (time.perf_counter() - t0)
+                return rate, (_cpu_s(procs[0].pid) - cpu) / n * 1e6
         finally:
             self.stop_workers(procs)
 
@@ -245,24 +248,34 @@ class Bench:
         return mean, min(later), max(later), windows
 
 
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min), {os.cpu_count()} CPUs"
 
 
 def report_overhead(bench: Bench, n: int, rounds: int) -> None:
-    before: list[float] = []
-    after: list[float] = []
+    runs: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
     for _ in range(rounds):
-        before.append(bench.drain(n, baseline=True))
-        after.append(bench.drain(n, baseline=False))
-    ratios = [a / b for a, b in zip(after, before, strict=True)]
-    print("\n1. Drain of a queue without limits, 1 process, concurrency 10 (tasks/s, median of the rounds)")
-    for name, rates in ((f"Go's path ({BASELINE})", before), ("flow control", after)):
+        runs["before"].append(bench.drain(n, baseline=True))
+        runs["after"].append(bench.drain(n, baseline=False))
+    print("\n1. Drain of a queue without limits, 1 process, concurrency 10 (medians of the rounds)")
+    print(f"   {'':20} {'tasks/s':>9} {'CPU µs/task':>12}")
+    for name, key in ((f"Go's path ({BASELINE})", "before"), ("flow control", "after")):
+        rate = statistics.median(r for r, _ in runs[key])
+        cpu = statistics.median(c for _, c in runs[key])
         print(
-            f"   {name:20} {statistics.median(rates):9,.0f}   rounds: {', '.join(f'{r:,.0f}' for r in rates)}"
+            f"   {name:20} {rate:9,.0f} {cpu:12.1f}   rates: {', '.join(f'{r:,.0f}' for r, _ in runs[key])}"
         )
-    print(f"   {'after / before':20} {statistics.median(ratios):9.3f}   (target >= 0.97)")
+    pairs = list(zip(runs["after"], runs["before"], strict=True))
+    rate_ratio = statistics.median(a[0] / b[0] for a, b in pairs)
+    cpu_ratio = statistics.median(a[1] / b[1] for a, b in pairs)
+    print(f"   {'after / before':20} {rate_ratio:9.3f} {cpu_ratio:12.3f}   (target: rate >= 0.97)")
 
 
 def report_redis_work(bench: Bench, calls: int) -> None:

@@ -239,7 +239,8 @@ class Processor:
                 queue_order(self._queues, self._config.strict_priority), time.monotonic()
             )
             if not order:
-                # Every queue is held by a limit: wait for the first hold to end (or a slot to free).
+                # Every queue is held by a limit: wait for the first hold to end, or for a finished
+                # task or new work that may lift one.
                 await self._wait_for_work(self._holds.wait_s(time.monotonic()) or 0.0)
                 continue
             try:

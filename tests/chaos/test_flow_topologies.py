@@ -1,4 +1,4 @@
-"""Issue 17's flow-control scenarios on the Redis Cluster and Sentinel fixtures, short sizes: the
+"""Issue 17's flow-control proofs (a)-(f) on the Redis Cluster and Sentinel fixtures, short sizes: the
 dequeue, throttle and seeding scripts keep every key under the queue's hash tag, so they run on one
 cluster slot; through Sentinel they reach the current master. Each scenario gets its own queue and
 worker processes (tests/chaos/flow.py); the full sizes run on the standalone server
@@ -19,12 +19,14 @@ __all__ = ["cluster_factory", "sentinel_factory"]
 
 
 def run_scenarios(url: str, workdir: Path) -> None:
-    """(a), (b), (c) and (e) at short sizes, one after the other."""
+    """(a) to (f) at short sizes, one after the other."""
     scenarios: list[tuple[str, Callable[[flow.Fleet], object]]] = [
         ("a", lambda f: flow.queue_concurrency(f, tasks=20)),
         ("b", lambda f: flow.queue_rate(f, tasks=150)),
         ("c", lambda f: flow.type_limit(f, limited=10, others=150)),
+        ("d", flow.limit_change),
         ("e", lambda f: flow.throttle(f, "athrottle")),
+        ("f", flow.crash_frees_slots),
     ]
     for name, scenario in scenarios:
         (workdir / name).mkdir()
