@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from asynq_py.engine.embedded import EmbeddedRedis
+
 from .conftest import ASYNQ_PY
 
 
@@ -91,6 +93,18 @@ def test_listing_and_enqueueing_on_one_server_load_no_redis_py(env, r) -> None:
         unused = ("info", "limits", "rdb_limits", "redispy", "pipelined", "routing", "server", "processor")
         assert heavy(modules, *(f"asynq_py.engine.{name}" for name in unused)) == []
         assert heavy(modules, "importlib.resources", "tomllib") == []  # no config file here
+
+
+def test_the_embedded_default_is_reached_without_redis_py_or_asyncio(env, short_tmp) -> None:
+    env = {**env, "ASYNQ_REDIS_URL": "", "ASYNQ_PY_HOME": str(short_tmp)}
+    server = EmbeddedRedis(short_tmp)
+    try:
+        server.ensure_running()  # found by the commands with one connect to its socket
+        for args in (("enqueue", "startup:embedded"), ("ls", "pending")):
+            _, modules = loaded_modules(*args, env=env)
+            assert heavy(modules, "redis", "asyncio", "asynq_py.engine.redispy") == []
+    finally:
+        server.stop()
 
 
 def test_the_command_table_matches_the_modules() -> None:
