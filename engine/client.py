@@ -9,7 +9,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Self, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
 
 from . import keys, rdb
 from .broker import AsyncBroker, Broker, RedisLike
@@ -172,7 +172,7 @@ class _ClientCore:
             msg,
             now=now,
             process_at=process_at,
-            unique_ttl_s=int(opts.unique.total_seconds()) if opts.unique else None,
+            unique_ttl_s=self._unique_ttl_s(opts),
             register_queue=msg.queue not in self.registered_queues,
             replication=self.replication,
         )
@@ -182,47 +182,59 @@ class _ClientCore:
     def enqueue_many_plan(self, tasks: Iterable[Task], options: Options) -> Plan[list[TaskInfo | AsynqError]]:
         now = self.clock.now()
         built = [self.message(task, options, now) for task in tasks]
-        calls = [
-            rdb.enqueue_call(
-                msg,
-                now=now,
-                process_at=process_at,
-                unique_ttl_s=int(opts.unique.total_seconds()) if opts.unique else None,
-            )
-            for msg, opts, process_at in built
-        ]
-        new_queues = sorted({msg.queue for msg, _, _ in built} - self.registered_queues)
-        if not calls:
+        if not built:
             return []
+        # One script call per queue and chunk (docs/wire.md §4.1.23): each queue's keys share a
+        # hash tag, so a call is cluster-safe, and its tasks are written in the order given.
+        by_queue: dict[str, list[int]] = {}
+        for i, (msg, _, _) in enumerate(built):
+            by_queue.setdefault(msg.queue, []).append(i)
+        chunks = [
+            indexes[start : start + rdb.ENQUEUE_MANY_CHUNK]
+            for indexes in by_queue.values()
+            for start in range(0, len(indexes), rdb.ENQUEUE_MANY_CHUNK)
+        ]
+        calls = [
+            rdb.enqueue_many_call(
+                built[chunk[0]][0].queue,
+                [(built[i][0], built[i][2], self._unique_ttl_s(built[i][1])) for i in chunk],
+                now=now,
+            )
+            for chunk in chunks
+        ]
+        new_queues = sorted(by_queue.keys() - self.registered_queues)
         # One WAIT per queue after all the writes: each goes to the node that owns its queue.
         replication = self.replication
-        queues = list(dict.fromkeys(msg.queue for msg, _, _ in built)) if replication else []
+        queues = list(by_queue) if replication else []
         waits = [rdb.wait_call(q, replication) for q in queues if replication]
         replies = yield Batch((*(rdb.sadd_queue_call(q) for q in new_queues), *calls, *waits))
         acked = dict(zip(queues, replies[len(replies) - len(waits) :], strict=True))
         registered = replies[: len(new_queues)]
-        replies = replies[len(new_queues) : len(replies) - len(waits)]
         # A queue whose SADD failed is registered by the next enqueue to it.
         self.registered_queues.update(
             q for q, r in zip(new_queues, registered, strict=True) if not isinstance(r, Exception)
         )
+        codes: list[Any] = [None] * len(built)
+        for chunk, reply in zip(chunks, replies[len(new_queues) : len(replies) - len(waits)], strict=True):
+            for n, i in enumerate(chunk):  # a call that failed as a whole failed each of its tasks
+                codes[i] = reply if isinstance(reply, AsynqError) else reply[n]
         results: list[TaskInfo | AsynqError] = []
-        for (msg, _, process_at), reply in zip(built, replies, strict=True):
-            if isinstance(reply, AsynqError):
-                results.append(reply)
+        for (msg, _, process_at), code in zip(built, codes, strict=True):
+            if isinstance(code, AsynqError):
+                results.append(code)
                 continue
             try:
-                state = rdb.enqueue_result(msg, reply, now=now, process_at=process_at)
+                state = rdb.enqueue_result(msg, code, now=now, process_at=process_at)
             except AsynqError as exc:
                 results.append(exc)
                 continue
-            error = (
-                None
-                if self.replication is None
-                else rdb.replication_error(msg, acked[msg.queue], self.replication)
-            )
+            error = None if replication is None else rdb.replication_error(msg, acked[msg.queue], replication)
             results.append(error or self._info(msg, state, now, process_at))
         return results
+
+    @staticmethod
+    def _unique_ttl_s(opts: EnqueueOptions) -> int | None:
+        return int(opts.unique.total_seconds()) if opts.unique else None
 
     @staticmethod
     def _info(msg: TaskMessage, state: str, now: float, process_at: float) -> TaskInfo:

@@ -26,6 +26,7 @@ __all__ = [
     "AGGREGATION_SET_TIMEOUT_S",
     "ARCHIVE_MAX_AGE_S",
     "ARCHIVE_MAX_SIZE",
+    "ENQUEUE_MANY_CHUNK",
     "LEASE_DURATION_S",
     "MAX_INT64",
     "SCHEDULER_HISTORY_MAX",
@@ -48,6 +49,7 @@ __all__ = [
     "drop_active",
     "enqueue",
     "enqueue_call",
+    "enqueue_many_call",
     "enqueue_result",
     "extend_leases",
     "forward_due",
@@ -124,8 +126,41 @@ def enqueue_call(msg: TaskMessage, *, now: float, process_at: float, unique_ttl_
     )
 
 
-def enqueue_result(msg: TaskMessage, code: int, *, now: float, process_at: float) -> str:
-    """Map an enqueue script's reply to the state the task got, or raise its error."""
+ENQUEUE_MANY_CHUNK = 250
+"""Most tasks one ``enqueue_many`` script call stores (a call of this size runs for a few ms)."""
+
+
+def enqueue_many_call(
+    queue: str, tasks: Sequence[tuple[TaskMessage, float, int | None]], *, now: float
+) -> Script:
+    """Return the one call that stores ``tasks`` (message, process_at, unique TTL) of ``queue``.
+
+    Each task is stored as ``enqueue_call`` would store it alone (docs/wire.md §4.1.23).
+    """
+    task_keys: list[str] = [keys.pending_key(queue), keys.scheduled_key(queue), keys.groups_key(queue)]
+    args: list[Arg] = [keys.wake_channel(queue)]
+    for msg, process_at, unique_ttl_s in tasks:
+        task_keys.append(keys.task_key(queue, msg.id))
+        ttl = unique_ttl_s or 0
+        if process_at > now:
+            if unique_ttl_s is not None:
+                ttl = max(1, int(process_at + unique_ttl_s - now))
+            args += ("s", encode_task_message(msg), msg.id, int(process_at), "", ttl)
+        elif msg.group_key:
+            task_keys.append(keys.group_key(queue, msg.group_key))
+            args += ("g", encode_task_message(msg), msg.id, int(now), msg.group_key, ttl)
+        else:
+            args += ("p", encode_task_message(msg), msg.id, int(now * 1e9), "", ttl)
+        if unique_ttl_s is not None:
+            task_keys.append(msg.unique_key)
+    return Script("enqueue_many", tuple(task_keys), tuple(args))
+
+
+def enqueue_result(msg: TaskMessage, code: int | bytes | str, *, now: float, process_at: float) -> str:
+    """Map an enqueue script's reply (or one entry of ``enqueue_many``'s) to the state the task got,
+    or raise its error."""
+    if not isinstance(code, int):  # enqueue_many: the error one of the task's commands failed with
+        raise BrokerError(code.decode(errors="replace") if isinstance(code, bytes) else code)
     if code == 0:
         raise TaskIdConflictError("task ID conflicts with another task", queue=msg.queue, task_id=msg.id)
     if code == -1:

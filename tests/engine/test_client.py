@@ -15,13 +15,17 @@ from seed import list_ids, read_message, scores, task_hash
 
 from asynq_py.engine import (
     AsyncClient,
+    AsynqError,
+    BrokerError,
     Client,
     DuplicateTaskError,
     SimulatedClock,
     Task,
     TaskIdConflictError,
+    TaskInfo,
     TaskState,
     ValidationError,
+    rdb,
 )
 from asynq_py.engine.client import new_task_id
 
@@ -265,3 +269,101 @@ def test_task_ids_are_version_4_uuids_and_a_forked_child_makes_its_own() -> None
     parent = [new_task_id() for _ in range(50)]
     assert len(child) == 50
     assert not set(child) & set(parent)
+
+
+def mixed_batch() -> list[Task]:
+    """Tasks of every kind enqueue_many stores in one script call per queue, with each outcome."""
+    return [
+        Task("now", b"1", task_id="a", queue="q1"),
+        Task("now", b"2", task_id="b", queue="q2", headers={"h": "1"}),
+        Task("later", b"3", task_id="c", queue="q1", process_in=60),
+        Task("later", b"3", task_id="cu", queue="q1", process_in=60, unique=300),
+        Task("grouped", b"4", task_id="d", queue="q1", group="g"),
+        Task("grouped", b"4", task_id="du", queue="q1", group="g", unique=100),
+        Task("uniq", b"5", task_id="e", queue="q1", unique=100),
+        Task("uniq", b"5", task_id="e2", queue="q1", unique=100),  # the lock is held
+        Task("now", b"6", task_id="a", queue="q1"),  # the id exists
+        Task("uniq", b"7", task_id="a", queue="q1", unique=100),  # takes the lock, then the id exists
+        Task("grouped", b"8", task_id="f", queue="q1", group="broken"),  # a command of the task fails
+        Task("now", b"9", task_id="g", queue="q1"),  # the tasks after a failed one are still stored
+        *(Task("bulk", str(n).encode(), task_id=f"n{n}", queue="q2") for n in range(7)),
+    ]
+
+
+def redis_contents(r: redis.Redis) -> dict[bytes, tuple[bytes | None, bool]]:
+    """Every key's serialized value (``DUMP``: encoding included) and whether it expires."""
+    return {key: (r.dump(key), r.ttl(key) > 0) for key in sorted(r.keys("*"))}
+
+
+def outcome(result: TaskInfo | Exception) -> object:
+    return result if isinstance(result, TaskInfo) else type(result)
+
+
+@pytest.mark.real
+def test_enqueue_many_stores_exactly_what_one_by_one_enqueues_store(
+    real_redis_url: str, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same tasks through the multi-task script and through one script call each leave
+    byte-identical Redis contents (and publish the same wake-ups), with the same result per task."""
+    monkeypatch.setattr(rdb, "ENQUEUE_MANY_CHUNK", 4)  # q1's 12 tasks take 3 calls
+    r = redis.Redis.from_url(real_redis_url, socket_timeout=5)
+    seen = []
+    try:
+        for batch in (False, True):
+            r.flushdb()
+            r.set("asynq:{q1}:g:broken", "not a sorted set")
+            r.config_resetstat()
+            with Client(real_redis_url, clock=clock) as client:
+                if batch:
+                    results = client.enqueue_many(mixed_batch())
+                else:
+                    results = []
+                    for task in mixed_batch():
+                        try:
+                            results.append(client.enqueue(task))
+                        except AsynqError as exc:
+                            results.append(exc)
+            stats = r.info("commandstats")
+            scripts = int(stats["cmdstat_evalsha"]["calls"])
+            seen.append((redis_contents(r), int(stats["cmdstat_publish"]["calls"]), results, scripts))
+    finally:
+        r.close()
+    (one_by_one, wakes, singles, calls), (many, batch_wakes, results, batch_calls) = seen
+    assert many == one_by_one
+    assert batch_wakes == wakes == 2  # q1 and q2 each became non-empty once
+    assert [outcome(x) for x in results] == [outcome(x) for x in singles]
+    assert isinstance(results[6], TaskInfo)
+    assert [outcome(x) for x in results[7:11]] == [
+        DuplicateTaskError,
+        TaskIdConflictError,
+        TaskIdConflictError,
+        BrokerError,
+    ]
+    assert "WRONGTYPE" in str(results[10])
+    assert (calls, batch_calls) == (len(mixed_batch()), 3 + 2)
+
+
+def test_enqueue_many_gives_each_task_its_own_result(client: Client, redis_client: redis.Redis) -> None:
+    redis_client.set("asynq:{q1}:g:broken", "not a sorted set")
+    results = client.enqueue_many(mixed_batch())
+    assert [type(x) for x in results[6:12]] == [
+        TaskInfo,
+        DuplicateTaskError,
+        TaskIdConflictError,
+        TaskIdConflictError,
+        BrokerError,
+        TaskInfo,
+    ]
+    assert [(x.queue, x.id) for x in results[6:12:5] if isinstance(x, TaskInfo)] == [("q1", "e"), ("q1", "g")]
+    # The failed task's hash stays, as the one-task script leaves it: the step order is the contract.
+    assert task_hash(redis_client, "q1", "f")["state"] == b"aggregating"
+    assert redis_client.get("asynq:{q1}:unique:uniq:" + hashlib.md5(b"7").hexdigest()) == b"a"
+    assert list_ids(redis_client, "q1", "pending") == ["g", "e", "a"]
+    assert list_ids(redis_client, "q2", "pending") == [f"n{n}" for n in reversed(range(7))] + ["b"]
+
+
+def test_enqueue_many_loads_its_script_after_a_flush(client: Client, redis_client: redis.Redis) -> None:
+    assert all(isinstance(x, TaskInfo) for x in client.enqueue_many([Task("t")] * 3))
+    redis_client.script_flush()
+    assert all(isinstance(x, TaskInfo) for x in client.enqueue_many([Task("t")] * 600))
+    assert redis_client.llen("asynq:{default}:pending") == 603

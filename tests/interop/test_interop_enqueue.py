@@ -356,7 +356,19 @@ def test_go_server_processes_python_enqueued_tasks(go: Go, real_redis_url: str, 
         kept = client.enqueue(Task("ok", b"kept"), queue=q, retention=600)
         unique = client.enqueue(Task("ok", b"only-once"), queue=q, unique=300)
         nil_payload = client.enqueue(Task("ok"), queue=q, max_retry=0)
-        tasks = [now_task, in_task, at_task, kept, unique, nil_payload]
+        # The same kinds through enqueue_many's one multi-task script call.
+        many = client.enqueue_many(
+            [
+                Task("ok", b"many-now", headers={"m": "1"}, max_retry=3),
+                Task("ok", b"many-in", process_in=1),
+                Task("ok", b"many-unique", unique=300),
+                Task("ok"),
+            ],
+            queue=q,
+        )
+        batch = [info for info in many if isinstance(info, TaskInfo)]
+        assert len(batch) == 4
+        tasks = [now_task, in_task, at_task, kept, unique, nil_payload, *batch]
 
         with go.server(tmp_path, queues={q: 1}) as server:
             started_at = time.time()
@@ -387,7 +399,7 @@ def test_go_server_processes_python_enqueued_tasks(go: Go, real_redis_url: str, 
             assert done.retention == timedelta(seconds=600)
             assert done.completed_at is not None
             assert int(started_at) - 1 <= done.completed_at.timestamp() <= time.time() + 1
-            for info in (now_task, in_task, at_task, unique, nil_payload):
+            for info in (now_task, in_task, at_task, unique, nil_payload, *batch):
                 with pytest.raises(TaskNotFoundError):
                     inspector.get_task_info(q, info.id)
 
@@ -396,5 +408,5 @@ def test_go_server_processes_python_enqueued_tasks(go: Go, real_redis_url: str, 
             server.wait_ledger(again.id, "end")
 
         stats = inspector.get_queue_info(q)
-        assert (stats.processed, stats.failed, stats.processed_total) == (7, 0, 7)
+        assert (stats.processed, stats.failed, stats.processed_total) == (11, 0, 11)
         assert (stats.pending, stats.completed, stats.size) == (0, 1, 1)

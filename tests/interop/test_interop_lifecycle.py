@@ -23,6 +23,7 @@ from asynq_py.engine import (
     Inspector,
     Task,
     TaskIdConflictError,
+    TaskInfo,
     TaskNotFoundError,
     TaskStateError,
 )
@@ -209,10 +210,15 @@ def test_go_server_aggregates_python_grouped_tasks(go: Go, real_redis_url: str, 
     q = unique_queue("group")
     with Client(real_redis_url) as client, Inspector(real_redis_url) as inspector:
         in_g = [client.enqueue(Task("item", p), queue=q, group="g") for p in ("a", "b", "c")]
+        # Group h goes in through enqueue_many's one multi-task script call.
         in_h = [
-            client.enqueue(Task("item", "u1"), queue=q, group="h", unique=60),
-            client.enqueue(Task("item", "u2", headers={"k": "v"}), queue=q, group="h"),
+            info
+            for info in client.enqueue_many(
+                [Task("item", "u1", unique=60), Task("item", "u2", headers={"k": "v"})], queue=q, group="h"
+            )
+            if isinstance(info, TaskInfo)
         ]
+        assert len(in_h) == 2
         theirs = go.inspect("groups", q)
         assert theirs == [{"Group": "g", "Size": 3}, {"Group": "h", "Size": 2}]
         assert [(g.group, g.size) for g in inspector.groups(q)] == [("g", 3), ("h", 2)]

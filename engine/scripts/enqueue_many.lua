@@ -1,0 +1,104 @@
+-- Store many new tasks of one queue in one call (asynq-py only, docs/wire.md §4.1.23): for each task, in order,
+-- exactly what enqueue.lua, schedule.lua or add_to_group.lua does for one (§4.1.1-6), so the data stored is the same.
+-- KEYS[1] -> asynq:{<qname>}:pending
+-- KEYS[2] -> asynq:{<qname>}:scheduled
+-- KEYS[3] -> asynq:{<qname>}:groups
+-- KEYS[4...] -> per task, in order: asynq:{<qname>}:t:<task_id>; then asynq:{<qname>}:g:<group_key> if its kind is
+-- "g"; then asynq:{<qname>}:unique:<type>:<checksum> if its uniqueness TTL is not 0
+-- ARGV[1] -> wake channel, published to when a push made the pending list non-empty (as enqueue.lua's ARGV[5])
+-- ARGV[2...] -> per task, 6 each: kind ("p" pending, "s" scheduled, "g" added to a group), task message data,
+-- task ID, time (p: pending_since in Unix nsec; s: process_at in Unix seconds; g: current time in Unix seconds),
+-- group key ("" unless g), uniqueness TTL in seconds (0: not unique)
+-- Returns one entry per task: 1 if stored, 0 if the task ID already exists, -1 if the unique lock is held, or the
+-- text of the error one of its commands failed with (the writes it made before stay, as a one-task script's do;
+-- the tasks after it are still stored).
+local pending, scheduled, groups = KEYS[1], KEYS[2], KEYS[3]
+local results = {}
+local k = 4
+
+local function failed(reply)
+    return type(reply) == "table" and reply.err ~= nil
+end
+
+local function store(kind, data, id, time, group, ttl, task_key, group_key, unique_key)
+    local reply
+    if unique_key then
+        reply = redis.pcall("SET", unique_key, id, "NX", "EX", ttl)
+        if failed(reply) then
+            return reply.err
+        end
+        if not reply then
+            return -1
+        end
+    end
+    reply = redis.pcall("EXISTS", task_key)
+    if failed(reply) then
+        return reply.err
+    end
+    if reply == 1 then
+        return 0
+    end
+    if kind == "p" then
+        if unique_key then
+            reply = redis.pcall("HSET", task_key, "msg", data, "state", "pending", "pending_since", time,
+                "unique_key", unique_key)
+        else
+            reply = redis.pcall("HSET", task_key, "msg", data, "state", "pending", "pending_since", time)
+        end
+        if failed(reply) then
+            return reply.err
+        end
+        reply = redis.pcall("LPUSH", pending, id)
+        if failed(reply) then
+            return reply.err
+        end
+        if reply == 1 then
+            redis.pcall("PUBLISH", ARGV[1], "1")
+        end
+    elseif kind == "s" then
+        if unique_key then
+            reply = redis.pcall("HSET", task_key, "msg", data, "state", "scheduled", "unique_key", unique_key)
+        else
+            reply = redis.pcall("HSET", task_key, "msg", data, "state", "scheduled")
+        end
+        if failed(reply) then
+            return reply.err
+        end
+        reply = redis.pcall("ZADD", scheduled, time, id)
+        if failed(reply) then
+            return reply.err
+        end
+    else
+        reply = redis.pcall("HSET", task_key, "msg", data, "state", "aggregating", "group", group)
+        if failed(reply) then
+            return reply.err
+        end
+        reply = redis.pcall("ZADD", group_key, time, id)
+        if failed(reply) then
+            return reply.err
+        end
+        reply = redis.pcall("SADD", groups, group)
+        if failed(reply) then
+            return reply.err
+        end
+    end
+    return 1
+end
+
+for i = 2, #ARGV, 6 do
+    local kind, ttl = ARGV[i], ARGV[i + 5]
+    local task_key = KEYS[k]
+    k = k + 1
+    local group_key, unique_key
+    if kind == "g" then
+        group_key = KEYS[k]
+        k = k + 1
+    end
+    if ttl ~= "0" then
+        unique_key = KEYS[k]
+        k = k + 1
+    end
+    results[#results + 1] = store(kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ttl, task_key, group_key,
+        unique_key)
+end
+return results
