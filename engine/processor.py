@@ -423,7 +423,10 @@ class Processor:
         if isinstance(exc, RateLimited):
             # A downstream said "slow down": not a failure, so no retry used and no error handler.
             self._observe(run, "throttled")
-            await self._write(run, (rdb.throttle_call(msg, now=now, retry_at=now + exc.retry_after),))
+            call = rdb.retry_call(
+                msg, now=now, retry_at=now + exc.retry_after, is_failure=False, throttled=True
+            )
+            await self._write(run, (call,))
             return
         if not isinstance(exc, TimeoutError | asyncio.CancelledError | RevokeTask | SkipRetry):
             self._log.error(

@@ -72,7 +72,6 @@ __all__ = [
     "sadd_queue_call",
     "seed_limits",
     "server_time",
-    "throttle_call",
     "wait_call",
     "write_result_call",
     "write_scheduler_entries",
@@ -379,10 +378,17 @@ def requeue(msg: TaskMessage) -> Plan[None]:
     yield requeue_call(msg)
 
 
-def retry_call(msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool) -> Script:
-    """Return the call that moves an active task to retry; ``msg`` already carries the new error."""
+def retry_call(
+    msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool, throttled: bool = False
+) -> Script:
+    """Return the call that moves an active task to retry; ``msg`` already carries the new error.
+
+    ``throttled``: the handler raised ``RateLimited``, so no failure is counted but the queue's
+    throttled counters go up (docs/wire.md §2.3).
+    """
     q = msg.queue
     when = _utc(now)
+    counters = (keys.throttled_key(q, when), keys.throttled_total_key(q)) if throttled else ()
     return Script(
         "retry",
         (
@@ -394,35 +400,22 @@ def retry_call(msg: TaskMessage, *, now: float, retry_at: float, is_failure: boo
             keys.failed_key(q, when),
             keys.processed_total_key(q),
             keys.failed_total_key(q),
+            *counters,
         ),
-        (msg.id, encode_task_message(msg), int(retry_at), _stats_args(now), int(is_failure), MAX_INT64),
+        (
+            msg.id,
+            encode_task_message(msg),
+            int(retry_at),
+            _stats_args(now),
+            int(is_failure and not throttled),
+            MAX_INT64,
+        ),
     )
 
 
 def retry(msg: TaskMessage, *, now: float, retry_at: float, is_failure: bool) -> Plan[None]:
     """Move an active task to retry (see ``retry_call``)."""
     yield retry_call(msg, now=now, retry_at=retry_at, is_failure=is_failure)
-
-
-def throttle_call(msg: TaskMessage, *, now: float, retry_at: float) -> Script:
-    """Return the call that reschedules an active task whose handler raised ``RateLimited``.
-
-    The task goes to retry unchanged (no retry used, no failure counted) and the queue's throttled
-    counters go up (docs/wire.md §2.3).
-    """
-    q = msg.queue
-    return Script(
-        "throttle",
-        (
-            keys.task_key(q, msg.id),
-            keys.active_key(q),
-            keys.lease_key(q),
-            keys.retry_key(q),
-            keys.throttled_key(q, _utc(now)),
-            keys.throttled_total_key(q),
-        ),
-        (msg.id, int(retry_at), _stats_args(now)),
-    )
 
 
 def archive_call(msg: TaskMessage, *, now: float, raw: bytes | None = None) -> Script:

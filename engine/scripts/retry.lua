@@ -7,6 +7,9 @@
 -- KEYS[6] -> asynq:{<qname>}:failed:<yyyy-mm-dd>
 -- KEYS[7] -> asynq:{<qname>}:processed
 -- KEYS[8] -> asynq:{<qname>}:failed
+-- KEYS[9] -> asynq:{<qname>}:throttled:<yyyy-mm-dd> (asynq-py, optional: only for a task whose handler
+--            raised RateLimited, which comes with is_failure 0; docs/wire.md §2.3)
+-- KEYS[10] -> asynq:{<qname>}:throttled (with KEYS[9])
 -- ARGV[1] -> task ID
 -- ARGV[2] -> updated task message data
 -- ARGV[3] -> retry_at Unix time in seconds
@@ -39,5 +42,11 @@ if tonumber(ARGV[5]) == 1 then
         redis.call("INCR", KEYS[7])
         redis.call("INCR", KEYS[8])
     end
+end
+if KEYS[9] then
+    if redis.call("INCR", KEYS[9]) == 1 then
+        redis.call("EXPIREAT", KEYS[9], ARGV[4])
+    end
+    redis.call("INCR", KEYS[10])
 end
 return redis.status_reply("OK")
