@@ -80,18 +80,21 @@ def test_a_command_loads_only_its_own_module(env, r) -> None:
 
 def test_listing_and_enqueueing_on_one_server_load_no_redis_py(env, r) -> None:
     # A standalone server (this redis:// URL, or the embedded one's Unix socket) is reached
-    # through the engine's own connections; redis-py costs 100 ms or more to import.
-    # A command that prints no table (enqueue prints an id and a note) does not load Rich either.
+    # through the engine's own connections; redis-py costs 100 ms or more to import. A command
+    # loads no engine module it does not use: enqueue prints no table (no Rich) and decodes no
+    # message (no protobuf: it encodes its own), queues decodes none either.
+    server_side = ("limits", "rdb_limits", "redispy", "pipelined", "routing", "server", "processor")
+    info = "asynq_py.engine.info"
     cases = {
-        ("ls", "pending"): (),
-        ("enqueue", "startup:guard", "--payload", '{"n": 1}'): ("rich",),
+        ("ls", "pending"): (info,),
+        ("enqueue", "startup:guard", "--payload", '{"n": 1}'): ("rich", "google.protobuf", info),
+        ("queues",): ("google.protobuf",),
     }
     for args, more in cases.items():
         _, modules = loaded_modules(*args, env=env)
         assert heavy(modules, "redis", "textual", "opentelemetry", "prometheus_client", *more) == []
         assert heavy(modules, "asyncio", "ssl") == []  # a blocking client, no TLS
-        unused = ("info", "limits", "rdb_limits", "redispy", "pipelined", "routing", "server", "processor")
-        assert heavy(modules, *(f"asynq_py.engine.{name}" for name in unused)) == []
+        assert heavy(modules, *(f"asynq_py.engine.{name}" for name in server_side)) == []
         assert heavy(modules, "importlib.resources", "tomllib") == []  # no config file here
 
 
