@@ -34,7 +34,7 @@ from .resp import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Sequence
+    from collections.abc import AsyncGenerator, Awaitable, Sequence
 
     from .calls import Arg
     from .config import RedisConnOpt
@@ -128,6 +128,8 @@ class _Protocol(asyncio.Protocol):
         self._last_reply = 0.0
         self.broken: BaseException | None = None
         """Why the connection can no longer be used, once it cannot."""
+        self.ends_with_loop: AsyncGenerator[None, None] | None = None
+        """``_closed_at_loop_end`` for this connection, kept suspended while the connection lives."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -236,6 +238,19 @@ class _Protocol(asyncio.Protocol):
         self._fail(ConnectionLost("connection closed"))
 
 
+async def _closed_at_loop_end(protocol: _Protocol) -> AsyncGenerator[None, None]:
+    """Closes ``protocol`` when its event loop shuts down (the end of ``asyncio.run``).
+
+    A transport can only be closed by its own loop: once the loop is closed, ``close()`` cannot
+    close the socket, which then stays open in a reference cycle until the garbage collector warns
+    about it. A loop that shuts down closes the async generators it started, this one included.
+    """
+    try:
+        yield
+    finally:
+        protocol.close()
+
+
 def _retrieve(task: asyncio.Task[Any]) -> None:
     """Mark a failed opening's error as seen (its callers may all have been cancelled)."""
     if not task.cancelled():
@@ -307,6 +322,8 @@ class PipelinedConnection:
             except BaseException:
                 protocol.close()
                 raise
+        protocol.ends_with_loop = _closed_at_loop_end(protocol)
+        await anext(protocol.ends_with_loop)
         # Kept here, not by the callers: if they were all cancelled meanwhile, close() must still
         # find this connection (else it is left open until the garbage collector warns about it).
         self._protocol = protocol

@@ -23,12 +23,56 @@ import pytest
 import redis
 import redis.asyncio as aredis
 from helpers import unique_queue
+from socket_guard import SocketGuard
 
 from asynq_py.engine.embedded import server_binary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--redis-url", default=None, help="run the 'real' tests against this Redis")
+
+
+_sockets = SocketGuard()
+_sockets.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    _sockets.owner = item.nodeid
+    try:
+        return (yield)
+    finally:
+        _sockets.owner = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[object]:
+    """Sockets a session- or module-scoped fixture makes are its own, checked when it is torn down."""
+    if fixturedef.scope == "function":
+        return (yield)
+    test, _sockets.owner = _sockets.owner, f"{fixturedef.scope} fixture {fixturedef.argname}"
+    try:
+        return (yield)
+    finally:
+        _sockets.owner = test
+
+
+def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[Any]) -> None:
+    if fixturedef.scope != "function":
+        _fail_if_open(f"{fixturedef.scope} fixture {fixturedef.argname}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Fail the test whose sockets are still open once its fixtures are torn down (socket_guard.py)."""
+    yield
+    _fail_if_open(item.nodeid)
+
+
+def _fail_if_open(owner: str) -> None:
+    left = _sockets.left_open(owner)
+    if left:
+        pytest.fail(f"{owner} left {len(left)} socket(s) open:\n" + "\n".join(left), pytrace=False)
 
 
 def free_port() -> int:

@@ -64,11 +64,13 @@ def test_embedded_server_is_shared_and_durable(tmp_path: Path) -> None:
         # A second process finds the same server through the socket.
         code = f"import asynq_py.engine as e; e.Client({url!r}).enqueue(e.Task('from-child'), task_id='c1')"
         subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-        assert Inspector(url).get_task_info("default", "c1").type == "from-child"
+        with Inspector(url) as inspector:
+            assert inspector.get_task_info("default", "c1").type == "from-child"
         server.stop()
         assert not server.is_running()
         url = server.ensure_running()
-        assert Inspector(url).get_task_info("default", "c1").type == "from-child"
+        with Inspector(url) as inspector:
+            assert inspector.get_task_info("default", "c1").type == "from-child"
     finally:
         server.stop()
 

@@ -639,7 +639,8 @@ class TestBehaviour:
 
     async def test_redis_down_banner_keeps_data_and_recovers(self, real_server_factory, ui) -> None:
         server = real_server_factory()
-        Client(server.url).enqueue(Task("t"), task_id="a")
+        with Client(server.url) as client:
+            client.enqueue(Task("t"), task_id="a")
         inspector = AsyncInspector(server.url)
         app = DashboardApp(inspector, refresh_s=0.2)
         try:
@@ -656,7 +657,8 @@ class TestBehaviour:
                 await ui.wait(pilot, lambda: isinstance(app.screen, QueueScreen))
                 assert app.screen.query_one("#banner").display
                 await asyncio.to_thread(server.start)
-                Client(server.url).enqueue(Task("t"), task_id="b")
+                with Client(server.url) as client:
+                    client.enqueue(Task("t"), task_id="b")
                 await ui.wait(pilot, lambda: not app.screen.query_one("#banner").display)
                 await ui.wait(pilot, lambda: ui.keys(app, "#tasks") == ["b"])
         finally:

@@ -1,0 +1,1 @@
+../tests/socket_guard.py
