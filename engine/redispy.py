@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +167,34 @@ def _options(target: object) -> RedisConnOpt:
     raise ValidationError(f"not a Redis URL, RedisConnOpt or redis-py client: {type(target).__name__}")
 
 
+FOLLOW_MASTER_S = 1.0
+"""How often, at most, a link on Sentinel asks the Sentinels which node is the master now."""
+
+
+class _MasterCheck:
+    """When a link on Sentinel next asks which node the Sentinels name as the master.
+
+    redis-py asks only when it opens a connection, so one that stays open keeps sending to a
+    master the Sentinels have replaced. A master demoted while it still runs (a failover of a live
+    master, or a second failover right after the first) takes those writes until the Sentinels
+    reconfigure it, up to 10 s later, and then drops them: completed tasks run again. Go's client
+    drops such connections on the Sentinels' ``+switch-master``; asking on use does the same within
+    ``FOLLOW_MASTER_S``. Given the new address, redis-py closes the idle connections to the old
+    master at once and the busy ones when they are released.
+    """
+
+    def __init__(self) -> None:
+        self._next = 0.0
+
+    def due(self) -> bool:
+        """True at most once per ``FOLLOW_MASTER_S``."""
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + FOLLOW_MASTER_S
+        return True
+
+
 class SyncLink:
     """Sends calls on a blocking redis-py client (made from a URL or options, or the caller's own).
 
@@ -180,9 +209,14 @@ class SyncLink:
         self._owned = isinstance(target, str | RedisConnOpt)
         self._wire = wire
         self._refresher = Refresher()
+        self._master_check = _MasterCheck()
 
     def send(self, calls: Sequence[Command | Script]) -> list[Any]:
         """Send ``calls`` and return their replies, an error reply as its redis-py exception."""
+        if self._sentinels and self._master_check.due():
+            pool: Any = self.client.connection_pool  # type: ignore[union-attr]  # a SentinelConnectionPool
+            with contextlib.suppress(*ERRORS):  # no Sentinel answers: the call itself will say so
+                pool.get_master_address()
         if len(calls) == 1:
             try:
                 return [self.client.execute_command(*self._wire(calls[0]))]  # type: ignore[no-untyped-call]
@@ -254,9 +288,14 @@ class AsyncLink:
         self._owned = isinstance(target, str | RedisConnOpt)
         self._wire = wire
         self._refresher = Refresher()
+        self._master_check = _MasterCheck()
 
     async def send(self, calls: Sequence[Command | Script]) -> list[Any]:
         """Send ``calls`` and return their replies, an error reply as its redis-py exception."""
+        if self._sentinels and self._master_check.due():
+            pool: Any = self.client.connection_pool  # type: ignore[union-attr]  # a SentinelConnectionPool
+            with contextlib.suppress(*ERRORS):  # no Sentinel answers: the call itself will say so
+                await pool.get_master_address()
         if len(calls) == 1:
             try:
                 return [await self.client.execute_command(*self._wire(calls[0]))]

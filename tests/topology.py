@@ -264,6 +264,12 @@ def cluster_factory(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
 # Sentinel --------------------------------------------------------------------------------------
 
 
+DOWN_AFTER_MS = 3000
+"""How long a node may not answer before a Sentinel deems it down. A Sentinel pings once a second,
+so at 1000 it had no slack: under load a master just promoted missed one reply and the Sentinels
+failed it over too, while it ran on (two masters for 10 s; in chaos (c), nearly every task twice)."""
+
+
 class Sentinel:
     """One ``valkey-server --sentinel`` process with its own config file."""
 
@@ -278,7 +284,7 @@ class Sentinel:
             f"dir {workdir}\n"
             f"logfile {workdir / 'sentinel.log'}\n"
             f"sentinel monitor mymaster {master_host} {master_port} 2\n"
-            "sentinel down-after-milliseconds mymaster 1000\n"
+            f"sentinel down-after-milliseconds mymaster {DOWN_AFTER_MS}\n"
             "sentinel failover-timeout mymaster 5000\n"
             "sentinel parallel-syncs mymaster 1\n"
             # Seen from a master in a namespace, this host is its veth address: announce loopback,

@@ -1,5 +1,5 @@
-"""Faults of Redis itself on a real server: huge payloads (R16), OOM and eviction policy (R15), and a
-Sentinel failover after SIGKILL of the master (R9).
+"""Faults of Redis itself on a real server: huge payloads (R16), OOM and eviction policy (R15), a
+Sentinel failover after SIGKILL of the master (R9), and a failover of a master that stays up.
 
 Data nodes come from ``real_server_factory``; Sentinels are ``valkey-server <conf> --sentinel``
 processes from ``tests/topology.py``, terminated in ``finally``. Every wait polls
@@ -8,6 +8,7 @@ against a deadline.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -20,9 +21,10 @@ from typing import Any
 import pytest
 import redis
 from helpers import wait_for
-from topology import replication, start_sentinels
+from topology import SentinelGroup, replication, sentinel_factory, start_sentinels
 
 from asynq_py.engine import (
+    AsyncClient,
     AsynqError,
     BrokerError,
     Client,
@@ -35,8 +37,10 @@ from asynq_py.engine import (
     ValidationError,
 )
 from asynq_py.engine.client import DEFAULT_MAX_PAYLOAD_BYTES
+from asynq_py.engine.redispy import FOLLOW_MASTER_S
 
 pytestmark = pytest.mark.real
+__all__ = ["sentinel_factory"]
 
 MiB = 1024 * 1024
 
@@ -367,3 +371,49 @@ def test_sentinel_failover_after_master_sigkill(real_server_factory, servers, tm
             servers.pop().shutdown()
         for s in sentinels:
             s.stop()
+
+
+def failover_of_a_live_master(group: SentinelGroup) -> int:
+    """Have the Sentinels promote the replica while the master stays up; return the new master's port.
+
+    The old master goes on taking writes until the Sentinels reconfigure it, seconds later, and
+    then drops them for its successor's data.
+    """
+    (replica,) = group.replicas
+    group.sentinels[0].client.execute_command("SENTINEL", "FAILOVER", "mymaster")
+    named = lambda: {s.master_port() for s in group.sentinels} == {replica.port}  # noqa: E731
+    wait_for(named, 30, "every Sentinel to name the replica", interval=0.1)
+    return int(replica.port)
+
+
+@pytest.mark.cluster
+def test_a_client_follows_the_failover_of_a_live_master(sentinel_factory) -> None:
+    """Before, the client's open connection kept writing to the demoted master, whose writes were
+    then dropped: in chaos (c), a second failover right after the first ran nearly every task twice."""
+    group: SentinelGroup = sentinel_factory(replicas=1)
+    with Client(group.url) as client:
+        client.enqueue(Task("t"), queue="follow", task_id="before")  # a connection to the old master
+        asked = time.monotonic()
+        new_port = failover_of_a_live_master(group)
+        time.sleep(max(0.0, asked + FOLLOW_MASTER_S - time.monotonic()))
+        client.enqueue(Task("t"), queue="follow", task_id="after")
+    with redis.Redis(port=new_port) as new_master:
+        assert new_master.exists("asynq:{follow}:t:after") == 1
+
+
+@pytest.mark.cluster
+def test_an_async_client_follows_the_failover_of_a_live_master(sentinel_factory) -> None:
+    group: SentinelGroup = sentinel_factory(replicas=1)
+
+    async def enqueue_across_the_failover() -> int:
+        async with AsyncClient(group.url) as client:
+            await client.enqueue(Task("t"), queue="follow", task_id="before")
+            asked = time.monotonic()
+            new_port = await asyncio.to_thread(failover_of_a_live_master, group)
+            await asyncio.sleep(max(0.0, asked + FOLLOW_MASTER_S - time.monotonic()))
+            await client.enqueue(Task("t"), queue="follow", task_id="after")
+        return new_port
+
+    new_port = asyncio.run(enqueue_across_the_failover())
+    with redis.Redis(port=new_port) as new_master:
+        assert new_master.exists("asynq:{follow}:t:after") == 1
