@@ -479,6 +479,14 @@ def test_missed_ticks_are_skipped_not_caught_up(schedulers, raw, queue) -> None:
     assert ticks(raw, queue, entry_id) == [int(first + period * 2), int(first + period * 4)]
 
 
+def save(path: Path, text: str) -> None:
+    """Replace ``path``'s content in one step, as editors save: ``write_text`` truncates first, and
+    the manager could read the empty file (no entries) before the new content."""
+    new = path.with_suffix(".new")
+    new.write_text(text)
+    new.replace(path)
+
+
 @real
 def test_editing_the_toml_file_changes_the_schedule(
     schedulers, raw, inspector, queue, tmp_path, caplog
@@ -490,23 +498,24 @@ def test_editing_the_toml_file_changes_the_schedule(
     manager.start()
     types = lambda: {inspector.get_task_info(queue, i).type for i in task_ids(raw, queue)}  # noqa: E731
     wait_for(lambda: "first" in types(), timeout=5, what="the first entry")
-    path.write_text(
+    save(
+        path,
         "[[schedule]]\n"
         + entry.format(t="second")
         + '\n[[schedule]]\nid = "named"\n'
-        + entry.format(t="third")
+        + entry.format(t="third"),
     )
     wait_for(lambda: {"second", "third"} <= types(), timeout=5, what="the edited entries")
     assert sorted(e.task_type for e in manager.entries()) == ["second", "third"]
     with caplog.at_level(logging.ERROR, logger="asynq_py.scheduler"):
-        path.write_text("[[schedule]]\nspec = 'every day'\ntype = 'x'\n")
+        save(path, "[[schedule]]\nspec = 'every day'\ntype = 'x'\n")
         wait_for(lambda: "keeping the current entries" in caplog.text, timeout=5, what="the error")
     assert "key 'spec': bad cron spec \"every day\"" in caplog.text
     syncs = manager.syncs
     time.sleep(0.5)
     assert sorted(e.task_type for e in manager.entries()) == ["second", "third"]
     assert manager.syncs == syncs
-    path.write_text("")
+    save(path, "")
     wait_for(lambda: not manager.entries(), timeout=5, what="all entries removed")
 
 
