@@ -3,19 +3,16 @@
 Every worker is a separate process running ``worker_app.py`` (fast profile: lease 2 s, heartbeat
 0.5 s, recoverer every 0.5 s with a 0.5 s cut-off, retry delay 0.2 s, forwarder every 0.5 s), and
 records every handler start and end in a ledger file outside Redis (reliability spec §2.1). Each
-worker runs in its own session and is killed with its process group when the test ends; every wait
-polls against a deadline.
+worker is a chaos ``WorkerProc``: it runs in its own session and is killed with its process group
+when the test ends; every wait polls against a deadline.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +21,7 @@ from typing import Any
 
 import pytest
 import redis
+from chaos.harness import WorkerProc
 from helpers import wait_for
 
 from asynq_py.engine import (
@@ -50,67 +48,25 @@ RETAIN = 120
 """Retention (s) given to test tasks, so that completed ones stay visible to the inspector."""
 
 
-class Worker:
-    """One ``worker_app.py`` process (a session leader, so its children share its process group)."""
-
-    def __init__(self, args: list[str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in kill()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER_APP), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.pid = self.proc.pid
-        self._watchdog = threading.Timer(WORKER_LIFETIME_S, self.kill)
-        self._watchdog.daemon = True
-        self._watchdog.start()
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def signal(self, signum: int) -> None:
-        self.proc.send_signal(signum)
-
-    def wait(self, timeout: float) -> int:
-        """Return the exit code; fail (the process is killed later) if it runs past ``timeout``."""
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"worker {self.pid} still running after {timeout:g}s\n{self.log()}"
-            ) from None
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group (the worker and any children it forked) and reap it."""
-        self._watchdog.cancel()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        try:
-            self.proc.wait(10)
-        finally:
-            self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-
 @pytest.fixture
 def ledger(tmp_path: Path) -> Path:
     return tmp_path / "ledger.jsonl"
 
 
 @pytest.fixture
-def spawn(tmp_path: Path, queue: str, ledger: Path) -> Iterator[Callable[..., Worker]]:
+def spawn(tmp_path: Path, queue: str, ledger: Path) -> Iterator[Callable[..., WorkerProc]]:
     """Start workers on ``queue`` writing to ``ledger``; every one is killed at the end of the test."""
-    workers: list[Worker] = []
+    workers: list[WorkerProc] = []
 
-    def start(url: str, concurrency: int = 2, processes: int = 1, shutdown_timeout: float = 2.0) -> Worker:
+    def start(
+        url: str, concurrency: int = 2, processes: int = 1, shutdown_timeout: float = 2.0
+    ) -> WorkerProc:
         args = ["--redis", url, "--queue", queue, "--ledger", str(ledger), "--concurrency", str(concurrency),
                 "--processes", str(processes), "--shutdown-timeout", str(shutdown_timeout)]  # fmt: skip
-        worker = Worker(args, tmp_path / f"worker{len(workers)}.log")
+        log_path = tmp_path / f"worker{len(workers)}.log"
+        worker = WorkerProc(
+            [sys.executable, str(WORKER_APP), *args], log_path, WORKER_LIFETIME_S, concurrency
+        )
         workers.append(worker)
         return worker
 
@@ -125,7 +81,7 @@ def servers_of(inspector: Inspector, queue: str) -> list[ServerInfo]:
     return [s for s in inspector.servers() if queue in s.queues]
 
 
-def wait_server(inspector: Inspector, queue: str, worker: Worker, timeout: float = 10.0) -> ServerInfo:
+def wait_server(inspector: Inspector, queue: str, worker: WorkerProc, timeout: float = 10.0) -> ServerInfo:
     """Wait for ``worker``'s heartbeat (its signal handlers are installed by then)."""
 
     def find() -> ServerInfo | None:
