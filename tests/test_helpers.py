@@ -1,11 +1,14 @@
-"""The shared test helpers: bounded waits that report what they waited for, and unique names."""
+"""The shared test helpers: bounded waits that report what they waited for, unique names, and the
+guard against sockets a test leaves open."""
 
 from __future__ import annotations
 
 import itertools
+import socket
 
 import pytest
 from helpers import unique_queue, wait_for, wait_for_async
+from socket_guard import SocketGuard
 
 
 def test_wait_for_returns_the_first_truthy_value() -> None:
@@ -63,3 +66,25 @@ def test_unique_queue_names_differ() -> None:
     names = {unique_queue("cron") for _ in range(100)}
     assert len(names) == 100
     assert all(name.startswith("cron-") for name in names)
+
+
+def test_the_socket_guard_names_the_sockets_an_owner_left_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "__init__", socket.socket.__init__)  # conftest's guard, put back
+    guard = SocketGuard()
+    guard.install()
+    guard.owner = "a test"
+    with socket.socket():
+        pass
+    left = socket.socket()
+    guard.owner = None
+    untracked = socket.socket()
+    try:
+        (found,) = guard.left_open("a test")
+        assert found.startswith(repr(left))
+        assert "tests/test_helpers.py:" in found
+        assert "in test_the_socket_guard_names_the_sockets_an_owner_left_open" in found
+        assert guard.left_open("another test") == []
+    finally:
+        left.close()
+        untracked.close()
+    assert guard.left_open("a test") == []
