@@ -18,33 +18,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import enum
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from asynq_py.engine import ServeMux, Task, TaskContext
 
-
-class Color(enum.Enum):
-    RED = "red"
-    BLUE = "blue"
-
-
-@dataclasses.dataclass
-class Address:
-    city: str
-    zip_code: int = 0
-
-
-@dataclasses.dataclass
-class Order:
-    sku: str
-    ship_to: Address
-    tags: list[str] = dataclasses.field(default_factory=list)
-
+# The argument types are the typed-task tests' own (tests/typed_args.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from typed_args import Address, Color, Order
 
 mux = ServeMux()
 

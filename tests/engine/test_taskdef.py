@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +9,7 @@ from typing import Any
 
 import pytest
 from helpers import wait_for
+from typed_args import Address, Color, Order
 
 from asynq_py.engine import (
     Client,
@@ -24,24 +23,6 @@ from asynq_py.engine import (
     TaskState,
     ValidationError,
 )
-
-
-class Color(enum.Enum):
-    RED = "red"
-    BLUE = "blue"
-
-
-@dataclasses.dataclass
-class Address:
-    city: str
-    zip_code: int = 0
-
-
-@dataclasses.dataclass
-class Order:
-    sku: str
-    ship_to: Address
-    tags: list[str] = dataclasses.field(default_factory=list)
 
 
 def _mux() -> tuple[ServeMux, list[dict[str, Any]]]:

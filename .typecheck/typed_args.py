@@ -1,0 +1,1 @@
+../tests/typed_args.py
