@@ -15,6 +15,7 @@ import-linter contract: a module imports only from the layers below it)::
                         the background loops, one each
     processor           dequeue under a lease, run the handler, write the outcome
     client, inspector   Client/AsyncClient (enqueue), Inspector/AsyncInspector (read and admin)
+    coalescing          AsyncClient's concurrent enqueues gathered into one plan per loop step
     rdb_limits          plans of the flow-control limits (set, remove, read with their use)
     rdb, rdb_inspect    plans: the Redis calls of each operation, without I/O
     broker              the only code that runs calls (resp's hiredis connections, else redispy)

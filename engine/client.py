@@ -30,7 +30,7 @@ from .task import Task, TaskInfo, TaskState, task_info_from_message
 from .wire import TaskMessage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from types import TracebackType
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "AsyncClient", "Client", "Durability", "EnqueueHook"]
@@ -179,28 +179,33 @@ class _ClientCore:
         self.registered_queues.add(msg.queue)
         return self._info(msg, state, now, process_at)
 
+    def new_task(self, task: Task, options: Options) -> rdb.NewTask:
+        """Build what ``store_plan`` takes for one task, enqueued now."""
+        now = self.clock.now()
+        msg, opts, process_at = self.message(task, options, now)
+        return msg, now, process_at, self._unique_ttl_s(opts)
+
     def enqueue_many_plan(self, tasks: Iterable[Task], options: Options) -> Plan[list[TaskInfo | AsynqError]]:
         now = self.clock.now()
         built = [self.message(task, options, now) for task in tasks]
-        if not built:
+        return (yield from self.store_plan([(m, now, at, self._unique_ttl_s(o)) for m, o, at in built]))
+
+    def store_plan(self, tasks: Sequence[rdb.NewTask]) -> Plan[list[TaskInfo | AsynqError]]:
+        """Store ``tasks``; return each one's info or error, in order."""
+        if not tasks:
             return []
         # One script call per queue and chunk (docs/wire.md §4.1.23): each queue's keys share a
         # hash tag, so a call is cluster-safe, and its tasks are written in the order given.
         by_queue: dict[str, list[int]] = {}
-        for i, (msg, _, _) in enumerate(built):
-            by_queue.setdefault(msg.queue, []).append(i)
+        for i, new in enumerate(tasks):
+            by_queue.setdefault(new[0].queue, []).append(i)
         chunks = [
             indexes[start : start + rdb.ENQUEUE_MANY_CHUNK]
             for indexes in by_queue.values()
             for start in range(0, len(indexes), rdb.ENQUEUE_MANY_CHUNK)
         ]
         calls = [
-            rdb.enqueue_many_call(
-                built[chunk[0]][0].queue,
-                [(built[i][0], built[i][2], self._unique_ttl_s(built[i][1])) for i in chunk],
-                now=now,
-            )
-            for chunk in chunks
+            rdb.enqueue_many_call(tasks[chunk[0]][0].queue, [tasks[i] for i in chunk]) for chunk in chunks
         ]
         new_queues = sorted(by_queue.keys() - self.registered_queues)
         # One WAIT per queue after all the writes: each goes to the node that owns its queue.
@@ -214,12 +219,12 @@ class _ClientCore:
         self.registered_queues.update(
             q for q, r in zip(new_queues, registered, strict=True) if not isinstance(r, Exception)
         )
-        codes: list[Any] = [None] * len(built)
+        codes: list[Any] = [None] * len(tasks)
         for chunk, reply in zip(chunks, replies[len(new_queues) : len(replies) - len(waits)], strict=True):
             for n, i in enumerate(chunk):  # a call that failed as a whole failed each of its tasks
                 codes[i] = reply if isinstance(reply, AsynqError) else reply[n]
         results: list[TaskInfo | AsynqError] = []
-        for (msg, _, process_at), code in zip(built, codes, strict=True):
+        for (msg, now, process_at, _), code in zip(tasks, codes, strict=True):
             if isinstance(code, AsynqError):
                 results.append(code)
                 continue
@@ -347,10 +352,22 @@ class AsyncClient:
         replication = _replication(durability, min_replicas, replication_timeout_s)
         self._core = _ClientCore(clock or RealClock(), max_payload_bytes, enqueue_hook, replication)
         self._broker = AsyncBroker(redis)
+        # Imported here: coalescing loads asyncio, which the blocking Client does not need.
+        from .coalescing import Coalescer
+
+        self._coalescer = Coalescer(self._broker, self._core.store_plan)
 
     async def enqueue(self, task: Task, **options: Unpack[Options]) -> TaskInfo:
-        """Store ``task``; see ``Client.enqueue``."""
-        return await self._broker.run(self._core.enqueue_plan(task, options))
+        """Store ``task``; see ``Client.enqueue``.
+
+        Enqueues awaited concurrently (for example from many request handlers) are coalesced:
+        those made while another is in flight go to Redis together, one script call per queue,
+        and each caller still gets its own result or error.
+        """
+        coalescer = self._coalescer
+        if not coalescer.busy:
+            return await coalescer.run_alone(self._core.enqueue_plan(task, options))
+        return await coalescer.submit(self._core.new_task(task, options))
 
     async def enqueue_in(
         self, delay: timedelta | float, task: Task, **options: Unpack[LaterOptions]

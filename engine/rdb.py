@@ -34,6 +34,7 @@ __all__ = [
     "Dequeued",
     "Fetched",
     "LeaseReport",
+    "NewTask",
     "Replication",
     "aggregate_group",
     "archive",
@@ -129,16 +130,19 @@ ENQUEUE_MANY_CHUNK = 250
 """Most tasks one ``enqueue_many`` script call stores (a call of this size runs for a few ms)."""
 
 
-def enqueue_many_call(
-    queue: str, tasks: Sequence[tuple[TaskMessage, float, int | None]], *, now: float
-) -> Script:
-    """Return the one call that stores ``tasks`` (message, process_at, unique TTL) of ``queue``.
+NewTask = tuple[TaskMessage, float, float, int | None]
+"""A task to store: its message, the time it is enqueued, when it is to run (process_at), and its
+uniqueness TTL in seconds (None: not unique); as ``enqueue_call`` takes them."""
+
+
+def enqueue_many_call(queue: str, tasks: Sequence[NewTask]) -> Script:
+    """Return the one call that stores ``tasks``, all of ``queue``.
 
     Each task is stored as ``enqueue_call`` would store it alone (docs/wire.md §4.1.23).
     """
     task_keys: list[str] = [keys.pending_key(queue), keys.scheduled_key(queue), keys.groups_key(queue)]
     args: list[Arg] = [keys.wake_channel(queue)]
-    for msg, process_at, unique_ttl_s in tasks:
+    for msg, now, process_at, unique_ttl_s in tasks:
         task_keys.append(keys.task_key(queue, msg.id))
         ttl = unique_ttl_s or 0
         if process_at > now:

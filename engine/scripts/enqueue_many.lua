@@ -13,78 +13,49 @@
 -- text of the error one of its commands failed with (the writes it made before stay, as a one-task script's do;
 -- the tasks after it are still stored).
 local pending, scheduled, groups = KEYS[1], KEYS[2], KEYS[3]
-local results = {}
-local k = 4
 
-local function failed(reply)
-    return type(reply) == "table" and reply.err ~= nil
+-- A command's error ends its task's store (below, through pcall), not the whole call.
+local function call(...)
+    local reply = redis.pcall(...)
+    if type(reply) == "table" and reply.err then
+        error(reply)
+    end
+    return reply
 end
 
 local function store(kind, data, id, time, group, ttl, task_key, group_key, unique_key)
-    local reply
-    if unique_key then
-        reply = redis.pcall("SET", unique_key, id, "NX", "EX", ttl)
-        if failed(reply) then
-            return reply.err
-        end
-        if not reply then
-            return -1
-        end
+    if unique_key and not call("SET", unique_key, id, "NX", "EX", ttl) then
+        return -1
     end
-    reply = redis.pcall("EXISTS", task_key)
-    if failed(reply) then
-        return reply.err
-    end
-    if reply == 1 then
+    if call("EXISTS", task_key) == 1 then
         return 0
     end
     if kind == "p" then
         if unique_key then
-            reply = redis.pcall("HSET", task_key, "msg", data, "state", "pending", "pending_since", time,
-                "unique_key", unique_key)
+            call("HSET", task_key, "msg", data, "state", "pending", "pending_since", time, "unique_key", unique_key)
         else
-            reply = redis.pcall("HSET", task_key, "msg", data, "state", "pending", "pending_since", time)
+            call("HSET", task_key, "msg", data, "state", "pending", "pending_since", time)
         end
-        if failed(reply) then
-            return reply.err
-        end
-        reply = redis.pcall("LPUSH", pending, id)
-        if failed(reply) then
-            return reply.err
-        end
-        if reply == 1 then
+        if call("LPUSH", pending, id) == 1 then
             redis.pcall("PUBLISH", ARGV[1], "1")
         end
     elseif kind == "s" then
         if unique_key then
-            reply = redis.pcall("HSET", task_key, "msg", data, "state", "scheduled", "unique_key", unique_key)
+            call("HSET", task_key, "msg", data, "state", "scheduled", "unique_key", unique_key)
         else
-            reply = redis.pcall("HSET", task_key, "msg", data, "state", "scheduled")
+            call("HSET", task_key, "msg", data, "state", "scheduled")
         end
-        if failed(reply) then
-            return reply.err
-        end
-        reply = redis.pcall("ZADD", scheduled, time, id)
-        if failed(reply) then
-            return reply.err
-        end
+        call("ZADD", scheduled, time, id)
     else
-        reply = redis.pcall("HSET", task_key, "msg", data, "state", "aggregating", "group", group)
-        if failed(reply) then
-            return reply.err
-        end
-        reply = redis.pcall("ZADD", group_key, time, id)
-        if failed(reply) then
-            return reply.err
-        end
-        reply = redis.pcall("SADD", groups, group)
-        if failed(reply) then
-            return reply.err
-        end
+        call("HSET", task_key, "msg", data, "state", "aggregating", "group", group)
+        call("ZADD", group_key, time, id)
+        call("SADD", groups, group)
     end
     return 1
 end
 
+local results = {}
+local k = 4
 for i = 2, #ARGV, 6 do
     local kind, ttl = ARGV[i], ARGV[i + 5]
     local task_key = KEYS[k]
@@ -98,7 +69,11 @@ for i = 2, #ARGV, 6 do
         unique_key = KEYS[k]
         k = k + 1
     end
-    results[#results + 1] = store(kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ttl, task_key, group_key,
-        unique_key)
+    local ok, result = pcall(store, kind, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ttl, task_key,
+        group_key, unique_key)
+    if not ok then
+        result = type(result) == "table" and result.err or tostring(result)
+    end
+    results[#results + 1] = result
 end
 return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -19,6 +20,7 @@ from asynq_py.engine import (
     BrokerError,
     Client,
     DuplicateTaskError,
+    RedisUnavailableError,
     SimulatedClock,
     Task,
     TaskIdConflictError,
@@ -28,6 +30,7 @@ from asynq_py.engine import (
     rdb,
 )
 from asynq_py.engine.client import new_task_id
+from asynq_py.engine.scripts import all_scripts
 
 
 @pytest.fixture
@@ -295,34 +298,51 @@ def redis_contents(r: redis.Redis) -> dict[bytes, tuple[bytes | None, bool]]:
     return {key: (r.dump(key), r.ttl(key) > 0) for key in sorted(r.keys("*"))}
 
 
-def outcome(result: TaskInfo | Exception) -> object:
+def outcome(result: TaskInfo | BaseException) -> object:
     return result if isinstance(result, TaskInfo) else type(result)
 
 
+def store_mixed_batch(url: str, clock: SimulatedClock, how: str) -> list[TaskInfo | BaseException]:
+    """Store ``mixed_batch()``: one ``enqueue`` at a time, by ``enqueue_many``, or by concurrent
+    ``AsyncClient.enqueue`` calls (the first goes alone, the others are coalesced)."""
+    if how == "concurrent":
+
+        async def concurrently() -> list[TaskInfo | BaseException]:
+            async with AsyncClient(url, clock=clock) as client:
+                enqueues = (client.enqueue(task) for task in mixed_batch())
+                return await asyncio.gather(*enqueues, return_exceptions=True)
+
+        return asyncio.run(concurrently())
+    with Client(url, clock=clock) as client:
+        if how == "enqueue_many":
+            return list(client.enqueue_many(mixed_batch()))
+        results: list[TaskInfo | BaseException] = []
+        for task in mixed_batch():
+            try:
+                results.append(client.enqueue(task))
+            except AsynqError as exc:
+                results.append(exc)
+        return results
+
+
 @pytest.mark.real
-def test_enqueue_many_stores_exactly_what_one_by_one_enqueues_store(
-    real_redis_url: str, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("how", "script_calls"), [("enqueue_many", 3 + 2), ("concurrent", 1 + 3 + 2)])
+def test_multi_task_calls_store_exactly_what_one_by_one_enqueues_store(
+    real_redis_url: str, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch, how: str, script_calls: int
 ) -> None:
     """The same tasks through the multi-task script and through one script call each leave
     byte-identical Redis contents (and publish the same wake-ups), with the same result per task."""
-    monkeypatch.setattr(rdb, "ENQUEUE_MANY_CHUNK", 4)  # q1's 12 tasks take 3 calls
+    monkeypatch.setattr(rdb, "ENQUEUE_MANY_CHUNK", 4)  # 4 tasks a call: q1's take 3, q2's 2
     r = redis.Redis.from_url(real_redis_url, socket_timeout=5)
+    for lua in all_scripts().values():  # no call is refused with NOSCRIPT and counted twice
+        r.script_load(lua.source)
     seen = []
     try:
-        for batch in (False, True):
+        for way in ("one_by_one", how):
             r.flushdb()
             r.set("asynq:{q1}:g:broken", "not a sorted set")
             r.config_resetstat()
-            with Client(real_redis_url, clock=clock) as client:
-                if batch:
-                    results = client.enqueue_many(mixed_batch())
-                else:
-                    results = []
-                    for task in mixed_batch():
-                        try:
-                            results.append(client.enqueue(task))
-                        except AsynqError as exc:
-                            results.append(exc)
+            results = store_mixed_batch(real_redis_url, clock, way)
             stats = r.info("commandstats")
             scripts = int(stats["cmdstat_evalsha"]["calls"])
             seen.append((redis_contents(r), int(stats["cmdstat_publish"]["calls"]), results, scripts))
@@ -340,7 +360,7 @@ def test_enqueue_many_stores_exactly_what_one_by_one_enqueues_store(
         BrokerError,
     ]
     assert "WRONGTYPE" in str(results[10])
-    assert (calls, batch_calls) == (len(mixed_batch()), 3 + 2)
+    assert (calls, batch_calls) == (len(mixed_batch()), script_calls)
 
 
 def test_enqueue_many_gives_each_task_its_own_result(client: Client, redis_client: redis.Redis) -> None:
@@ -367,3 +387,50 @@ def test_enqueue_many_loads_its_script_after_a_flush(client: Client, redis_clien
     redis_client.script_flush()
     assert all(isinstance(x, TaskInfo) for x in client.enqueue_many([Task("t")] * 600))
     assert redis_client.llen("asynq:{default}:pending") == 603
+
+
+async def test_coalesced_callers_keep_their_own_results(
+    backend: str, aredis_client, redis_client: redis.Redis, request: pytest.FixtureRequest
+) -> None:
+    """Concurrent enqueues made while another is in flight go out together; each caller gets its
+    own result or error, and one cancelled before the round trip began stores nothing."""
+    target = request.getfixturevalue("real_redis_url") if backend == "real" else aredis_client
+    async with AsyncClient(target) as client:
+        await client.enqueue(Task("t"), task_id="taken", queue="cq")
+        calls = [
+            client.enqueue(Task("t", b"first"), queue="cq"),  # goes alone: nothing in flight
+            *(client.enqueue(Task("t", f"{n}"), queue="cq") for n in range(10)),
+            client.enqueue(Task("t"), task_id="taken", queue="cq"),
+            client.enqueue(Task("u", b"same"), queue="cq", unique=60),
+            client.enqueue(Task("u", b"same"), queue="cq", unique=60),
+            client.enqueue(Task("t", b"cancelled"), queue="cq"),
+            client.enqueue(Task("t", b"later"), queue="cq", process_in=60),
+        ]
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        await asyncio.sleep(0)  # every caller has handed its task in
+        tasks[-2].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [type(r) for r in results] == [
+        *[TaskInfo] * 11,
+        TaskIdConflictError,
+        TaskInfo,
+        DuplicateTaskError,
+        asyncio.CancelledError,
+        TaskInfo,
+    ]
+    assert [r.state for r in results if isinstance(r, TaskInfo)] == [TaskState.PENDING] * 12 + [
+        TaskState.SCHEDULED
+    ]
+    stored = {read_message(redis_client, "cq", i).payload for i in list_ids(redis_client, "cq", "pending")}
+    assert stored == {b"", b"first", b"same", *(f"{n}".encode() for n in range(10))}
+
+
+@pytest.mark.real
+async def test_coalesced_callers_each_get_the_error_of_a_failed_round_trip(real_server_factory) -> None:
+    node = real_server_factory()
+    async with AsyncClient(node.url) as client:
+        await client.enqueue(Task("t"))
+        node.stop()
+        calls = (client.enqueue(Task("t")) for _ in range(20))
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
+    assert [type(r) for r in results] == [RedisUnavailableError] * 20

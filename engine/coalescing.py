@@ -1,0 +1,101 @@
+"""``Coalescer``: the items concurrent callers hand in during one event-loop step, stored by one plan.
+
+``AsyncClient.enqueue`` uses it. A caller with nothing of the client's in flight runs its own plan at
+once (a lone caller pays no extra loop step). While a call is in flight, the tasks that callers hand
+in gather; a task started in the same loop step runs one plan for all of them (for enqueues, one
+``enqueue_many`` script call per queue, docs/wire.md §4.1.23), and each caller awaits its own
+result or error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from .errors import AsynqError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .broker import AsyncBroker
+    from .calls import Plan
+
+__all__ = ["Coalescer"]
+
+I = TypeVar("I")  # noqa: E741 (the item a caller hands in)
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class Coalescer(Generic[I, R]):
+    """Gathers items handed in while the broker is busy and runs ``plan`` once per loop step for them.
+
+    Args:
+        broker: Runs the plans.
+        plan: Takes the gathered items, in the order they came, and returns one result or
+            ``AsynqError`` per item.
+    """
+
+    def __init__(self, broker: AsyncBroker, plan: Callable[[list[I]], Plan[list[R | AsynqError]]]) -> None:
+        self._broker = broker
+        self._plan = plan
+        self._items: list[I] = []
+        self._futures: list[asyncio.Future[R]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.busy = 0
+        """Plans in flight: while there are any, items gather."""
+
+    async def run_alone(self, plan: Plan[T]) -> T:
+        """Run one caller's own ``plan`` (when nothing is ``busy``), counting it as in flight."""
+        self.busy += 1
+        try:
+            return await self._broker.run(plan)
+        finally:
+            self.busy -= 1
+
+    def submit(self, item: I) -> asyncio.Future[R]:
+        """Hand in ``item``; the future gets its result, or its error."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        if not self._items:
+            # Its first step runs after the callers already woken in this step: they gather too.
+            task = loop.create_task(self._run())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._items.append(item)
+        self._futures.append(future)
+        return future
+
+    async def _run(self) -> None:
+        # A caller cancelled before the round trip began has nothing stored.
+        sent = [
+            (item, future)
+            for item, future in zip(self._items, self._futures, strict=True)
+            if not future.done()
+        ]
+        self._items, self._futures = [], []
+        if not sent:
+            return
+        items = [item for item, _ in sent]
+        futures = [future for _, future in sent]
+        self.busy += 1
+        try:
+            results = await self._broker.run(self._plan(items))
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+        except Exception as exc:  # the round trip failed as a whole: every caller gets its error
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        finally:
+            self.busy -= 1
+        for future, result in zip(futures, results, strict=True):
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(result, AsynqError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
