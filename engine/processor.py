@@ -341,7 +341,6 @@ class Processor:
         if run.deadline <= self._clock.now():
             # Go checks the task's context before it starts the handler: a deadline already past
             # (or a timeout budget already spent) fails the task without calling it.
-            self._release()
             outcome = ("error", TimeoutError())
         else:
             outcome = await self._run_handler(run, task)
@@ -350,6 +349,13 @@ class Processor:
         finally:
             run.done = True
             self._registry.remove(run)
+            # As in Go, the slot frees once the outcome is written, so a crash cuts no more runs
+            # than the concurrency; and not before the handler returns (a thread cannot be stopped).
+            handler = run.handler
+            if handler is None or handler.done():
+                self._release()
+            else:
+                handler.add_done_callback(self._release)
             if self._holds.task_finished(msg.queue):
                 self._wake.set()
 
@@ -363,7 +369,6 @@ class Processor:
             handler = loop.create_task(_call_async(fn, run.ctx, task))
         else:
             handler = self._threads.submit(fn, run.ctx, task)
-        handler.add_done_callback(self._release)
         run.handler = handler
         # One future decides the race between the handler, the deadline, and a stop (cancel, lost
         # lease, shutdown): whichever sets it first wins.

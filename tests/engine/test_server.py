@@ -30,7 +30,7 @@ from asynq_py.engine import (
     TaskState,
     keys,
 )
-from asynq_py.engine.processor import queue_order
+from asynq_py.engine.processor import Processor, queue_order
 
 pytestmark = pytest.mark.real
 
@@ -533,3 +533,27 @@ def test_starting_a_server_twice_is_a_lifecycle_error(serve) -> None:
     server = serve(lambda ctx, task: None)
     with pytest.raises(LifecycleError, match="already started"):
         server.start(lambda ctx, task: None)
+
+
+def test_a_slot_frees_once_the_outcome_is_written(serve, client, queue, monkeypatch) -> None:
+    """As in Go. Before, the slot freed as the handler returned, so a worker killed while outcomes
+    were still being written cut more runs than its concurrency (chaos kill loop: 25 re-runs, bound 24)."""
+    gate = threading.Event()
+    write = Processor._write
+
+    async def held(self: Processor, run: Any, calls: Any) -> None:
+        await asyncio.to_thread(gate.wait, 10)
+        await write(self, run, calls)
+
+    monkeypatch.setattr(Processor, "_write", held)
+    started: list[str] = []
+    serve(lambda ctx, task: started.append(ctx.task_id), concurrency=1)
+    try:
+        client.enqueue(Task("t"), queue=queue, task_id="first")
+        client.enqueue(Task("t"), queue=queue, task_id="second")
+        wait_for(lambda: started, 10, "the first run")
+        time.sleep(1.0)  # five fetch intervals, with the first outcome held back
+        assert len(started) == 1
+    finally:
+        gate.set()
+    wait_for(lambda: len(started) == 2, 10, "the second run once the first outcome is written")
