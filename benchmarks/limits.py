@@ -46,9 +46,8 @@ from asynq_py.engine import (
     rdb,
 )
 from asynq_py.engine.broker import Broker
-from asynq_py.engine.calls import Plan, Script
+from asynq_py.engine.calls import Command, Plan
 from asynq_py.engine.embedded import server_binary
-from asynq_py.engine.scripts import LuaScript, all_scripts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import ValkeyServer
@@ -69,10 +68,12 @@ def baseline_script() -> str:
 
 
 def use_baseline_dequeue() -> None:
-    """Make this process dequeue with the baseline script (Go's path, no limits, no hold)."""
-    source = baseline_script()
-    sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-    all_scripts()["dequeue_before"] = LuaScript("dequeue_before", source, sha)
+    """Make this process dequeue with the baseline script (Go's path, no limits, no hold).
+
+    The script is sent as a plain ``EVALSHA`` (the parent loaded it into the server): the same
+    bytes on the wire as the engine's script calls.
+    """
+    sha = hashlib.sha1(baseline_script().encode(), usedforsecurity=False).hexdigest()
 
     def dequeue(
         queues: list[str], *, now: float, count: int, lease_s: int = rdb.LEASE_DURATION_S
@@ -80,7 +81,9 @@ def use_baseline_dequeue() -> None:
         expiry = int(now) + lease_s
         for q in queues:
             names = (keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q))
-            reply = yield Script("dequeue_before", names, (expiry, keys.task_key_prefix(q), count))
+            reply = yield Command(
+                ("EVALSHA", sha, len(names), *names, expiry, keys.task_key_prefix(q), count)
+            )
             if reply:
                 tasks = [
                     rdb.Dequeued(reply[i].decode(), reply[i + 1], q, expiry, int(reply[i + 2] or 0))
@@ -114,6 +117,7 @@ class Bench:
         self.server = ValkeyServer(server_binary(), workdir)
         self.url = self.server.url
         self.raw = redis.Redis(port=self.server.port)
+        self.raw.script_load(baseline_script())  # for the baseline workers (FLUSHALL keeps scripts)
 
     def close(self) -> None:
         self.raw.close()
@@ -181,8 +185,8 @@ class Bench:
                 inspector.unpause_queue(QUEUE)
                 deadline = time.monotonic() + 300
                 while inspector.get_queue_info(QUEUE).processed < n:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("drain did not finish")
+                    if time.monotonic() > deadline or procs[0].poll() is not None:
+                        raise TimeoutError("drain did not finish (or its worker died)")
                     time.sleep(0.005)
                 rate = n / (time.perf_counter() - t0)
                 return rate, (_cpu_s(procs[0].pid) - cpu) / n * 1e6
@@ -235,7 +239,7 @@ class Bench:
                 inspector.unpause_queue(QUEUE)
                 deadline = time.monotonic() + 60 + 2 * n / rate
                 while self.raw.llen(STARTS_KEY) < n:
-                    if time.monotonic() > deadline:
+                    if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                         raise TimeoutError("the rate-limited drain did not finish")
                     time.sleep(0.05)
         finally:
