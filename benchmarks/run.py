@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks asynq-py side by side with Go asynq, RQ, arq, SAQ, Dramatiq and Celery.
+"""Benchmarks asynq-py side by side with Go asynq, RQ, arq, SAQ, Dramatiq, Celery and huey.
 
     python benchmarks/run.py [--tasks N] [--peers asynq-py,go-asynq,rq,...] [--json PATH]
     python benchmarks/run.py --smoke       # tiny run of asynq-py and RQ, well under a minute
@@ -55,7 +55,7 @@ GO_DIR: Final = BENCH / "go"
 GO_BIN_DIR: Final = PEERS_VENV / "go"
 DRIVER: Final = BENCH / "peers" / "driver.py"
 
-ALL_PEERS: Final = ("asynq-py", "asynq-py-def", "go-asynq", "rq", "arq", "saq", "dramatiq", "celery")
+ALL_PEERS: Final = ("asynq-py", "asynq-py-def", "go-asynq", "rq", "arq", "saq", "dramatiq", "celery", "huey")
 SMOKE_PEERS: Final = ("asynq-py", "rq")
 
 # Pinned so that runs on different days compare; bump deliberately.
@@ -66,6 +66,7 @@ PEER_PACKAGES: Final = {
     "saq": ("saq==0.26.4",),
     "dramatiq": ("dramatiq[redis]==2.2.1",),
     "celery": ("celery[redis]==5.6.3",),
+    "huey": ("huey==3.5.4",),
 }
 
 GO_CONCURRENCY: Final = 10

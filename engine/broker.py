@@ -125,6 +125,11 @@ def _reload_indexes(
     return sorted({*redo, *waits})
 
 
+def _woken(reply: Any) -> bool | AsynqError:
+    """What a BLPOP's reply says: a token came (True), the wait timed out (False), or an error."""
+    return reply if isinstance(reply, AsynqError) else reply is not None
+
+
 def _result(call: Command | Script | Batch, replies: Sequence[Any]) -> Any:
     """A batch's replies with errors translated, or a single call's reply (raised if an error)."""
     if isinstance(call, Batch):
@@ -235,12 +240,24 @@ class AsyncBroker:
             target = default_conn_opt()
         self._target = target
         opt = _standalone(target)
+        self._opt = opt
         self._pipelined: PipelinedConnection | None = None
+        self._waiter: PipelinedConnection | None = None
+        """A connection of its own for ``run_after_wake``, whose BLPOP blocks it."""
         if opt is not None:
             # Imported here: pipelined loads asyncio, which the blocking Broker does not need.
             from .pipelined import PipelinedConnection
 
             self._pipelined = PipelinedConnection(opt)
+            self._waiter = PipelinedConnection(opt)
+        self._blocked: int | None = None
+        """The waiter's client id while its BLPOP may be blocked."""
+        self.waiting = False
+        """Whether a ``run_after_wake`` is waiting (``unblock`` would end it)."""
+        self._sent = False
+        """Whether the waiting BLPOP has been sent."""
+        self._asked: str | None = None
+        """"unblock" or "cancel", asked while the wait was being set up."""
         self._link: AsyncLink | None = None
         self._errors: tuple[type[Exception], ...] = _RESP_ERRORS
         self._noscript: Callable[[Any], bool] = _is_noscript
@@ -267,6 +284,12 @@ class AsyncBroker:
         """Run ``plan`` to its end and return its result."""
         try:
             call = next(plan)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        return await self._run_from(plan, call)
+
+    async def _run_from(self, plan: Plan[T], call: Call) -> T:
+        try:
             while True:
                 try:
                     reply = await self.execute(call)
@@ -276,6 +299,96 @@ class AsyncBroker:
                     call = plan.send(reply)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+
+    @property
+    def can_block(self) -> bool:
+        """Whether ``run_after_wake`` is available: a standalone Redis this broker connects to itself.
+
+        On a cluster the wake lists of several queues live in different slots, so one BLPOP cannot
+        wait on them all; servers there wait for Pub/Sub wake-ups and poll (docs/wire.md §2.4).
+        """
+        return self._waiter is not None
+
+    async def run_after_wake(
+        self, plan: Plan[T], wake_lists: Sequence[str], timeout_s: float
+    ) -> tuple[bool | AsynqError, T]:
+        """Wait until one of ``wake_lists`` gets a token or ``timeout_s`` passes, then run ``plan``.
+
+        The plan's first call is sent with the ``BLPOP``, on a connection of its own, so Redis runs
+        it the moment the wait ends: the wake-up costs no round trip of its own. ``unblock`` ends
+        the wait early. Returns whether a token ended the wait (or Redis's refusal of the wait, e.g.
+        an ACL without the wake lists: the plan ran at once, and the caller should stop blocking),
+        and the plan's result.
+
+        Raises:
+            RedisUnavailableError: the waiting connection broke.
+        """
+        assert self._waiter is not None
+        assert self._opt is not None
+        if self._opt.socket_timeout_s is not None:
+            # The connection counts a reply slower than the socket timeout as a dead server.
+            timeout_s = min(timeout_s, self._opt.socket_timeout_s / 2)
+        call = next(plan)
+        assert isinstance(call, Command | Script), "the first call after a wait is a single call"
+        self.waiting, self._asked = True, None
+        try:
+            (ident,) = await self._waiter.execute([("CLIENT", "ID")])
+            if self._asked == "cancel":
+                raise RedisUnavailableError("the wait was cancelled")
+            if self._asked == "unblock":
+                timeout_s = 0.0
+            wait = ("BLPOP", *wake_lists, f"{max(timeout_s, 0.001):.3f}")
+            got = self._waiter.execute([wait, _wire_args(call)])
+            self._sent = True
+            # A server that refuses CLIENT ID (an ACL) leaves the wait to its timeout.
+            self._blocked = ident if isinstance(ident, int) else None
+            woken, reply = await got
+        except self._errors as exc:
+            raise _translate(exc) from exc
+        finally:
+            self._blocked, self._sent, self.waiting = None, False, False
+        if isinstance(woken, Exception):
+            woken = _translate(woken, Command(wait))
+        if self._noscript(reply):
+            return _woken(woken), await self._run_from(plan, call)  # sent again once loaded
+        try:
+            try:
+                result = _result(call, [reply])
+            except AsynqError as exc:
+                next_call = plan.throw(exc)
+            else:
+                next_call = plan.send(result)
+        except StopIteration as stop:
+            return _woken(woken), stop.value
+        return _woken(woken), await self._run_from(plan, next_call)
+
+    def cancel_wait(self) -> None:
+        """Drop a wait of ``run_after_wake`` with the call queued behind it (it fails with
+        ``RedisUnavailableError``): Redis discards a blocked client's unread commands when it
+        disconnects. Only a wait that ended at that very moment has run the call."""
+        if self._sent and self._waiter is not None:
+            self._waiter.close()
+        elif self.waiting:
+            self._asked = "cancel"
+
+    async def unblock(self) -> None:
+        """End a wait of ``run_after_wake`` now (best effort: if Redis refuses ``CLIENT UNBLOCK``,
+        the wait ends at its timeout)."""
+        import asyncio  # here, as in _load_scripts: the blocking Broker's users never load it
+
+        for _ in range(2):
+            ident = self._blocked
+            if ident is None:
+                if self.waiting and not self._sent and self._asked is None:
+                    self._asked = "unblock"
+                return
+            try:
+                if await self.execute(Command(("CLIENT", "UNBLOCK", ident))):
+                    return
+            except AsynqError:
+                return
+            # Not blocked (yet): the BLPOP, sent on the other connection, may not have reached Redis.
+            await asyncio.sleep(0.001)
 
     async def execute(self, call: Call) -> Any:
         """Send one call (or one pipelined batch) and return its reply."""
@@ -346,5 +459,7 @@ class AsyncBroker:
         """Close the connections this broker made."""
         if self._pipelined is not None:
             self._pipelined.close()
+        if self._waiter is not None:
+            self._waiter.close()
         if self._link is not None:
             await self._link.aclose()

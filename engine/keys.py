@@ -51,6 +51,7 @@ __all__ = [
     "type_active_key",
     "unique_key",
     "wake_channel",
+    "wake_list_key",
     "workers_key",
 ]
 
@@ -248,3 +249,8 @@ def scheduler_history_key(entry_id: str) -> str:
 def wake_channel(queue: str) -> str:
     """Return the Pub/Sub channel that wakes idle asynq-py servers consuming ``queue``."""
     return f"{WAKE_CHANNEL_PREFIX}{queue}"
+
+
+def wake_list_key(queue: str) -> str:
+    """LIST of at most one token an idle asynq-py server blocks on (asynq-py only; TTL 10 s)."""
+    return f"asynq:{{{queue}}}:wake"

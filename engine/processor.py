@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import rdb
+from . import keys, rdb
 from .broker import AsyncBroker, Broker
-from .calls import Batch, Command, Script
+from .calls import Batch, Command, Plan, Script
 from .clock import Clock
 from .config import ServerConfig
 from .context import TaskContext
@@ -63,7 +63,9 @@ class Running:
     stop_reason: asyncio.Future[str]
     loop: asyncio.AbstractEventLoop
     handler: asyncio.Future[Any] | None = None
-    """The running handler (a task on the loop, or a thread's future)."""
+    """The running ``def`` handler's future (a thread's)."""
+    inline: asyncio.Task[Any] | None = None
+    """The task an ``async def`` handler runs in, while it runs (the run's own task)."""
     done: bool = False
     """The outcome is written (or given up); the heartbeat stops extending the lease."""
     lost: bool = False
@@ -85,10 +87,12 @@ class Running:
         self.stop("lost")
 
     def _stop(self, reason: str) -> None:
-        if self.handler is not None and self.handler.done():
-            return  # the handler finished first: its outcome stands
-        _settle(self.stop_reason, reason)
+        if self.stop_reason.done() or (self.handler is not None and self.handler.done()):
+            return  # the handler finished first (its outcome stands), or an earlier reason won
+        self.stop_reason.set_result(reason)
         self.ctx.cancelled.set()
+        if self.inline is not None:
+            self.inline.cancel()
 
 
 @dataclass
@@ -208,27 +212,41 @@ class Processor:
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
         self._holds = QueueHolds()
+        self._blocking = broker.can_block
+        """Whether an idle fetch blocks on the queues' wake lists (docs/wire.md §2.4)."""
+        self._wake_lists = [keys.wake_list_key(q) for q in sorted(self._queues)]
         self._fetching = True
         self._threads = HandlerThreads(asyncio.get_running_loop(), config.concurrency)
         self._acker = _Acker(broker)
         self._runs: set[asyncio.Task[None]] = set()
+        self._async_handlers: dict[HandlerFunc, bool] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
     def wake(self) -> None:
         """Tell an idle fetch loop that a queue has work (called on a wake message)."""
         self._holds.work_arrived()
-        self._wake.set()
+        self._rouse()
 
     def stop_fetching(self) -> None:
         """Take no new tasks (Go's Stop / SIGTSTP); running ones go on."""
         self._fetching = False
         self._wake.set()
         self._slot_freed.set()
+        # Dropping the wait drops the dequeue queued behind it, which Redis has not run yet.
+        self._broker.cancel_wait()
+
+    def _rouse(self) -> None:
+        """End the fetch loop's wait: on the wake event, or on the wake lists."""
+        self._wake.set()
+        if self._broker.waiting:
+            self._spawn(self._broker.unblock())
 
     async def fetch_loop(self) -> None:
         """Dequeue and start tasks until ``stop_fetching``."""
         interval = self._config.task_check_interval_s
+        block_s = 0.0
+        """How long the next dequeue first waits on the wake lists (0: it does not)."""
         while self._fetching:
             if self._free <= 0:
                 self._slot_freed.clear()
@@ -243,26 +261,36 @@ class Processor:
                 # task or new work that may lift one.
                 await self._wait_for_work(self._holds.wait_s(time.monotonic()) or 0.0)
                 continue
+            plan = rdb.dequeue(
+                order,
+                now=self._clock.now(),
+                count=min(self._free, 64),
+                lease_s=self._config.lease_duration_s,
+            )
             try:
-                fetched = await self._broker.run(
-                    rdb.dequeue(
-                        order,
-                        now=self._clock.now(),
-                        count=min(self._free, 64),
-                        lease_s=self._config.lease_duration_s,
-                    )
-                )
+                if block_s > 0:
+                    fetched = await self._fetch_after_wake(plan, block_s)
+                else:
+                    fetched = await self._broker.run(plan)
             except AsynqError as exc:
+                if not self._fetching:
+                    break  # the wait was dropped by stop_fetching
                 self._limited.log(logging.ERROR, "dequeue", "cannot fetch tasks: %s", exc)
                 if self._observer is not None:
                     self._observer.redis_error(type(exc).__name__)
+                block_s = 0.0
                 await self._wait_for_work(1.0)
                 continue
+            block_s = 0.0
             self._holds.note(fetched.holds, time.monotonic())
             if not fetched.tasks:
                 idle = interval / 2 + random.random() * interval
                 held = self._holds.wait_s(time.monotonic())
-                await self._wait_for_work(idle if held is None else min(idle, held))
+                if held is None and self._blocking and not self._wake.is_set():
+                    block_s = idle  # the next dequeue waits on the wake lists, and is the poll
+                else:
+                    # (A queue held by a limit is asked again when its hold ends, not on a wake-up.)
+                    await self._wait_for_work(idle if held is None else min(idle, held))
                 continue
             for item in fetched.tasks:
                 if not self._fetching:
@@ -270,6 +298,18 @@ class Processor:
                     await self._requeue_raw(item)
                     continue
                 self._start(item)
+
+    async def _fetch_after_wake(self, plan: Plan[rdb.Fetched], block_s: float) -> rdb.Fetched:
+        """Run the dequeue ``plan`` once a wake list has a token, or after ``block_s`` (the poll)."""
+        woken, fetched = await self._broker.run_after_wake(plan, self._wake_lists, block_s)
+        if woken is True:
+            self._holds.work_arrived()
+        elif isinstance(woken, AsynqError):
+            self._blocking = False
+            self._log.warning(
+                "cannot wait on the wake lists (%s); waiting for wake-up messages and polling instead", woken
+            )
+        return fetched
 
     async def _wait_for_work(self, timeout: float) -> None:
         try:
@@ -357,41 +397,68 @@ class Processor:
             else:
                 handler.add_done_callback(self._release)
             if self._holds.task_finished(msg.queue):
-                self._wake.set()
+                self._rouse()
 
     async def _run_handler(self, run: Running, task: Task) -> tuple[str, Any]:
         """Run the handler until it returns, its deadline passes or it is stopped; return the outcome."""
         fn = self._resolve(run.msg.type)
+        if self._is_async(fn):
+            return await self._run_on_loop(run, fn, task)
         loop = asyncio.get_running_loop()
-        handler: asyncio.Future[Any]
-        on_loop = is_async_handler(fn)
-        if on_loop:
-            handler = loop.create_task(_call_async(fn, run.ctx, task))
-        else:
-            handler = self._threads.submit(fn, run.ctx, task)
+        handler = self._threads.submit(fn, run.ctx, task)
         run.handler = handler
         # One future decides the race between the handler, the deadline, and a stop (cancel, lost
         # lease, shutdown): whichever sets it first wins.
         first = run.stop_reason
         handler.add_done_callback(lambda _: _settle(first, "finished"))
-        timeout = max(0.0, run.deadline - self._clock.now())
-        timer = loop.call_later(timeout, _settle, first, "deadline")
+        timer = loop.call_later(max(0.0, run.deadline - self._clock.now()), run._stop, "deadline")
         reason = await first
         timer.cancel()
-        if reason == "finished" and handler.cancelled():
-            return ("error", asyncio.CancelledError())
         if reason == "finished":
             error = handler.exception()
             return ("ok", handler.result()) if error is None else ("error", error)
-        run.ctx.cancelled.set()
-        if on_loop:
-            handler.cancel()
         # A thread cannot be interrupted: its slot frees when it returns; its result is ignored.
         handler.add_done_callback(_consume_exception)
-        return {
-            "deadline": ("error", TimeoutError()),
-            "cancel": ("error", asyncio.CancelledError()),
-        }.get(reason, (reason, None))
+        return _stopped(reason)
+
+    async def _run_on_loop(self, run: Running, fn: HandlerFunc, task: Task) -> tuple[str, Any]:
+        """Run an ``async def`` handler in this run's own task (not a task of its own: one task
+        and a few callbacks less per run); a stop cancels this task while the handler runs."""
+        first = run.stop_reason
+        if first.done():  # stopped before it could start: the handler is not called
+            return _stopped(first.result())
+        me = asyncio.current_task()
+        assert me is not None
+        timer = run.loop.call_later(max(0.0, run.deadline - self._clock.now()), run._stop, "deadline")
+        run.inline = me
+        outcome: tuple[str, Any]
+        try:
+            outcome = ("ok", await fn(run.ctx, task))
+        except asyncio.CancelledError as exc:
+            if not first.done():
+                if me.cancelling():
+                    raise  # this task was cancelled from outside (the loop is going away)
+                outcome = ("error", exc)  # the handler's own CancelledError, as Go's canceled context
+        except Exception as exc:
+            outcome = ("error", exc)
+        finally:
+            run.inline = None
+            timer.cancel()
+        if first.done():  # a stop won, even if the handler swallowed its CancelledError
+            if me.cancelling():
+                me.uncancel()
+            return _stopped(first.result())
+        first.set_result("finished")
+        return outcome
+
+    def _is_async(self, fn: HandlerFunc) -> bool:
+        try:
+            return self._async_handlers[fn]
+        except KeyError:
+            found = self._async_handlers[fn] = is_async_handler(fn)
+            return found
+        except TypeError:  # an unhashable callable object
+            return is_async_handler(fn)
 
     async def _finish(self, run: Running, task: Task, outcome: tuple[str, Any]) -> None:
         kind, value = outcome
@@ -557,8 +624,13 @@ def log_fields(msg: TaskMessage) -> dict[str, Any]:
     return {"queue": msg.queue, "task_id": msg.id, "task_type": msg.type, "retry": msg.retried}
 
 
-async def _call_async(fn: HandlerFunc, ctx: TaskContext, task: Task) -> Any:
-    return await fn(ctx, task)
+def _stopped(reason: str) -> tuple[str, Any]:
+    """The outcome of a run stopped for ``reason`` before its handler finished."""
+    if reason == "deadline":
+        return ("error", TimeoutError())
+    if reason == "cancel":
+        return ("error", asyncio.CancelledError())
+    return (reason, None)
 
 
 def _settle(fut: asyncio.Future[str], reason: str) -> None:

@@ -7,6 +7,7 @@ Redis; times are Unix seconds, truncated, except ``pending_since`` (nanoseconds)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,6 +96,12 @@ def _utc(now: float) -> datetime:
     return datetime.fromtimestamp(now, UTC)
 
 
+@functools.lru_cache(maxsize=256)
+def _processed_key(queue: str, day: int) -> str:
+    """The processed counter of ``queue`` on the UTC ``day`` (days since the epoch), built once a day."""
+    return keys.processed_key(queue, datetime.fromtimestamp(day * 86400, UTC))
+
+
 def sadd_queue_call(queue: str) -> Command:
     """Return the call that registers ``queue`` in ``asynq:queues`` (made before its first enqueue)."""
     return Command(("SADD", keys.ALL_QUEUES, queue))
@@ -112,8 +119,8 @@ def enqueue_call(msg: TaskMessage, *, now: float, process_at: float, unique_ttl_
             (keys.task_key(q, msg.id), keys.scheduled_key(q), *unique),
             (data, int(process_at), msg.id, *ttl),
         )
+    ttl = () if unique_ttl_s is None else (unique_ttl_s,)
     if msg.group_key:
-        ttl = () if unique_ttl_s is None else (unique_ttl_s,)
         return Script(
             "add_to_group",
             (keys.task_key(q, msg.id), keys.group_key(q, msg.group_key), keys.groups_key(q), *unique),
@@ -121,8 +128,8 @@ def enqueue_call(msg: TaskMessage, *, now: float, process_at: float, unique_ttl_
         )
     return Script(
         "enqueue",
-        (keys.task_key(q, msg.id), keys.pending_key(q), *unique),
-        (data, msg.id, int(now * 1e9), unique_ttl_s or 0, keys.wake_channel(q)),
+        (keys.task_key(q, msg.id), keys.pending_key(q), keys.wake_list_key(q), *unique),
+        (data, msg.id, int(now * 1e9), keys.wake_channel(q), *ttl),
     )
 
 
@@ -140,7 +147,12 @@ def enqueue_many_call(queue: str, tasks: Sequence[NewTask]) -> Script:
 
     Each task is stored as ``enqueue_call`` would store it alone (docs/wire.md §4.1.23).
     """
-    task_keys: list[str] = [keys.pending_key(queue), keys.scheduled_key(queue), keys.groups_key(queue)]
+    task_keys: list[str] = [
+        keys.pending_key(queue),
+        keys.scheduled_key(queue),
+        keys.groups_key(queue),
+        keys.wake_list_key(queue),
+    ]
     args: list[Arg] = [keys.wake_channel(queue)]
     for msg, now, process_at, unique_ttl_s in tasks:
         task_keys.append(keys.task_key(queue, msg.id))
@@ -330,7 +342,7 @@ def done_call(msg: TaskMessage, *, now: float) -> Script:
             keys.active_key(q),
             keys.lease_key(q),
             keys.task_key(q, msg.id),
-            keys.processed_key(q, _utc(now)),
+            _processed_key(q, int(now // 86400)),
             keys.processed_total_key(q),
             *unique,
         ),
@@ -354,7 +366,7 @@ def mark_complete_call(msg: TaskMessage, *, now: float) -> Script:
             keys.lease_key(q),
             keys.completed_key(q),
             keys.task_key(q, msg.id),
-            keys.processed_key(q, _utc(now)),
+            _processed_key(q, int(now // 86400)),
             keys.processed_total_key(q),
             *unique,
         ),

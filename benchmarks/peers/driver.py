@@ -5,7 +5,7 @@
     python driver.py PEER worker --url URL [--processes P]
 
 PEER names a module ``peer_<PEER>`` beside this file (``asynqpy``, ``asynqpydef``, ``rq``, ``arq``, ``saq``,
-``dramatiq``, ``celery``). Each such module provides:
+``dramatiq``, ``celery``, ``huey``). Each such module provides:
 
 * ``info() -> dict``: ``versions`` (name -> version), ``bulk`` (how it enqueues in bulk, or
   None), ``multi`` (``"native"`` when one worker command runs several processes, ``"spawn"``
@@ -30,7 +30,7 @@ import sys
 
 from benchcommon import Unavailable
 
-PEERS = ("asynqpy", "asynqpydef", "rq", "arq", "saq", "dramatiq", "celery")
+PEERS = ("asynqpy", "asynqpydef", "rq", "arq", "saq", "dramatiq", "celery", "huey")
 
 EXIT_UNAVAILABLE = 3
 """Exit status when the peer cannot run this command here (e.g. asynq-py without its Server yet)."""

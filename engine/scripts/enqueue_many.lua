@@ -3,16 +3,17 @@
 -- KEYS[1] -> asynq:{<qname>}:pending
 -- KEYS[2] -> asynq:{<qname>}:scheduled
 -- KEYS[3] -> asynq:{<qname>}:groups
--- KEYS[4...] -> per task, in order: asynq:{<qname>}:t:<task_id>; then asynq:{<qname>}:g:<group_key> if its kind is
+-- KEYS[4] -> asynq:{<qname>}:wake (the wake list, docs/wire.md §2.4)
+-- KEYS[5...] -> per task, in order: asynq:{<qname>}:t:<task_id>; then asynq:{<qname>}:g:<group_key> if its kind is
 -- "g"; then asynq:{<qname>}:unique:<type>:<checksum> if its uniqueness TTL is not 0
--- ARGV[1] -> wake channel, published to when a push made the pending list non-empty (as enqueue.lua's ARGV[5])
+-- ARGV[1] -> wake channel, published to when a push made the pending list non-empty (as enqueue.lua's ARGV[4])
 -- ARGV[2...] -> per task, 6 each: kind ("p" pending, "s" scheduled, "g" added to a group), task message data,
 -- task ID, time (p: pending_since in Unix nsec; s: process_at in Unix seconds; g: current time in Unix seconds),
 -- group key ("" unless g), uniqueness TTL in seconds (0: not unique)
 -- Returns one entry per task: 1 if stored, 0 if the task ID already exists, -1 if the unique lock is held, or the
 -- text of the error one of its commands failed with (the writes it made before stay, as a one-task script's do;
 -- the tasks after it are still stored).
-local pending, scheduled, groups = KEYS[1], KEYS[2], KEYS[3]
+local pending, scheduled, groups, wake_list = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 -- A command's error ends its task's store (below, through pcall), not the whole call.
 local function call(...)
@@ -37,6 +38,12 @@ local function store(kind, data, id, time, group, ttl, task_key, group_key, uniq
             call("HSET", task_key, "msg", data, "state", "pending", "pending_since", time)
         end
         if call("LPUSH", pending, id) == 1 then
+            -- As enqueue.lua: one token on the wake list, at most, then the wake message.
+            if redis.pcall("LPUSH", wake_list, "1") == 1 then
+                redis.pcall("EXPIRE", wake_list, 10)
+            else
+                redis.pcall("LTRIM", wake_list, 0, 0)
+            end
             redis.pcall("PUBLISH", ARGV[1], "1")
         end
     elseif kind == "s" then
@@ -55,7 +62,7 @@ local function store(kind, data, id, time, group, ttl, task_key, group_key, uniq
 end
 
 local results = {}
-local k = 4
+local k = 5
 for i = 2, #ARGV, 6 do
     local kind, ttl = ARGV[i], ARGV[i + 5]
     local task_key = KEYS[k]

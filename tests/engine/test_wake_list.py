@@ -1,0 +1,216 @@
+"""The wake list (docs/wire.md §2.4): enqueue pushes one bounded token, an idle server blocks on it
+with the dequeue pipelined behind, and stops, Pub/Sub wake-ups and refusals end or replace the wait."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from helpers import wait_for
+
+from asynq_py.engine import Client, Inspector, RedisConnOpt, Server, ServerConfig, Task, keys, rdb
+from asynq_py.engine.broker import AsyncBroker
+
+SLOW_POLL = {"task_check_interval_s": 10.0, "shutdown_timeout_s": 2.0, "heartbeat_interval_s": 0.5}
+"""An idle server that blocks 5-15 s per poll: anything quicker is a wake-up."""
+
+
+def patient(url: str) -> RedisConnOpt:
+    """Options whose socket timeout lets a wait last the whole poll (it is capped at half of it)."""
+    return dataclasses.replace(RedisConnOpt.from_url(url), socket_timeout_s=60.0)
+
+
+@pytest.fixture
+def raw(real_redis_url: str) -> Iterator[redis.Redis]:
+    r = redis.Redis.from_url(real_redis_url)
+    yield r
+    r.close()
+
+
+def blocked_here(raw: redis.Redis) -> bool:
+    """Whether a client of this test's database is blocked in BLPOP (the server is shared)."""
+    db = raw.connection_pool.connection_kwargs.get("db", 0)
+    return any(c["cmd"] == "blpop" and "b" in c["flags"] and int(c["db"]) == db for c in raw.client_list())
+
+
+@pytest.fixture
+def serve(real_redis_url: str, queue: str) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(handler: Any, redis_opt: Any = None, **config: Any) -> Server:
+        options = {**SLOW_POLL, "queues": {queue: 1}, "concurrency": 2, **config}
+        server = Server(redis_opt or patient(real_redis_url), ServerConfig(**options))
+        server.start(handler)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+
+
+def test_enqueue_onto_an_empty_queue_leaves_one_token_that_expires(
+    redis_client: redis.Redis, queue: str
+) -> None:
+    wake = keys.wake_list_key(queue)
+    with Client(redis_client) as client:
+        client.enqueue(Task("t"), queue=queue)
+        assert redis_client.lrange(wake, 0, -1) == [b"1"]
+        assert 0 < redis_client.ttl(wake) <= 10
+        client.enqueue(Task("t"), queue=queue)  # pending was not empty: no new token
+        assert redis_client.llen(wake) == 1
+        for _ in range(3):  # empty again, then a new task each time: still one token
+            redis_client.delete(keys.pending_key(queue))
+            client.enqueue(Task("t"), queue=queue)
+            assert redis_client.lrange(wake, 0, -1) == [b"1"]
+        client.enqueue(Task("t"), queue=queue, unique=60)  # the unique variant pushes it too
+        redis_client.delete(keys.pending_key(queue), wake)
+        client.enqueue(Task("u"), queue=queue, unique=60)
+        assert redis_client.lrange(wake, 0, -1) == [b"1"]
+
+
+def _dequeue(queue: str) -> Any:
+    return rdb.dequeue([queue], now=time.time(), count=4, lease_s=30)
+
+
+@pytest.mark.real
+async def test_a_token_ends_the_wait_and_the_dequeue_behind_it_takes_the_task(
+    real_redis_url: str, queue: str
+) -> None:
+    broker = AsyncBroker(patient(real_redis_url))
+    try:
+        assert broker.can_block
+        waiting = asyncio.ensure_future(
+            broker.run_after_wake(_dequeue(queue), [keys.wake_list_key(queue)], 20.0)
+        )
+        await asyncio.sleep(0.2)
+        assert broker.waiting
+        started = time.monotonic()
+        with Client(real_redis_url) as client:
+            info = await asyncio.to_thread(client.enqueue, Task("t"), queue=queue)
+        woken, fetched = await asyncio.wait_for(waiting, 10)
+        assert time.monotonic() - started < 5  # far less than the 20 s wait
+        assert woken is True
+        assert [t.task_id for t in fetched.tasks] == [info.id]
+        assert not broker.waiting
+    finally:
+        await broker.aclose()
+
+
+@pytest.mark.real
+async def test_without_a_token_the_wait_times_out_and_the_dequeue_is_the_poll(
+    real_redis_url: str, raw: redis.Redis, queue: str
+) -> None:
+    # A Go client pushes no token: the task is found when the wait ends, as by Go's poll.
+    task_id = str(uuid.uuid4())
+    raw.hset(keys.task_key(queue, task_id), mapping={"msg": b"", "state": "pending"})
+    raw.lpush(keys.pending_key(queue), task_id)
+    broker = AsyncBroker(patient(real_redis_url))
+    try:
+        started = time.monotonic()
+        woken, fetched = await broker.run_after_wake(_dequeue(queue), [keys.wake_list_key(queue)], 0.3)
+        assert time.monotonic() - started >= 0.25
+        assert woken is False
+        assert [t.task_id for t in fetched.tasks] == [task_id]
+    finally:
+        await broker.aclose()
+
+
+@pytest.mark.real
+async def test_unblock_ends_the_wait_at_once_and_a_paused_queue_still_gives_nothing(
+    real_redis_url: str, raw: redis.Redis, queue: str
+) -> None:
+    broker = AsyncBroker(patient(real_redis_url))
+    try:
+        for _ in range(2):  # asked while the wait is set up, then while it blocks
+            started = time.monotonic()
+            waiting = asyncio.ensure_future(
+                broker.run_after_wake(_dequeue(queue), [keys.wake_list_key(queue)], 20.0)
+            )
+            await asyncio.sleep(0)
+            await broker.unblock()
+            woken, fetched = await asyncio.wait_for(waiting, 10)
+            assert (woken, fetched.tasks) == (False, [])
+            assert time.monotonic() - started < 5
+        # A client id that is not blocked (the BLPOP not yet arrived): asked twice, then left alone.
+        broker._blocked = int(raw.client_id())
+        await broker.unblock()
+        broker._blocked = None
+        with Client(real_redis_url) as client, Inspector(real_redis_url) as inspector:
+            client.enqueue(Task("t"), queue=queue)
+            inspector.pause_queue(queue)
+            woken, fetched = await broker.run_after_wake(_dequeue(queue), [keys.wake_list_key(queue)], 20.0)
+            assert (woken, fetched.tasks) == (True, [])  # the token came, the script said paused
+            assert inspector.get_queue_info(queue).pending == 1
+    finally:
+        await broker.aclose()
+
+
+@pytest.mark.real
+def test_an_idle_server_stops_at_once_and_wakes_on_a_wake_message(
+    real_redis_url: str, raw: redis.Redis, queue: str
+) -> None:
+    ran = threading.Event()
+
+    async def handler(ctx: Any, task: Any) -> None:
+        ran.set()
+
+    server = Server(patient(real_redis_url), ServerConfig(**SLOW_POLL, queues={queue: 1}, concurrency=2))
+    with Client(real_redis_url) as client, Inspector(real_redis_url) as inspector:
+        client.enqueue(Task("warm"), queue=queue)
+        server.start(handler)
+        stopped = False
+        try:
+            wait_for(ran.is_set, what="the first task")
+            ran.clear()
+            wait_for(lambda: blocked_here(raw), what="the server blocking")
+            # Unpausing publishes a wake message and pushes no token: it must end the wait.
+            inspector.pause_queue(queue)
+            client.enqueue(Task("t"), queue=queue)
+            raw.delete(keys.wake_list_key(queue))
+            time.sleep(0.3)
+            inspector.unpause_queue(queue)
+            assert ran.wait(4.5), "the task waited for the poll (5-15 s) instead of the wake message"
+            # Stopping ends the wait too: shutting down does not wait for the poll either.
+            wait_for(lambda: blocked_here(raw), what="the server blocking again")
+            started = time.monotonic()
+            stopped = True
+            server.shutdown()
+            assert time.monotonic() - started < 4.5
+        finally:
+            if not stopped:
+                server.shutdown()
+
+
+@pytest.mark.real
+def test_a_server_refused_the_wait_polls_and_wakes_by_message(
+    serve: Callable[..., Server], real_redis_url: str, raw: redis.Redis, queue: str, caplog: Any
+) -> None:
+    user = f"noblock-{uuid.uuid4().hex[:8]}"
+    raw.acl_setuser(
+        user, enabled=True, passwords=["+pw"], keys=["*"], channels=["*"], commands=["+@all", "-blpop"]
+    )
+    try:
+        opt = dataclasses.replace(patient(real_redis_url), username=user, password="pw")
+        seen: list[str] = []
+
+        async def handler(ctx: Any, task: Any) -> None:
+            seen.append(task.type)
+
+        with caplog.at_level(logging.WARNING, logger="asynq_py"), Client(real_redis_url) as client:
+            serve(handler, redis_opt=opt, task_check_interval_s=0.2)
+            wait_for(lambda: "cannot wait on the wake lists" in caplog.text, what="the fallback warning")
+            for name in ("a", "b", "c"):
+                client.enqueue(Task(name), queue=queue)
+                wait_for(lambda n=name: n in seen, what=f"task {name}")
+        assert caplog.text.count("cannot wait on the wake lists") == 1
+    finally:
+        raw.acl_deluser(user)
