@@ -1,5 +1,6 @@
 -- Store many new tasks of one queue in one call (asynq-py only, docs/wire.md §4.1.23): for each task, in order,
--- exactly what enqueue.lua, schedule.lua or add_to_group.lua does for one (§4.1.1-6), so the data stored is the same.
+-- what enqueue.lua, schedule.lua or add_to_group.lua does for one (§4.1.1-6), the pending ones' ids pushed in one
+-- LPUSH at the end; the data stored is the same as one call per task stores.
 -- KEYS[1] -> asynq:{<qname>}:pending
 -- KEYS[2] -> asynq:{<qname>}:scheduled
 -- KEYS[3] -> asynq:{<qname>}:groups
@@ -37,15 +38,7 @@ local function store(kind, data, id, time, group, ttl, task_key, group_key, uniq
         else
             call("HSET", task_key, "msg", data, "state", "pending", "pending_since", time)
         end
-        if call("LPUSH", pending, id) == 1 then
-            -- As enqueue.lua: one token on the wake list, at most, then the wake message.
-            if redis.pcall("LPUSH", wake_list, "1") == 1 then
-                redis.pcall("EXPIRE", wake_list, 10)
-            else
-                redis.pcall("LTRIM", wake_list, 0, 0)
-            end
-            redis.pcall("PUBLISH", ARGV[1], "1")
-        end
+        return "push"
     elseif kind == "s" then
         if unique_key then
             call("HSET", task_key, "msg", data, "state", "scheduled", "unique_key", unique_key)
@@ -62,6 +55,7 @@ local function store(kind, data, id, time, group, ttl, task_key, group_key, uniq
 end
 
 local results = {}
+local pushed, pushed_at = {}, {}
 local k = 5
 for i = 2, #ARGV, 6 do
     local kind, ttl = ARGV[i], ARGV[i + 5]
@@ -80,7 +74,29 @@ for i = 2, #ARGV, 6 do
         group_key, unique_key)
     if not ok then
         result = type(result) == "table" and result.err or tostring(result)
+    elseif result == "push" then
+        pushed[#pushed + 1] = ARGV[i + 2]
+        pushed_at[#pushed_at + 1] = #results + 1
+        result = 1
     end
     results[#results + 1] = result
+end
+-- The pending tasks' ids go on in one push, in order: the list, and when it became non-empty, are
+-- as one push per task leaves them.
+if #pushed > 0 then
+    local reply = redis.pcall("LPUSH", pending, unpack(pushed))
+    if type(reply) == "table" and reply.err then
+        for _, at in ipairs(pushed_at) do
+            results[at] = reply.err
+        end
+    elseif reply == #pushed then
+        -- As enqueue.lua: one token on the wake list, at most, then the wake message.
+        if redis.pcall("LPUSH", wake_list, "1") == 1 then
+            redis.pcall("EXPIRE", wake_list, 10)
+        else
+            redis.pcall("LTRIM", wake_list, 0, 0)
+        end
+        redis.pcall("PUBLISH", ARGV[1], "1")
+    end
 end
 return results

@@ -290,7 +290,15 @@ def mixed_batch() -> list[Task]:
         Task("grouped", b"8", task_id="f", queue="q1", group="broken"),  # a command of the task fails
         Task("now", b"9", task_id="g", queue="q1"),  # the tasks after a failed one are still stored
         *(Task("bulk", str(n).encode(), task_id=f"n{n}", queue="q2") for n in range(7)),
+        Task("now", b"10", task_id="h", queue="q3"),  # q3's pending list is broken: its push fails
+        Task("later", b"11", task_id="i", queue="q3", process_in=60),
     ]
+
+
+def break_keys(r: redis.Redis) -> None:
+    """Give q1's group "broken" and q3's pending list values of the wrong type."""
+    r.set("asynq:{q1}:g:broken", "not a sorted set")
+    r.set("asynq:{q3}:pending", "not a list")
 
 
 def redis_contents(r: redis.Redis) -> dict[bytes, tuple[bytes | None, bool]]:
@@ -326,13 +334,13 @@ def store_mixed_batch(url: str, clock: SimulatedClock, how: str) -> list[TaskInf
 
 
 @pytest.mark.real
-@pytest.mark.parametrize(("how", "script_calls"), [("enqueue_many", 3 + 2), ("concurrent", 1 + 3 + 2)])
+@pytest.mark.parametrize(("how", "script_calls"), [("enqueue_many", 6), ("concurrent", 1 + 6)])
 def test_multi_task_calls_store_exactly_what_one_by_one_enqueues_store(
     real_redis_url: str, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch, how: str, script_calls: int
 ) -> None:
     """The same tasks through the multi-task script and through one script call each leave
     byte-identical Redis contents (and publish the same wake-ups), with the same result per task."""
-    monkeypatch.setattr(rdb, "ENQUEUE_MANY_CHUNK", 4)  # 4 tasks a call: q1's take 3, q2's 2
+    monkeypatch.setattr(rdb, "ENQUEUE_MANY_CHUNK", 4)  # 4 tasks a call: q1's take 3, q2's 2, q3's 1
     r = redis.Redis.from_url(real_redis_url, socket_timeout=5)
     for lua in all_scripts().values():  # no call is refused with NOSCRIPT and counted twice
         r.script_load(lua.source)
@@ -340,7 +348,7 @@ def test_multi_task_calls_store_exactly_what_one_by_one_enqueues_store(
     try:
         for way in ("one_by_one", how):
             r.flushdb()
-            r.set("asynq:{q1}:g:broken", "not a sorted set")
+            break_keys(r)
             r.config_resetstat()
             results = store_mixed_batch(real_redis_url, clock, way)
             stats = r.info("commandstats")
@@ -360,11 +368,12 @@ def test_multi_task_calls_store_exactly_what_one_by_one_enqueues_store(
         BrokerError,
     ]
     assert "WRONGTYPE" in str(results[10])
+    assert (outcome(results[-2]), type(results[-1])) == (BrokerError, TaskInfo)
     assert (calls, batch_calls) == (len(mixed_batch()), script_calls)
 
 
 def test_enqueue_many_gives_each_task_its_own_result(client: Client, redis_client: redis.Redis) -> None:
-    redis_client.set("asynq:{q1}:g:broken", "not a sorted set")
+    break_keys(redis_client)
     results = client.enqueue_many(mixed_batch())
     assert [type(x) for x in results[6:12]] == [
         TaskInfo,
@@ -380,6 +389,9 @@ def test_enqueue_many_gives_each_task_its_own_result(client: Client, redis_clien
     assert redis_client.get("asynq:{q1}:unique:uniq:" + hashlib.md5(b"7").hexdigest()) == b"a"
     assert list_ids(redis_client, "q1", "pending") == ["g", "e", "a"]
     assert list_ids(redis_client, "q2", "pending") == [f"n{n}" for n in reversed(range(7))] + ["b"]
+    assert [type(x) for x in results[-2:]] == [BrokerError, TaskInfo]
+    assert "WRONGTYPE" in str(results[-2])
+    assert task_hash(redis_client, "q3", "h")["state"] == b"pending"
 
 
 def test_enqueue_many_loads_its_script_after_a_flush(client: Client, redis_client: redis.Redis) -> None:
