@@ -53,6 +53,8 @@ class QueueHolds:
 
     def open(self, order: Iterable[str], now: float) -> list[str]:
         """Return the queues of ``order`` that are not held at ``now``, in that order."""
+        if not self._until:
+            return list(order)
         for queue in [q for q, (until, _) in self._until.items() if until <= now]:
             del self._until[queue]
         return [q for q in order if q not in self._until]

@@ -28,6 +28,7 @@ __all__ = [
     "group_key_prefix",
     "groups_key",
     "lease_key",
+    "limit_key_prefix",
     "limits_key",
     "parked_key",
     "parked_types_key",
@@ -175,6 +176,11 @@ def throttled_key(queue: str, when: datetime) -> str:
 def limits_key(queue: str) -> str:
     """HASH of the queue's flow-control limits (asynq-py only, docs/wire.md §2.3)."""
     return f"asynq:{{{queue}}}:limits"
+
+
+def limit_key_prefix(queue: str) -> str:
+    """Return the prefix of the queue's flow-control state keys (the dequeue script builds them on it)."""
+    return f"asynq:{{{queue}}}:limit:"
 
 
 def rate_state_key(queue: str, task_type: str | None = None) -> str:

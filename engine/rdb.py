@@ -276,24 +276,16 @@ class Fetched:
 
 
 @cache
-def _dequeue_names(queue: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The dequeue script's keys and its key prefixes for ``queue`` (built once: every fetch uses them)."""
+def _dequeue_names(queue: str) -> tuple[tuple[str, ...], str, str]:
+    """The dequeue script's keys, task key prefix and limit key prefix (built once per queue)."""
     names = (
         keys.pending_key(queue),
         keys.paused_key(queue),
         keys.active_key(queue),
         keys.lease_key(queue),
         keys.limits_key(queue),
-        keys.parked_types_key(queue),
-        keys.rate_state_key(queue),
     )
-    prefixes = (
-        keys.task_key_prefix(queue),
-        keys.parked_key(queue, ""),
-        keys.type_active_key(queue, ""),
-        keys.rate_state_key(queue, ""),
-    )
-    return names, prefixes
+    return names, keys.task_key_prefix(queue), keys.limit_key_prefix(queue)
 
 
 def dequeue(
@@ -306,8 +298,8 @@ def dequeue(
     expiry = int(now) + lease_s
     holds: dict[str, Hold] = {}
     for q in queues:
-        names, prefixes = _dequeue_names(q)
-        reply = yield Script("dequeue", names, (expiry, prefixes[0], count, *prefixes[1:]))
+        names, task_prefix, limit_prefix = _dequeue_names(q)
+        reply = yield Script("dequeue", names, (expiry, task_prefix, count, limit_prefix))
         if reply[1]:
             holds[q] = Hold(int(reply[0]) / 1000, HoldReason(int(reply[1])))
         if len(reply) > 2:

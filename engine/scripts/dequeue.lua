@@ -6,14 +6,12 @@
 -- KEYS[3] -> asynq:{<qname>}:active
 -- KEYS[4] -> asynq:{<qname>}:lease
 -- KEYS[5] -> asynq:{<qname>}:limits
--- KEYS[6] -> asynq:{<qname>}:limit:parked_types
--- KEYS[7] -> asynq:{<qname>}:limit:rate
 -- ARGV[1] -> lease expiration Unix time in seconds
 -- ARGV[2] -> task key prefix
 -- ARGV[3] -> how many tasks to take at most
--- ARGV[4] -> parked list prefix, asynq:{<qname>}:limit:parked:
--- ARGV[5] -> type slot zset prefix, asynq:{<qname>}:limit:active:
--- ARGV[6] -> type rate state prefix, asynq:{<qname>}:limit:rate:
+-- ARGV[4] -> limit key prefix, asynq:{<qname>}:limit: (the flow-control state keys of docs/wire.md
+--            §2.3 are built on it, in the queue's slot: parked_types, rate, parked:<type>,
+--            active:<type>, rate:<type>; fewer arguments keep the call cheap for unlimited queues)
 -- Returns a flat list: a hold in ms and its reason, then (task ID, message, pending_since in Unix ns
 -- or "") triples. The hold is -1 (reason 0) when no limit held a task back (paused, nothing pending,
 -- or all asked for taken); otherwise ask again after that many ms (0: at once), for reason 1 the
@@ -25,6 +23,7 @@ if redis.call("EXISTS", KEYS[2]) == 1 then
 end
 local out = {-1, 0}
 local want = tonumber(ARGV[3])
+local parked_types = ARGV[4] .. "parked_types"
 
 -- Lease a task already in active and add it to the reply; fields are its {msg, pending_since}.
 local function lease(id, fields)
@@ -49,7 +48,7 @@ local function read(id)
     return nil
 end
 
-if redis.call("EXISTS", KEYS[5], KEYS[6]) == 0 then
+if redis.call("EXISTS", KEYS[5], parked_types) == 0 then
     -- No limits and nothing parked: Go's path, at the cost of one EXISTS.
     for _ = 1, want do
         local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
@@ -137,7 +136,7 @@ local queue_room = config["concurrency"]
 if queue_room then
     queue_room = queue_room - redis.call("LLEN", KEYS[3])
 end
-local queue_rate = limiter(KEYS[7], "")
+local queue_rate = limiter(ARGV[4] .. "rate", "")
 
 local types = {}
 -- A type's limits and usage, read once per call. The slot zset is counted against the lease zset:
@@ -151,7 +150,7 @@ local function type_state(t)
     local field = "type:" .. t .. ":"
     local limit = config[field .. "concurrency"]
     if limit then
-        s.slots = ARGV[5] .. t
+        s.slots = ARGV[4] .. "active:" .. t
         local live = 0
         for _, id in ipairs(redis.call("ZRANGE", s.slots, 0, -1)) do
             if redis.call("ZSCORE", KEYS[4], id) then
@@ -162,7 +161,7 @@ local function type_state(t)
         end
         s.room = limit - live
     end
-    s.rate = limiter(ARGV[6] .. t, field)
+    s.rate = limiter(ARGV[4] .. "rate:" .. t, field)
     types[t] = s
     return s
 end
@@ -208,8 +207,8 @@ local function note_type_wait(ms)
 end
 
 -- Parked tasks first, oldest first, for every type that has room.
-for _, t in ipairs(redis.call("SMEMBERS", KEYS[6])) do
-    local parked = ARGV[4] .. t
+for _, t in ipairs(redis.call("SMEMBERS", parked_types)) do
+    local parked = ARGV[4] .. "parked:" .. t
     local s = type_state(t)
     while #out - 2 < want * 3 and queue_open() do
         local hold = type_hold(s)
@@ -224,7 +223,7 @@ for _, t in ipairs(redis.call("SMEMBERS", KEYS[6])) do
         start(id, read(id), s)
     end
     if redis.call("EXISTS", parked) == 0 then
-        redis.call("SREM", KEYS[6], t)
+        redis.call("SREM", parked_types, t)
     end
 end
 
@@ -242,8 +241,8 @@ while #out - 2 < want * 3 and queue_open() and parked_now < PARK_BUDGET do
     local s = type_state(t)
     local hold = fields and type_hold(s)
     if hold then
-        redis.call("LPUSH", ARGV[4] .. t, id)
-        redis.call("SADD", KEYS[6], t)
+        redis.call("LPUSH", ARGV[4] .. "parked:" .. t, id)
+        redis.call("SADD", parked_types, t)
         note_type_wait(hold)
         parked_now = parked_now + 1
     else
@@ -259,7 +258,7 @@ end
 
 if #out - 2 < want * 3 then
     if not queue_open() then
-        if redis.call("EXISTS", KEYS[1], KEYS[6]) > 0 then
+        if redis.call("EXISTS", KEYS[1], parked_types) > 0 then
             if queue_room and queue_room <= 0 then
                 out[1], out[2] = FULL_HOLD_MS, 2
             else

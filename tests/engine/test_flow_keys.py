@@ -34,3 +34,10 @@ def test_every_flow_key_carries_the_queue_hash_tag(queue: str) -> None:
     assert keys.throttled_key(queue, when).endswith(":throttled:2026-12-03")
     assert keys.rate_state_key(queue) != keys.rate_state_key(queue, "")
     assert len(set(flow_keys)) == len(flow_keys)
+    # The dequeue script gets only the limit key prefix and builds the state keys on it.
+    limit = keys.limit_key_prefix(queue)
+    assert keys.parked_types_key(queue) == limit + "parked_types"
+    assert keys.rate_state_key(queue) == limit + "rate"
+    assert keys.rate_state_key(queue, "t:x") == limit + "rate:t:x"
+    assert keys.parked_key(queue, "t:x") == limit + "parked:t:x"
+    assert keys.type_active_key(queue, "t:x") == limit + "active:t:x"
