@@ -5,8 +5,9 @@
 1. Overhead on a queue without limits: the drain rate of N no-op ``async def`` tasks by one worker
    process (concurrency 10) of this tree, with the dequeue script from before flow control (Go's
    path: ``BASELINE``'s ``dequeue.lua``, read with ``git show``, and a plan that parses its reply)
-   and with the current one, in R interleaved rounds; the ratio is the median of the ratios within
-   each round. Everything else in the two workers is the same code.
+   and with the current one, in R interleaved rounds (every other one in the other order); the
+   ratio is the median of the ratios within each round. Everything else in the two workers is the
+   same code. Reported are the rate and the worker's CPU time per task (from ``/proc``).
 2. Redis work per dequeue call taking one task: the commands the script runs and the Redis time it
    takes (``INFO commandstats``), for the baseline script and for this one without limits and with
    each kind of limit (set high enough never to bind, so every call takes a task).
@@ -265,9 +266,10 @@ def _load() -> str:
 
 def report_overhead(bench: Bench, n: int, rounds: int) -> None:
     runs: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
-    for _ in range(rounds):
-        runs["before"].append(bench.drain(n, baseline=True))
-        runs["after"].append(bench.drain(n, baseline=False))
+    for i in range(rounds):
+        # Every other round runs flow control first, so that an order effect cancels out.
+        for key in ("before", "after") if i % 2 == 0 else ("after", "before"):
+            runs[key].append(bench.drain(n, baseline=key == "before"))
     print("\n1. Drain of a queue without limits, 1 process, concurrency 10 (medians of the rounds)")
     print(f"   {'':20} {'tasks/s':>9} {'CPU µs/task':>12}")
     for name, key in ((f"Go's path ({BASELINE})", "before"), ("flow control", "after")):
