@@ -365,7 +365,7 @@ class AsyncClient:
         and each caller still gets its own result or error.
         """
         coalescer = self._coalescer
-        if not coalescer.busy:
+        if coalescer.goes_alone():
             return await coalescer.run_alone(self._core.enqueue_plan(task, options))
         return await coalescer.submit(self._core.new_task(task, options))
 

@@ -1,10 +1,10 @@
 """``Coalescer``: the items concurrent callers hand in during one event-loop step, stored by one plan.
 
-``AsyncClient.enqueue`` uses it. A caller with nothing of the client's in flight runs its own plan at
-once (a lone caller pays no extra loop step). While a call is in flight, the tasks that callers hand
-in gather; a task started in the same loop step runs one plan for all of them (for enqueues, one
-``enqueue_many`` script call per queue, docs/wire.md §4.1.23), and each caller awaits its own
-result or error.
+``AsyncClient.enqueue`` uses it. A caller with nothing of the client's in flight, or the first in a
+loop step, runs its own plan at once (a lone caller pays no extra loop step). While a call is in
+flight, the tasks that the other callers of the step hand in gather; a task started in the same
+loop step runs one plan for all of them (for enqueues, one ``enqueue_many`` script call per queue,
+docs/wire.md §4.1.23), and each caller awaits its own result or error.
 """
 
 from __future__ import annotations
@@ -42,11 +42,30 @@ class Coalescer(Generic[I, R]):
         self._items: list[I] = []
         self._futures: list[asyncio.Future[R]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._alone_this_step = False
         self.busy = 0
-        """Plans in flight: while there are any, items gather."""
+        """Plans in flight."""
+
+    def goes_alone(self) -> bool:
+        """Whether the caller at hand should run its own plan rather than hand its item in.
+
+        A caller goes alone when nothing is in flight, or when it is the first to come in this
+        loop step: a lone plan is written at once, so Redis starts on it while the callers after it
+        in the step gather theirs (gathering every caller would leave Redis idle meanwhile).
+        """
+        if not self.busy:
+            return True
+        if self._items or self._alone_this_step:
+            return False
+        self._alone_this_step = True
+        asyncio.get_running_loop().call_soon(self._next_step)
+        return True
+
+    def _next_step(self) -> None:
+        self._alone_this_step = False
 
     async def run_alone(self, plan: Plan[T]) -> T:
-        """Run one caller's own ``plan`` (when nothing is ``busy``), counting it as in flight."""
+        """Run one caller's own ``plan`` (when it ``goes_alone``), counting it as in flight."""
         self.busy += 1
         try:
             return await self._broker.run(plan)
