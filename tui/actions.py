@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from asynq_py.engine import TaskInfo, TaskState
+from asynq_py.engine import Rate, TaskInfo, TaskState
 
 from .fmt import clean, thousands
 
-__all__ = ["Action", "ActionKind", "confirm_text", "refusal", "result_text"]
+__all__ = ["Action", "ActionKind", "LimitChange", "confirm_text", "refusal", "result_text"]
 
 
 class ActionKind(StrEnum):
@@ -33,6 +33,10 @@ class ActionKind(StrEnum):
     """Unpause a queue."""
     ENQUEUE_COPY = "enqueue_copy"
     """Enqueue a new task with the same type, payload and headers (needs an ``AsyncClient``)."""
+    SET_LIMITS = "set_limits"
+    """Set parts of the queue's (or a task type's) flow-control limits (``set_queue_limits``)."""
+    REMOVE_LIMITS = "remove_limits"
+    """Remove the queue's limits, or one task type's (``remove_queue_limits``)."""
 
 
 _BULK_STATES: dict[ActionKind, frozenset[TaskState]] = {
@@ -57,6 +61,20 @@ _TASK_STATES: dict[ActionKind, frozenset[TaskState]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class LimitChange:
+    """The limits to set (None: keep that part), for the queue or one of its task types."""
+
+    task_type: str | None = None
+    """The task type limited (None: the queue itself)."""
+    concurrency: int | None = None
+    """The new concurrency limit."""
+    rate: Rate | None = None
+    """The new rate (a new rate keeps the current burst unless ``burst`` is given)."""
+    burst: int | None = None
+    """The new burst."""
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """One change the user asked for."""
 
@@ -76,11 +94,13 @@ class Action:
     """How many tasks the state held when the user asked (for the question only)."""
     task: TaskInfo | None = None
     """The task to copy, for ``ENQUEUE_COPY``."""
+    limits: LimitChange | None = None
+    """The limits to set or remove, for ``SET_LIMITS`` and ``REMOVE_LIMITS``."""
 
     @property
     def confirm(self) -> bool:
-        """Whether to ask before doing it (everything but pausing and unpausing)."""
-        return self.kind not in (ActionKind.PAUSE, ActionKind.UNPAUSE)
+        """Whether to ask before doing it (not for pausing, unpausing, and limits: their dialog asked)."""
+        return self.kind not in _UNCONFIRMED
 
 
 def refusal(kind: ActionKind, state: TaskState, *, whole_state: bool) -> str | None:
@@ -95,6 +115,10 @@ def refusal(kind: ActionKind, state: TaskState, *, whole_state: bool) -> str | N
         return "only active tasks can be cancelled"
     return f"{state.value} tasks cannot be {_PAST[kind]}"
 
+
+_UNCONFIRMED = frozenset(
+    {ActionKind.PAUSE, ActionKind.UNPAUSE, ActionKind.SET_LIMITS, ActionKind.REMOVE_LIMITS}
+)
 
 _VERB = {
     ActionKind.RUN: "Run",
@@ -156,7 +180,12 @@ def confirm_text(action: Action) -> str:
 def result_text(action: Action, changed: int, errors: tuple[str, ...]) -> str:
     """Return the report of a finished action: how many tasks changed, and what failed."""
     q = clean(action.queue)
-    if action.kind is ActionKind.PAUSE:
+    if action.kind in (ActionKind.SET_LIMITS, ActionKind.REMOVE_LIMITS):
+        task_type = action.limits.task_type if action.limits is not None else None
+        what = f'type "{clean(task_type)}" in queue "{q}"' if task_type else f'queue "{q}"'
+        done = "Set" if action.kind is ActionKind.SET_LIMITS else "Removed"
+        text = f"{done} the limits of {what}" if changed else f"The limits of {what} did not change"
+    elif action.kind is ActionKind.PAUSE:
         text = f'Successfully paused queue "{q}"' if changed else f'Queue "{q}" was not paused'
     elif action.kind is ActionKind.UNPAUSE:
         text = f'Successfully unpaused queue "{q}"' if changed else f'Queue "{q}" was not unpaused'

@@ -13,6 +13,7 @@ __all__ = [
     "CONFIRM",
     "HELP_SECTIONS",
     "HISTORY",
+    "LIMITS",
     "QUEUE",
     "QUEUES",
     "SCHEDULES",
@@ -69,6 +70,7 @@ QUEUE = [
     Binding("D", "state('delete')", "Delete all", show=False),
     Binding("P", "toggle_pause", "Pause/unpause", show=False),
     Binding("H", "history", "History", show=False),
+    Binding("L", "limits", "Change or remove the queue's limits", show=False),
 ]
 """The queue screen (Enter on a row opens the task, or the group)."""
 
@@ -100,6 +102,9 @@ CONFIRM = [
     Binding("n,escape,q", "answer(False)", "No"),
 ]
 """The confirmation dialog (Enter presses the focused button, which is "No" at first)."""
+
+LIMITS = [Binding("escape", "cancel", "Cancel")]
+"""The limits dialog (Enter in a field saves; the Remove button removes)."""
 
 _NAMES = {
     "question_mark": "?",
@@ -154,7 +159,7 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
                 "Run now, archive (kill), delete, cancel: the selected tasks, else the one under the cursor",
             ),
             ("R A D", "Run, archive, delete every task of the state (on a group: every task of the group)"),
-            *_rows(QUEUE[-2:]),
+            *_rows(QUEUE[-3:]),
         ],
     ),
     ("Task", [*_rows(TASK), ("↑ ↓ / PgUp PgDn", "Scroll")]),
@@ -162,6 +167,15 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Schedules",
         [("↑ ↓ / k j", "Pick an entry: its enqueue history shows below"), ("Enter", "Go to the history")],
+    ),
+    (
+        "Limits",
+        [
+            ("Tab / Shift+Tab", "Next / previous field: task type, concurrency, rate (N/s N/m N/h), burst"),
+            ("Enter", "Save the fields given (blank keeps a value); a task type limits only that type"),
+            ("Remove button", "Remove the queue's limits, or the task type's"),
+            *_rows(LIMITS),
+        ],
     ),
     ("Confirmation", [*_rows(CONFIRM), ("Tab, Enter, click", "Choose a button and press it")]),
 ]

@@ -22,7 +22,7 @@ from asynq_py.engine import (
     TaskState,
 )
 
-from .actions import Action, ActionKind
+from .actions import Action, ActionKind, LimitChange
 from .messages import (
     ActionDone,
     FetchFailed,
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
         LimitsInfo,
         Options,
         QueueInfo,
+        QueueLimits,
+        Rate,
         SchedulerEnqueueEvent,
         SchedulerEntryInfo,
         ServerInfo,
@@ -104,6 +106,16 @@ class InspectorLike(Protocol):
         self, queue: str, state: TaskState | str, *, group: str | None = None
     ) -> int: ...
     async def pause_queue(self, queue: str) -> None: ...
+    async def set_queue_limits(
+        self,
+        queue: str,
+        *,
+        task_type: str | None = None,
+        concurrency: int | None = None,
+        rate: Rate | str | None = None,
+        burst: int | None = None,
+    ) -> QueueLimits: ...
+    async def remove_queue_limits(self, queue: str, *, task_type: str | None = None) -> None: ...
     async def unpause_queue(self, queue: str) -> bool: ...
     async def cancel_processing(self, task_id: str) -> None: ...
     async def servers(self) -> list[ServerInfo]: ...
@@ -340,6 +352,8 @@ class Fetcher:
             return 1, ()
         if action.kind is ActionKind.ENQUEUE_COPY:
             return await self._enqueue_copy(action)
+        if action.limits is not None:
+            return await self._limits(action, action.limits)
         if action.whole_state:
             assert action.state is not None
             bulk = {
@@ -348,6 +362,11 @@ class Fetcher:
                 ActionKind.DELETE: insp.delete_all_tasks,
             }[action.kind]
             return await bulk(q, action.state, group=action.group), ()
+        return await self._each_task(action)
+
+    async def _each_task(self, action: Action) -> tuple[int, tuple[str, ...]]:
+        insp = self._inspector
+        q = action.queue
         changed = 0
         errors: list[str] = []
         for task_id in action.task_ids:
@@ -367,6 +386,19 @@ class Fetcher:
             else:
                 changed += 1
         return changed, tuple(errors)
+
+    async def _limits(self, action: Action, change: LimitChange) -> tuple[int, tuple[str, ...]]:
+        if action.kind is ActionKind.REMOVE_LIMITS:
+            await self._inspector.remove_queue_limits(action.queue, task_type=change.task_type)
+        else:
+            await self._inspector.set_queue_limits(
+                action.queue,
+                task_type=change.task_type,
+                concurrency=change.concurrency,
+                rate=change.rate,
+                burst=change.burst,
+            )
+        return 1, ()
 
     async def _enqueue_copy(self, action: Action) -> tuple[int, tuple[str, ...]]:
         if self._client is None or action.task is None:

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
-from asynq_py.engine import GroupInfo, QueueInfo, TaskInfo, TaskState
+from asynq_py.engine import GroupInfo, QueueInfo, QueueLimits, TaskInfo, TaskState
 
 from . import bindings
 from .actions import Action, ActionKind, refusal
@@ -16,6 +16,7 @@ from .fmt import clean, error_rate, go_duration, payload_preview, relative_time,
 from .messages import QueueFetched, QueueRequest
 from .screen_base import Context, DashScreen
 from .screen_history import HistoryScreen
+from .screen_limits import LimitsScreen
 from .screen_task import TaskScreen
 from .widget_bars import STATE_ORDER, state_counts
 from .widget_limits import LimitsLine
@@ -430,6 +431,17 @@ class QueueScreen(DashScreen):
     def action_history(self) -> None:
         """Show the queue's daily history."""
         self.app.push_screen(HistoryScreen(self.ctx, self.queue))
+
+    def action_limits(self) -> None:
+        """Open the limits dialog, prefilled with the limits shown; apply what it returns."""
+        answer = self.last_answer
+        current = answer.limits.limits if answer is not None and answer.limits is not None else QueueLimits()
+
+        def chosen(action: Action | None) -> None:
+            if action is not None:
+                self.request_action(action)
+
+        self.app.push_screen(LimitsScreen(self.queue, current), chosen)
 
     def after_action(self, done: ActionDone) -> None:
         """Forget the selection of tasks that were acted on."""

@@ -29,6 +29,7 @@ from asynq_py.engine import (
     QueueInfo,
     QueueLimits,
     QueueNotFoundError,
+    Rate,
     RedisUnavailableError,
     SchedulerEnqueueEvent,
     SchedulerEntryInfo,
@@ -545,6 +546,28 @@ class StubInspector(InspectorLike):
         if self.queue_infos[queue].paused:
             raise TaskStateError("already paused", queue=queue)
         self.queue_infos[queue] = replace(self.queue_infos[queue], paused=True)
+
+    async def set_queue_limits(
+        self,
+        queue: str,
+        *,
+        task_type: str | None = None,
+        concurrency: int | None = None,
+        rate: Rate | str | None = None,
+        burst: int | None = None,
+    ) -> QueueLimits:
+        self._check()
+        info = await self.get_queue_limits(queue)
+        new_rate = Rate.parse(rate) if isinstance(rate, str) else rate
+        limits = info.limits.updated(task_type=task_type, concurrency=concurrency, rate=new_rate, burst=burst)
+        self.limits[queue] = replace(info, limits=limits)
+        return limits
+
+    async def remove_queue_limits(self, queue: str, *, task_type: str | None = None) -> None:
+        info = await self.get_queue_limits(queue)
+        types = {t: limit for t, limit in info.limits.types.items() if t != task_type}
+        limits = QueueLimits() if task_type is None else replace(info.limits, types=types)
+        self.limits[queue] = replace(info, limits=limits)
 
     async def unpause_queue(self, queue: str) -> bool:
         self._check()

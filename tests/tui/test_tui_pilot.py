@@ -10,13 +10,26 @@ from typing import Any
 
 import pytest
 from seed import list_ids, message, seed_task, task_hash
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
-from asynq_py.engine import AsyncClient, AsyncInspector, Client, Inspector, Task, TaskState, keys, wire
+from asynq_py.engine import (
+    AsyncClient,
+    AsyncInspector,
+    Client,
+    Inspector,
+    Limit,
+    QueueLimits,
+    Rate,
+    Task,
+    TaskState,
+    keys,
+    wire,
+)
 from asynq_py.tui import DashboardApp, run_dashboard
 from asynq_py.tui.screen_confirm import ConfirmScreen
 from asynq_py.tui.screen_help import HelpScreen
 from asynq_py.tui.screen_history import HistoryScreen
+from asynq_py.tui.screen_limits import LimitsScreen
 from asynq_py.tui.screen_queue import QueueScreen, TaskTable
 from asynq_py.tui.screen_queues import QueuesScreen
 from asynq_py.tui.screen_schedules import SchedulesScreen
@@ -539,6 +552,131 @@ class TestActions:
             await pilot.press("e")
             await ui.wait(pilot, lambda: any("needs a client" in n for n in notices(app)))
             assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def open_limits(pilot: Any, ui: Any) -> LimitsScreen:
+    """On the queue screen, wait for its limits to be read, then press L and wait for the dialog."""
+    screen = pilot.app.screen
+    assert isinstance(screen, QueueScreen)
+    await ui.wait(pilot, lambda: screen.last_answer is not None and screen.last_answer.limits is not None)
+    await pilot.press("L")
+    await ui.wait(pilot, lambda: isinstance(pilot.app.screen, LimitsScreen))
+    dialog = pilot.app.screen
+    assert isinstance(dialog, LimitsScreen)
+    return dialog
+
+
+def fields(dialog: LimitsScreen) -> dict[str, str]:
+    """Return what the dialog's fields hold."""
+    return {k: dialog.query_one(f"#limit-{k}", Input).value for k in ("type", "concurrency", "rate", "burst")}
+
+
+class TestLimits:
+    async def test_sets_concurrency_and_rate_and_shows_them(self, make_app, seeded, ui, tui_url) -> None:
+        app = make_app()
+        with Inspector(tui_url) as inspector:
+            async with app.run_test(size=SIZE) as pilot:
+                await open_queue(pilot, ui)
+                dialog = await open_limits(pilot, ui)
+                assert fields(dialog) == {"type": "", "concurrency": "", "rate": "", "burst": ""}
+                await pilot.press("3", "tab", *"100/m", "tab", "5", "enter")  # typed, field by field
+                await ui.wait(pilot, lambda: isinstance(app.screen, QueueScreen))
+                await ui.wait(pilot, lambda: "rate 100/m burst 5" in ui.static(app, "#limits"))
+                assert "queue: 1/3 active" in ui.static(app, "#limits")
+                assert 'Set the limits of queue "default"' in notices(app)
+                assert inspector.get_queue_limits("default").limits == QueueLimits(3, Rate(100, 60_000, 5))
+
+    async def test_prefills_and_sets_a_type_limit(self, make_app, seeded, ui, tui_url) -> None:
+        app = make_app()
+        with Inspector(tui_url) as inspector:
+            inspector.set_queue_limits("default", concurrency=2, rate="10/s")
+            async with app.run_test(size=SIZE) as pilot:
+                await open_queue(pilot, ui)
+                dialog = await open_limits(pilot, ui)
+                assert fields(dialog) == {"type": "", "concurrency": "2", "rate": "10/s", "burst": "1"}
+                await pilot.press("shift+tab", *"email:send")  # the type field shows that type's limits
+                assert fields(dialog) == {"type": "email:send", "concurrency": "", "rate": "", "burst": ""}
+                await pilot.press("tab", "1", "enter")
+                await ui.wait(pilot, lambda: "email:send: 0/1 active" in ui.static(app, "#limits"))
+                assert 'Set the limits of type "email:send" in queue "default"' in notices(app)
+                assert inspector.get_queue_limits("default").limits == QueueLimits(
+                    2, Rate(10, 1_000), {"email:send": Limit(concurrency=1)}
+                )
+                dialog = await open_limits(pilot, ui)  # the new limit is prefilled when its type is typed
+                await pilot.press("shift+tab", *"email:send")
+                assert fields(dialog)["concurrency"] == "1"
+
+    async def test_removes_a_type_limit_then_the_queue_limits(self, make_app, seeded, ui, tui_url) -> None:
+        app = make_app()
+        with Inspector(tui_url) as inspector:
+            inspector.set_queue_limits("default", concurrency=2)
+            inspector.set_queue_limits("default", task_type="email:send", concurrency=1)
+            async with app.run_test(size=SIZE) as pilot:
+                screen = await open_queue(pilot, ui)
+                await open_limits(pilot, ui)
+                await pilot.press("shift+tab", *"email:send")
+                await pilot.click("#remove")
+                await ui.wait(pilot, lambda: "email:send" not in ui.static(app, "#limits"))
+                assert 'Removed the limits of type "email:send" in queue "default"' in notices(app)
+                assert inspector.get_queue_limits("default").limits == QueueLimits(2)
+                await open_limits(pilot, ui)
+                await pilot.click("#remove")
+                await ui.wait(pilot, lambda: not screen.query_one("#limits", Static).display)
+                assert 'Removed the limits of queue "default"' in notices(app)
+                assert inspector.get_queue_limits("default").limits == QueueLimits()
+                await open_limits(pilot, ui)
+                await pilot.click("#remove")  # nothing left to remove: the engine's error is shown
+                await ui.wait(pilot, lambda: any("has no limits" in n for n in notices(app)))
+                assert 'The limits of queue "default" did not change; 1 failed: queue ' in notices(app)[-1]
+
+    @pytest.mark.parametrize(
+        ("typed", "error"),
+        [
+            ({"rate": "abc"}, "bad rate 'abc': use N/s, N/m or N/h (e.g. 100/m)"),
+            ({"concurrency": "two"}, "concurrency must be a whole number, not 'two'"),
+            ({"concurrency": "0"}, "concurrency must be from 1 to 1,000,000,000, not 0"),
+            ({"rate": "", "burst": "3"}, "a burst needs a rate: give --rate as well"),
+            ({"concurrency": "", "rate": ""}, "give a concurrency, a rate or a burst to set"),
+            ({"type": "bad\x07type", "concurrency": "1"}, "contains a control character"),
+        ],
+    )
+    async def test_bad_input_shows_the_engine_message_and_changes_nothing(
+        self, make_app, seeded, ui, tui_url, typed, error
+    ) -> None:
+        app = make_app()
+        with Inspector(tui_url) as inspector:
+            inspector.set_queue_limits("default", concurrency=2)
+            before = inspector.get_queue_limits("default").limits
+            async with app.run_test(size=SIZE) as pilot:
+                await open_queue(pilot, ui)
+                dialog = await open_limits(pilot, ui)
+                for key, value in typed.items():  # the type first: it prefills the other fields
+                    dialog.query_one(f"#limit-{key}", Input).value = value
+                    await pilot.pause()
+                dialog.query_one("#limit-concurrency", Input).focus()
+                await pilot.press("enter")
+                await ui.wait(pilot, lambda: error in ui.static(app, "#limits-error"))
+                assert app.screen is dialog  # still open, to correct the input
+                await pilot.press("escape")
+                await ui.wait(pilot, lambda: isinstance(app.screen, QueueScreen))
+                assert inspector.get_queue_limits("default").limits == before
+                assert not any("limits" in n for n in notices(app))
+
+    async def test_escape_changes_nothing(self, make_app, seeded, ui, tui_url) -> None:
+        app = make_app()
+        with Inspector(tui_url) as inspector:
+            inspector.set_queue_limits("default", rate="5/s")
+            async with app.run_test(size=SIZE) as pilot:
+                await open_queue(pilot, ui)
+                dialog = await open_limits(pilot, ui)
+                await pilot.press("backspace", "7", "tab", "ctrl+u", *"9/h")
+                assert fields(dialog)["rate"] == "9/h"
+                await pilot.press("escape")
+                await ui.wait(pilot, lambda: isinstance(app.screen, QueueScreen))
+                await pilot.press("ctrl+r")
+                await pilot.pause()
+                assert inspector.get_queue_limits("default").limits == QueueLimits(rate=Rate(5, 1_000))
+                assert not any("limits" in n for n in notices(app))
 
 
 class TestBehaviour:

@@ -17,6 +17,7 @@ from asynq_py.tui import DashboardApp
 from asynq_py.tui.screen_confirm import ConfirmScreen
 from asynq_py.tui.screen_help import HelpScreen
 from asynq_py.tui.screen_history import HistoryScreen
+from asynq_py.tui.screen_limits import LimitsScreen
 from asynq_py.tui.screen_queue import QueueScreen
 from asynq_py.tui.screen_schedules import SchedulesScreen
 from asynq_py.tui.screen_servers import ServersScreen
@@ -251,6 +252,27 @@ class TestOtherScreens:
     def test_confirm_delete_all(self, snap_compare, stub, ui) -> None:
         run = open_default(
             ui, "h", "h", on_queue_state("archived"), "D", lambda app: isinstance(app.screen, ConfirmScreen)
+        )
+        assert snap_compare(make(stub), terminal_size=SIZE, run_before=run)
+
+    def test_limits_dialog_refusing_a_bad_rate(self, snap_compare, stub, ui) -> None:
+        limits = QueueLimits(5, Rate(100, 60_000, 10))
+        stub.limits["default"] = LimitsInfo("default", limits, 1, 0, [], 0, 0, [], NOW)
+
+        def refused(app: Any) -> bool:
+            return "bad rate" in str(app.screen.query_one("#limits-error", Static).content)
+
+        run = open_default(
+            ui,
+            "L",
+            lambda app: isinstance(app.screen, LimitsScreen),
+            "tab",
+            "ctrl+u",
+            "a",
+            "b",
+            "c",
+            "enter",
+            refused,
         )
         assert snap_compare(make(stub), terminal_size=SIZE, run_before=run)
 
