@@ -119,11 +119,13 @@ def test_a_run_whose_lease_is_gone_is_stopped(real_redis_url, servers, queue, ki
         with Client(real_redis_url) as client:
             info = client.enqueue(Task("long", b""), queue=queue)
         assert started.wait(10)
+        # Take no new task first, so the requeued task is not dequeued here again (a fresh lease
+        # would keep the old run alive; with an idle poll due, that raced the moves below).
+        server.stop()
         # What the recoverer does to an expired lease: the task leaves active and its lease.
         r.zrem(lease_key(queue), info.id)
         r.lrem(f"asynq:{{{queue}}}:active", 0, info.id)
         r.lpush(f"asynq:{{{queue}}}:pending", info.id)
-        server.stop()  # take no new task, so the requeued task is not dequeued here again
         t0 = time.monotonic()
         assert stopped.wait(5), "the handler kept running without a lease"
         took = time.monotonic() - t0
