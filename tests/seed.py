@@ -59,24 +59,28 @@ def seed_task(
     q = msg.queue
     key = f"{Q % q}t:{msg.id}"
     r.sadd("asynq:queues", q)
+    # One transaction, as Go stores a task in one script: a running server never sees the id
+    # before its hash (it would drop the id as a task without data).
+    tx = r.pipeline(transaction=True)
     fields: dict[FieldT, EncodableT] = {"msg": msg.SerializeToString(), "state": state}
     if state == "pending":
         fields["pending_since"] = str(int(now * 1e9))
-        r.lpush(f"{Q % q}pending", msg.id)
+        tx.lpush(f"{Q % q}pending", msg.id)
     elif state == "active":
-        r.lpush(f"{Q % q}active", msg.id)
-        r.zadd(f"{Q % q}lease", {msg.id: int(lease_expiry if lease_expiry is not None else now + 30)})
+        tx.lpush(f"{Q % q}active", msg.id)
+        tx.zadd(f"{Q % q}lease", {msg.id: int(lease_expiry if lease_expiry is not None else now + 30)})
     elif state == "aggregating":
         fields["group"] = group
-        r.zadd(f"{Q % q}g:{group}", {msg.id: int(score if score is not None else now)})
-        r.sadd(f"{Q % q}groups", group)
+        tx.zadd(f"{Q % q}g:{group}", {msg.id: int(score if score is not None else now)})
+        tx.sadd(f"{Q % q}groups", group)
     else:
-        r.zadd(f"{Q % q}{state}", {msg.id: int(score if score is not None else now)})
+        tx.zadd(f"{Q % q}{state}", {msg.id: int(score if score is not None else now)})
     if msg.unique_key:
         fields["unique_key"] = msg.unique_key
     if result is not None:
         fields["result"] = result
-    r.hset(key, mapping=fields)
+    tx.hset(key, mapping=fields)
+    tx.execute()
     return msg.id
 
 
