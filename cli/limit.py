@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from asynq_py.engine.limits import next_start_text
-
 from .complete import complete_queue
 from .context import JsonFlag, QueueFilter, get_state
 from .errors import warn
@@ -97,7 +95,9 @@ def set_limit(
 
 
 def _slot(ms: int | None) -> str | None:
-    return None if ms is None else next_start_text(ms)
+    if ms is None:
+        return None
+    return "now" if ms == 0 else f"in {ms / 1000:.1f}s" if ms < 60_000 else f"in {ms // 60_000}m"
 
 
 def _active(active: int | None, concurrency: int | None) -> str | None:
@@ -109,7 +109,7 @@ def _active(active: int | None, concurrency: int | None) -> str | None:
 def _rate_text(limit: Limit) -> str | None:
     if limit.rate is None:
         return None
-    return limit.rate.with_burst()
+    return str(limit.rate) + (f" burst {limit.rate.burst}" if limit.rate.burst > 1 else "")
 
 
 def limits_table(infos: list[LimitsInfo]) -> Table:
