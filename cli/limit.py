@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from asynq_py.engine import next_start_text
+
 from .complete import complete_queue
 from .context import JsonFlag, QueueFilter, get_state
 from .errors import warn
@@ -94,22 +96,18 @@ def set_limit(
     state.note(f"limited {subject}: {describe(part)}")
 
 
-def _slot(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return "now" if ms == 0 else f"in {ms / 1000:.1f}s" if ms < 60_000 else f"in {ms // 60_000}m"
+def _rate(limit: Limit) -> str | None:
+    return None if limit.rate is None else limit.rate.text_with_burst()
+
+
+def _next_start(ms: int | None) -> str | None:
+    return None if ms is None else next_start_text(ms)
 
 
 def _active(active: int | None, concurrency: int | None) -> str | None:
     if active is None:
         return None
     return str(active) if concurrency is None else f"{active}/{concurrency}"
-
-
-def _rate_text(limit: Limit) -> str | None:
-    if limit.rate is None:
-        return None
-    return str(limit.rate) + (f" burst {limit.rate.burst}" if limit.rate.burst > 1 else "")
 
 
 def limits_table(infos: list[LimitsInfo]) -> Table:
@@ -133,8 +131,8 @@ def limits_table(infos: list[LimitsInfo]) -> Table:
             cell(info.queue),
             cell(None),
             cell(_active(info.active, own.concurrency), _full(info.active, own.concurrency)),
-            cell(_rate_text(own)),
-            cell(_slot(info.next_slot_in_ms)),
+            cell(_rate(own)),
+            cell(_next_start(info.next_slot_in_ms)),
             cell(sum(t.parked for t in info.types)),
             cell(info.throttled),
             cell(info.throttled_total),
@@ -144,8 +142,8 @@ def limits_table(infos: list[LimitsInfo]) -> Table:
                 cell(info.queue),
                 cell(t.task_type),
                 cell(_active(t.active, t.limit.concurrency), _full(t.active, t.limit.concurrency)),
-                cell(_rate_text(t.limit)),
-                cell(_slot(t.next_slot_in_ms)),
+                cell(_rate(t.limit)),
+                cell(_next_start(t.next_slot_in_ms)),
                 cell(t.parked),
                 cell(None),
                 cell(None),

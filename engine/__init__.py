@@ -74,7 +74,7 @@ if _typing.TYPE_CHECKING:
         WorkerInfo,
     )
     from .inspector import AsyncInspector, Inspector
-    from .limits import Limit, QueueLimits, Rate
+    from .limits import Limit, QueueLimits, Rate, next_start_text
     from .mux import Handler, HandlerNotFoundError, ServeMux
     from .observer import WorkerObserver
     from .options import LaterOptions, Options, TaskOptions
@@ -149,6 +149,7 @@ _EXPORTS: dict[str, str] = {
     "WorkerInfo": "info",
     "WorkerObserver": "observer",
     "format_duration": "gotime",
+    "next_start_text": "limits",
     "parse_duration": "gotime",
 }
 """Each public name and the module that defines it."""
@@ -217,6 +218,7 @@ __all__ = [
     "WorkerInfo",
     "WorkerObserver",
     "format_duration",
+    "next_start_text",
     "parse_duration",
 ]
 

@@ -29,7 +29,16 @@ from dataclasses import dataclass, field, replace
 from .errors import DecodeError, ValidationError
 from .options import validate_task_type
 
-__all__ = ["MAX_LIMIT", "PERIODS_MS", "Limit", "QueueLimits", "Rate", "field_names", "field_types"]
+__all__ = [
+    "MAX_LIMIT",
+    "PERIODS_MS",
+    "Limit",
+    "QueueLimits",
+    "Rate",
+    "field_names",
+    "field_types",
+    "next_start_text",
+]
 
 MAX_LIMIT = 1_000_000_000
 """The largest concurrency, rate, burst or period (ms) accepted."""
@@ -82,6 +91,10 @@ class Rate:
         """``100/m`` (a period that is not one unit is written in ms: ``5/2500ms``)."""
         unit = next((u for u, ms in PERIODS_MS.items() if ms == self.period_ms), None)
         return f"{self.count}/{unit}" if unit else f"{self.count}/{self.period_ms}ms"
+
+    def text_with_burst(self) -> str:
+        """``100/m``, or ``100/m burst 5`` when starts may go back to back (a burst above 1)."""
+        return f"{self} burst {self.burst}" if self.burst > 1 else str(self)
 
     @property
     def interval_ms(self) -> float:
@@ -271,3 +284,13 @@ def field_types(names: Iterable[bytes | str]) -> list[str]:
             if task_type and part in _FIELDS:
                 found.add(task_type)
     return sorted(found)
+
+
+def next_start_text(ms: int) -> str:
+    """Put ``Rate.next_slot_in_ms`` in words: ``now`` (0 or less), ``in 1.5s``, or ``in 3m`` from a minute.
+
+    ``limit ls`` and the dashboard's limits line both show a rate's next start this way.
+    """
+    if ms <= 0:
+        return "now"
+    return f"in {ms / 1000:.1f}s" if ms < 60_000 else f"in {ms // 60_000}m"

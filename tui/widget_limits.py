@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from asynq_py.engine import next_start_text
+
 from .fmt import clean, thousands
 
 if TYPE_CHECKING:
@@ -19,20 +21,14 @@ if TYPE_CHECKING:
 __all__ = ["LimitsLine", "limits_text"]
 
 
-def _slot(ms: int | None) -> str:
-    if not ms:
-        return "now"
-    return f"in {ms / 1000:.1f}s" if ms < 60_000 else f"in {ms // 60_000}m"
-
-
 def _part(line: Text, limit: Limit, active: int | None, next_slot_in_ms: int | None) -> None:
     pieces: list[tuple[str, str]] = []
     if limit.concurrency is not None:
         full = active is not None and active >= limit.concurrency
         pieces.append((f"{active}/{limit.concurrency} active", "bold yellow" if full else ""))
     if limit.rate is not None:
-        burst = f" burst {limit.rate.burst}" if limit.rate.burst > 1 else ""
-        pieces.append((f"rate {limit.rate}{burst}, next start {_slot(next_slot_in_ms)}", ""))
+        next_start = next_start_text(next_slot_in_ms or 0)
+        pieces.append((f"rate {limit.rate.text_with_burst()}, next start {next_start}", ""))
     for i, (text, style) in enumerate(pieces):
         line.append(", " if i else "")
         line.append(text, style=style)

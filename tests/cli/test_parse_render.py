@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from limit_samples import sample_limits
+from rich.console import Console
 
+from asynq_py.cli.limit import limits_table
 from asynq_py.cli.parse import check_json, parse_duration, parse_header, parse_time, read_ids, read_payload
 from asynq_py.cli.render import dumps_json, escape, fmt_bytes, fmt_duration, payload_text, relative
 
@@ -120,3 +123,19 @@ def test_human_formats():
     assert fmt_bytes(12_345) == "12.3 kB"
     assert payload_text(b"\xff\x00") == "non-printable bytes (2)"
     assert payload_text(b"x" * 500).endswith("…")
+
+
+def test_limit_ls_table_words_every_rate_and_next_start() -> None:
+    console = Console(width=120, record=True, color_system=None)
+    console.print(limits_table(sample_limits()))
+    rows = [line.rstrip() for line in console.export_text().splitlines()[3:-1]]
+    assert rows == [
+        " q       -         1/4   100/m burst 3      now               5                 2                 9",
+        " q       a           -   5/s burst 5        in 1.5s           0                 -                 -",
+        " q       b         2/2   1/m                in 60.0s          3                 -                 -",
+        " q       c           -   7/2500ms burst 2   in 1m             0                 -                 -",
+        " q       d           -   1/h                in 59m            0                 -                 -",
+        " q       e         0/1   -                  -                 2                 -                 -",
+        " q       f           -   9/s                in 0.0s           0                 -                 -",
+        " r       -           0   2/s                in 0.2s           0                 0                 0",
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asynq_py.engine import DecodeError, Limit, QueueLimits, Rate, ValidationError
+from asynq_py.engine import DecodeError, Limit, QueueLimits, Rate, ValidationError, next_start_text
 from asynq_py.engine.limits import MAX_LIMIT, field_names
 
 
@@ -20,6 +20,36 @@ def test_rate_parses_the_three_units(text: str, count: int, period_ms: int) -> N
 
 def test_rate_formats_an_odd_period_in_ms() -> None:
     assert str(Rate(5, 2_500)) == "5/2500ms"
+
+
+@pytest.mark.parametrize(
+    ("rate", "text"),
+    [
+        (Rate(100, 60_000), "100/m"),
+        (Rate(100, 60_000, 5), "100/m burst 5"),
+        (Rate(5, 2_500, 2), "5/2500ms burst 2"),
+    ],
+)
+def test_rate_text_names_a_burst_only_above_one(rate: Rate, text: str) -> None:
+    assert rate.text_with_burst() == text
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (-5, "now"),
+        (0, "now"),
+        (1, "in 0.0s"),
+        (250, "in 0.2s"),
+        (1_500, "in 1.5s"),
+        (59_999, "in 60.0s"),  # one decimal, rounded, as `limit ls` always showed it
+        (60_000, "in 1m"),
+        (119_999, "in 1m"),
+        (3_600_000, "in 60m"),
+    ],
+)
+def test_next_start_text_in_seconds_below_a_minute_then_whole_minutes(ms: int, text: str) -> None:
+    assert next_start_text(ms) == text
 
 
 @pytest.mark.parametrize("text", ["", "100", "100/d", "-1/s", "1.5/s", "a/s", "100/ms", "0/s", "/s"])

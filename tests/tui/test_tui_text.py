@@ -6,6 +6,7 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from limit_samples import sample_limits
 
 from asynq_py.engine import TaskState
 from asynq_py.tui.actions import Action, ActionKind, confirm_text, refusal, result_text
@@ -20,6 +21,7 @@ from asynq_py.tui.fmt import (
     relative_time,
     si_bytes,
 )
+from asynq_py.tui.widget_limits import limits_text
 
 
 class TestClean:
@@ -202,3 +204,18 @@ def test_far_times_and_error_rates_read_as_in_the_cli() -> None:
         assert relative_time(when, now.timestamp()) == cli_relative(when, now) == text
     assert error_rate(8, 1) == f"{cli_error_rate(8, 1):.2%}" == "12.50%"
     assert error_rate(0, 0) == "-"
+
+
+def test_limits_line_words_every_rate_and_next_start() -> None:
+    assert [limits_text(info).markup for info in sample_limits()] == [
+        "[bold]Limits [/bold]queue: 1/4 active, rate 100/m burst 3, next start now"
+        "   [bold]a[/bold]: rate 5/s burst 5, next start in 1.5s"
+        "   [bold]b[/bold]: [bold yellow]2/2 active[/bold yellow], rate 1/m, next start in 60.0s"
+        "[yellow], 3 parked[/yellow]"
+        "   [bold]c[/bold]: rate 7/2500ms burst 2, next start in 1m"
+        "   [bold]d[/bold]: rate 1/h, next start in 59m"
+        "   [bold]e[/bold]: 0/1 active[yellow], 2 parked[/yellow]"
+        "   [bold]f[/bold]: rate 9/s, next start in 0.0s"
+        "   Throttled today 2, total 9",
+        "[bold]Limits [/bold]queue: rate 2/s, next start in 0.2s   Throttled today 0, total 0",
+    ]

@@ -1,0 +1,1 @@
+../tests/limit_samples.py
