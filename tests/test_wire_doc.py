@@ -2,7 +2,7 @@
 of it names a section it has.
 
 ``python tests/test_wire_doc.py`` (``make wire-doc``) rewrites the script reference (§4.4) from the
-KEYS/ARGV/Returns headers of ``engine/scripts/*.lua``.
+KEYS/ARGV/Returns headers of ``engine/scripts/*.lua``, then of the shared snippets in ``lib/``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,16 @@ def script_header(path: Path) -> str:
     return "\n".join(lines)
 
 
+def script_paths() -> list[Path]:
+    """The scripts, sorted by name, then the snippets the loader prepends to some of them."""
+    return [*sorted(SCRIPTS.glob("*.lua")), *sorted(SCRIPTS.glob("lib/*.lua"))]
+
+
 def script_reference() -> str:
-    """The generated body of §4.4: each script's name and header, sorted by name."""
-    paths = sorted(SCRIPTS.glob("*.lua"))
-    return "\n\n".join(f"**`{path.name}`**\n\n```lua\n{script_header(path)}\n```" for path in paths)
+    """The generated body of §4.4: each script's (and snippet's) name and header."""
+    return "\n\n".join(
+        f"**`{path.relative_to(SCRIPTS)}`**\n\n```lua\n{script_header(path)}\n```" for path in script_paths()
+    )
 
 
 def with_reference(doc: str) -> str:
@@ -56,7 +62,8 @@ def test_script_reference_matches_the_scripts() -> None:
 
 
 def test_every_script_has_a_contract_header() -> None:
-    for path in SCRIPTS.glob("*.lua"):
+    assert (SCRIPTS / "lib" / "take_out.lua") in script_paths()
+    for path in script_paths():
         header = script_header(path)
         cites = "docs/wire.md §" in header or "asynq-py" in header
         assert cites, f"{path.name}: cite the section it implements (or say it is asynq-py's own)"

@@ -13,15 +13,7 @@
 -- ARGV[8] -> parked list prefix
 -- Returns 1 on success, 0 if the task is missing, -1 if already archived, -2 if active.
 -- Unlike Go, the tasks the archive limits drop also lose their hashes, as the worker's archive.lua does.
--- Remove the task from the parked list of its type; true if it was there.
-local function unparked(types_key, prefix)
-    for _, t in ipairs(redis.call("SMEMBERS", types_key)) do
-        if redis.call("LREM", prefix .. t, 0, ARGV[1]) > 0 then
-            return true
-        end
-    end
-    return false
-end
+-- Uses lib/take_out.lua (prepended when loaded): take_out() takes the task out of its state's key.
 if redis.call("EXISTS", KEYS[1]) == 0 then
     return 0
 end
@@ -33,21 +25,12 @@ end
 if state == "archived" then
     return -1
 end
-if state == "pending" then
-    if redis.call("LREM", ARGV[5] .. state, 1, ARGV[1]) == 0 and not unparked(KEYS[4], ARGV[8]) then
-        return redis.error_reply("task id not found in list " .. tostring(state))
-    end
-elseif state == "aggregating" then
-    if redis.call("ZREM", ARGV[6] .. group, ARGV[1]) == 0 then
-        return redis.error_reply("task id not found in group " .. tostring(group))
-    end
-    if redis.call("ZCARD", ARGV[6] .. group) == 0 then
-        redis.call("SREM", KEYS[3], group)
-    end
-else
-    if redis.call("ZREM", ARGV[5] .. state, ARGV[1]) == 0 then
-        return redis.error_reply("task id not found in zset " .. tostring(state))
-    end
+local at = {
+    queue = ARGV[5], lrem_count = 1, parked_types = KEYS[4], parked = ARGV[8], group = ARGV[6], groups = KEYS[3],
+}
+local missing = take_out(ARGV[1], state, group, at)
+if missing then
+    return missing
 end
 redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "archived")

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import random
 import signal
@@ -23,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import redis
 from helpers import wait_for
 
 from asynq_py.engine import AsynqError, Client, Inspector, Task
+from asynq_py.engine.scripts import all_scripts
 
 from .ledger import FaultLedger, ProducerLedger
 
@@ -379,11 +378,7 @@ class RedisProbe:
         self.url = url
         self.longest_us = 0
         self.longest_cmd = ""
-        self._scripts = {
-            hashlib.sha1(f.read_bytes()).hexdigest(): f.name
-            for f in resources.files("asynq_py.engine.scripts").iterdir()
-            if f.name.endswith(".lua")
-        }
+        self._scripts = {lua.sha: f"{name}.lua" for name, lua in all_scripts().items()}
 
     def reset(self) -> None:
         """Forget the longest command seen so far."""

@@ -11,6 +11,7 @@ from seed import list_ids, message, scores, seed_task, task_hash
 
 from asynq_py.engine import (
     AsyncInspector,
+    BrokerError,
     Inspector,
     QueueNotEmptyError,
     QueueNotFoundError,
@@ -191,6 +192,35 @@ def test_delete_task_releases_owned_lock(inspector: Inspector, redis_client: red
     ids = seed_every_state(redis_client)
     with pytest.raises(TaskStateError):
         inspector.delete_task("q", ids["active"])
+
+
+def test_delete_task_from_every_state_but_active(inspector: Inspector, redis_client: redis.Redis) -> None:
+    ids = seed_every_state(redis_client)
+    for state in ("pending", "scheduled", "retry", "archived", "completed", "aggregating"):
+        inspector.delete_task("q", ids[state])
+        assert redis_client.exists(f"asynq:{{q}}:t:{ids[state]}") == 0
+    assert redis_client.exists("asynq:{q}:pending", "asynq:{q}:g:g", "asynq:{q}:groups") == 0
+    assert inspector.get_queue_info("q").size == 1  # the active task
+
+
+@pytest.mark.parametrize("operation", ["archive_task", "delete_task"])
+@pytest.mark.parametrize(
+    ("state", "where", "message_part"),
+    [
+        ("pending", "asynq:{q}:pending", "not found in list pending"),
+        ("scheduled", "asynq:{q}:scheduled", "not found in zset scheduled"),
+        ("aggregating", "asynq:{q}:g:g", "not found in group g"),
+    ],
+)
+def test_a_task_missing_from_its_state_s_key_is_an_error_that_changes_nothing(
+    inspector: Inspector, redis_client: redis.Redis, operation: str, state: str, where: str, message_part: str
+) -> None:
+    ids = seed_every_state(redis_client)
+    redis_client.delete(where)
+    with pytest.raises(BrokerError, match=message_part):
+        getattr(inspector, operation)("q", ids[state])
+    assert task_hash(redis_client, "q", ids[state])["state"] == state.encode()
+    assert list_ids(redis_client, "q", "archived") == [ids["archived"]]
 
 
 def test_bulk_operations(inspector: Inspector, redis_client: redis.Redis) -> None:
