@@ -17,7 +17,7 @@ from .broker import Broker
 from .clock import Clock
 from .errors import AsynqError
 from .observer import WorkerObserver
-from .processor import Registry
+from .processor import Registry, Running
 from .ratelimit import RateLimitedLog
 from .wire import ServerInfo, WorkerInfo, encode_server_info, encode_worker_info
 
@@ -160,24 +160,32 @@ class Heartbeater(threading.Thread):
                 for queue, ids in leases.items():
                     self._observer.lease_extensions_failed(queue, len(ids))
             return
-        for q, failure in report.failed.items():
-            self._limited.log(
-                logging.ERROR, f"lease:{q}", "cannot extend the leases of queue %s: %s", q, failure
-            )
-        for r in valid:
-            if (r.msg.queue, r.msg.id) in report.gone:
-                # Redis no longer leases the task to us (recovered after a partition, or finished by
-                # a late write): another worker may be running it, so this run must stop.
-                self._limited.log(
-                    logging.WARNING, "gone", "task %s lost its lease in Redis; stopping it", r.msg.id
-                )
-                r.lose()
-            elif r.msg.queue not in report.failed:
-                r.lease_expiry = report.expiry
+        self._apply(report, valid)
         if state_error is not None:
             self._limited.log(logging.ERROR, "beat", "heartbeat failed: %s", state_error)
             return
         self.beats += 1
+
+    def _apply(self, report: rdb.LeaseReport, runs: list[Running]) -> None:
+        """Give the runs their extended leases, and stop the ones whose lease Redis no longer has."""
+        for q, failure in report.failed.items():
+            self._limited.log(
+                logging.ERROR, f"lease:{q}", "cannot extend the leases of queue %s: %s", q, failure
+            )
+        for r in runs:
+            if (r.msg.queue, r.msg.id) in report.gone:
+                # Redis no longer leases the task to us (recovered after a partition, or finished by
+                # a late write): another worker may be running it, so this run must stop. A run
+                # writing its outcome may have removed the lease itself, while this beat was in
+                # flight; if not, its outcome is not sent or finds the task gone, and the processor
+                # warns then. So only a run still in its handler is reported here.
+                if not r.finishing:
+                    self._limited.log(
+                        logging.WARNING, "gone", "task %s lost its lease in Redis; stopping it", r.msg.id
+                    )
+                r.lose()
+            elif r.msg.queue not in report.failed:
+                r.lease_expiry = report.expiry
 
 
 def _utc(ts: float) -> datetime:

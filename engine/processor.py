@@ -66,6 +66,8 @@ class Running:
     """The running ``def`` handler's future (a thread's)."""
     inline: asyncio.Task[Any] | None = None
     """The task an ``async def`` handler runs in, while it runs (the run's own task)."""
+    finishing: bool = False
+    """The handler's outcome is known and being written (a write that removes the lease)."""
     done: bool = False
     """The outcome is written (or given up); the heartbeat stops extending the lease."""
     lost: bool = False
@@ -384,6 +386,7 @@ class Processor:
             outcome = ("error", TimeoutError())
         else:
             outcome = await self._run_handler(run, task)
+        run.finishing = True
         try:
             await self._finish(run, task, outcome)
         finally:

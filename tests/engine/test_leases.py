@@ -31,6 +31,7 @@ from asynq_py.engine import (
 )
 from asynq_py.engine.broker import AsyncBroker, Broker
 from asynq_py.engine.calls import Command, Plan, Script
+from asynq_py.engine.heartbeat import Heartbeater
 
 FAST = {
     "heartbeat_interval_s": 0.3,
@@ -91,9 +92,9 @@ def servers() -> Iterator[list[Server]]:
 
 @pytest.mark.real
 @pytest.mark.parametrize("kind", ["async", "def"])
-def test_a_run_whose_lease_is_gone_is_stopped(real_redis_url, servers, queue, kind) -> None:
+def test_a_run_whose_lease_is_gone_is_stopped(real_redis_url, servers, queue, kind, caplog) -> None:
     """Redis took the lease away (the recoverer ran during a partition): the handler is cancelled
-    (async) or told to stop (def), and its outcome is not written."""
+    (async) or told to stop (def), its outcome is not written, and the heartbeat says why."""
     started, stopped = threading.Event(), threading.Event()
 
     async def ahandler(ctx: Any, task: Task) -> None:
@@ -133,6 +134,7 @@ def test_a_run_whose_lease_is_gone_is_stopped(real_redis_url, servers, queue, ki
         time.sleep(0.5)
         assert r.hget(f"asynq:{{{queue}}}:t:{info.id}", "state") == b"active"  # no outcome written
         assert r.lrange(f"asynq:{{{queue}}}:pending", 0, -1) == [info.id.encode()]
+        assert f"task {info.id} lost its lease in Redis; stopping it" in lost_lease_logs(caplog, info.id)
     finally:
         r.close()
 
@@ -165,6 +167,110 @@ def test_a_dequeue_reply_after_its_lease_expired_does_not_start_the_handler(
         assert ran == []
         # Left active under its lease for the recoverer: it is not lost.
         assert r.zscore(lease_key(queue), info.id) is not None
+    finally:
+        r.close()
+
+
+def lost_lease_logs(caplog: pytest.LogCaptureFixture, task_id: str) -> list[str]:
+    """The server's warnings that a task's lease is gone (the heartbeat's, or the outcome writer's)."""
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    return [m for m in said if f"task {task_id} lost its lease" in m or f"lease of task {task_id}" in m]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("kind", ["async", "def"])
+def test_a_run_finishing_while_its_lease_extension_is_in_flight_logs_no_lost_lease(
+    real_redis_url, servers, queue, monkeypatch, caplog, kind
+) -> None:
+    """The benign race at the end of a drain: a beat lists the run, the run's outcome is written
+    (which removes its lease), then the beat's extension finds no lease. The run completed."""
+    task_id = f"t-{uuid.uuid4().hex[:8]}"
+    task_key = f"asynq:{{{queue}}}:t:{task_id}"
+    listed, held, beat_done = threading.Event(), threading.Event(), threading.Event()
+    real_heartbeat, real_beat = rdb.heartbeat, Heartbeater.beat
+    r = redis.Redis.from_url(real_redis_url)
+
+    def held_heartbeat(*args: Any, **kwargs: Any) -> Plan[Any]:
+        leases: dict[str, list[str]] = args[4]
+        if not listed.is_set() and task_id in leases.get(queue, []):
+            listed.set()  # the handler returns now; the extension waits for the outcome to be written
+            wait_for(lambda: r.exists(task_key) == 0, 10, "the run's outcome")
+            held.set()
+        return (yield from real_heartbeat(*args, **kwargs))
+
+    def beat(self: Heartbeater) -> None:
+        real_beat(self)
+        if held.is_set():
+            beat_done.set()
+
+    async def ahandler(ctx: Any, task: Task) -> None:
+        await asyncio.to_thread(listed.wait, 10)
+
+    def handler(ctx: Any, task: Task) -> None:
+        listed.wait(10)
+
+    monkeypatch.setattr(rdb, "heartbeat", held_heartbeat)
+    monkeypatch.setattr(Heartbeater, "beat", beat)
+    try:
+        with caplog.at_level(logging.INFO, logger="asynq_py"):
+            server = Server(real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}}))
+            server.start(ahandler if kind == "async" else handler)
+            servers.append(server)
+            with Client(real_redis_url) as client:
+                client.enqueue(Task("t", b""), queue=queue, task_id=task_id)
+            assert beat_done.wait(15), "no beat listed the run"
+        assert r.get(f"asynq:{{{queue}}}:processed") == b"1"
+        assert lost_lease_logs(caplog, task_id) == []
+    finally:
+        r.close()
+
+
+@pytest.mark.real
+def test_a_lease_lost_while_the_outcome_waits_is_reported_and_the_outcome_not_written(
+    real_redis_url, servers, queue, caplog
+) -> None:
+    """The handler failed, and its error handler still runs when Redis takes the lease away (the
+    recoverer ran): the failure is not written over the recovered task, and a warning names it."""
+    contexts: list[Any] = []
+    go, in_error_handler, lease_taken = threading.Event(), threading.Event(), threading.Event()
+
+    def handler(ctx: Any, task: Task) -> None:
+        contexts.append(ctx)
+        go.wait(10)
+        raise ValueError("boom")
+
+    def on_error(task: Task, exc: BaseException) -> None:
+        in_error_handler.set()
+        if lease_taken.wait(10):
+            contexts[0].cancelled.wait(5)  # set once the heartbeat finds the lease gone
+
+    config = ServerConfig(
+        **{**FAST, "queues": {queue: 1}, "recoverer_interval_s": 60, "error_handler": on_error}
+    )
+    r = redis.Redis.from_url(real_redis_url)
+    try:
+        with caplog.at_level(logging.INFO, logger="asynq_py"):
+            server = Server(real_redis_url, config)
+            server.start(handler)
+            servers.append(server)
+            with Client(real_redis_url) as client:
+                info = client.enqueue(Task("t", b""), queue=queue)
+            wait_for(lambda: contexts, 10, "the handler")
+            server.stop()  # take no new task, so the recovered one stays pending
+            time.sleep(0.3)
+            go.set()
+            assert in_error_handler.wait(10)
+            # What the recoverer does to an expired lease: the task leaves active and its lease.
+            r.zrem(lease_key(queue), info.id)
+            r.lrem(f"asynq:{{{queue}}}:active", 0, info.id)
+            r.lpush(f"asynq:{{{queue}}}:pending", info.id)
+            lease_taken.set()
+            wait_for(lambda: lost_lease_logs(caplog, info.id), 10, "a warning about the lost lease")
+        assert contexts[0].cancelled.is_set()
+        time.sleep(0.5)
+        assert r.hget(f"asynq:{{{queue}}}:t:{info.id}", "state") == b"active"  # no failure written
+        assert r.zcard(f"asynq:{{{queue}}}:retry") == 0
+        assert r.lrange(f"asynq:{{{queue}}}:pending", 0, -1) == [info.id.encode()]
     finally:
         r.close()
 
