@@ -316,9 +316,9 @@ class AsyncBroker:
 
         The plan's first call is sent with the ``BLPOP``, on a connection of its own, so Redis runs
         it the moment the wait ends: the wake-up costs no round trip of its own. ``unblock`` ends
-        the wait early. Returns whether a token ended the wait (or Redis's refusal of the wait, e.g.
-        an ACL without the wake lists: the plan ran at once, and the caller should stop blocking),
-        and the plan's result.
+        the wait early; a plan that makes no call (``rdb.nothing``) makes it a wait alone. Returns
+        whether a token ended the wait (or Redis's refusal of the wait, e.g. an ACL without the wake
+        lists: the plan ran at once, and the caller should stop blocking), and the plan's result.
 
         Raises:
             RedisUnavailableError: the waiting connection broke.
@@ -328,8 +328,11 @@ class AsyncBroker:
         if self._opt.socket_timeout_s is not None:
             # The connection counts a reply slower than the socket timeout as a dead server.
             timeout_s = min(timeout_s, self._opt.socket_timeout_s / 2)
-        call = next(plan)
-        assert isinstance(call, Command | Script), "the first call after a wait is a single call"
+        try:
+            call: Call | None = next(plan)
+        except StopIteration as stop:  # a plan that makes no call: the wait alone
+            call, result = None, stop.value
+        assert call is None or isinstance(call, Command | Script), "the first call is a single call"
         self.waiting, self._asked = True, None
         try:
             (ident,) = await self._waiter.execute([("CLIENT", "ID")])
@@ -338,17 +341,20 @@ class AsyncBroker:
             if self._asked == "unblock":
                 timeout_s = 0.0
             wait = ("BLPOP", *wake_lists, f"{max(timeout_s, 0.001):.3f}")
-            got = self._waiter.execute([wait, _wire_args(call)])
+            got = self._waiter.execute([wait] if call is None else [wait, _wire_args(call)])
             self._sent = True
             # A server that refuses CLIENT ID (an ACL) leaves the wait to its timeout.
             self._blocked = ident if isinstance(ident, int) else None
-            woken, reply = await got
+            woken, *replies = await got
         except self._errors as exc:
             raise _translate(exc) from exc
         finally:
             self._blocked, self._sent, self.waiting = None, False, False
         if isinstance(woken, Exception):
             woken = _translate(woken, Command(wait))
+        if call is None:
+            return _woken(woken), result
+        (reply,) = replies
         if self._noscript(reply):
             return _woken(woken), await self._run_from(plan, call)  # sent again once loaded
         try:

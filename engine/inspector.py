@@ -283,8 +283,9 @@ class Inspector:
     def unpause_queue(self, queue: str) -> bool:
         """Let servers take the queue's tasks again; raises ``TaskStateError`` if not paused.
 
-        Returns whether idle asynq-py servers were woken at once; False when Redis denied the wake
-        channel (they then pick the queue up at their next poll)."""
+        Returns whether idle asynq-py servers were woken at once (True too when nothing is pending);
+        False when Redis denied the wake channel (servers that cannot block on the wake list then
+        pick the queue up at their next poll)."""
         return self._broker.run(rdb_inspect.unpause_queue(queue))
 
     def set_queue_limits(
@@ -637,8 +638,9 @@ class AsyncInspector:
     async def unpause_queue(self, queue: str) -> bool:
         """Let servers take the queue's tasks again; raises ``TaskStateError`` if not paused.
 
-        Returns whether idle asynq-py servers were woken at once; False when Redis denied the wake
-        channel (they then pick the queue up at their next poll)."""
+        Returns whether idle asynq-py servers were woken at once (True too when nothing is pending);
+        False when Redis denied the wake channel (servers that cannot block on the wake list then
+        pick the queue up at their next poll)."""
         return await self._broker.run(rdb_inspect.unpause_queue(queue))
 
     async def set_queue_limits(

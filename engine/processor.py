@@ -216,6 +216,9 @@ class Processor:
         self._holds = QueueHolds()
         self._blocking = broker.can_block
         """Whether an idle fetch blocks on the queues' wake lists (docs/wire.md §2.4)."""
+        self.on_polling: Callable[[], None] = lambda: None
+        """Called when the server stops blocking on the wake lists (Redis refused the wait): from
+        then on, only wake-up messages and the poll find new work."""
         self._wake_lists = [keys.wake_list_key(q) for q in sorted(self._queues)]
         self._fetching = True
         self._threads = HandlerThreads(asyncio.get_running_loop(), config.concurrency)
@@ -224,6 +227,11 @@ class Processor:
         self._async_handlers: dict[HandlerFunc, bool] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+
+    @property
+    def blocking(self) -> bool:
+        """Whether an idle fetch blocks on the wake lists (then no wake-up message is needed)."""
+        return self._blocking
 
     def wake(self) -> None:
         """Tell an idle fetch loop that a queue has work (called on a wake message)."""
@@ -263,14 +271,16 @@ class Processor:
                 # task or new work that may lift one.
                 await self._wait_for_work(self._holds.wait_s(time.monotonic()) or 0.0)
                 continue
+            woke = block_s > 0
             plan = rdb.dequeue(
                 order,
                 now=self._clock.now(),
                 count=min(self._free, 64),
                 lease_s=self._config.lease_duration_s,
+                relay=woke,
             )
             try:
-                if block_s > 0:
+                if woke:
                     fetched = await self._fetch_after_wake(plan, block_s)
                 else:
                     fetched = await self._broker.run(plan)
@@ -286,13 +296,7 @@ class Processor:
             block_s = 0.0
             self._holds.note(fetched.holds, time.monotonic())
             if not fetched.tasks:
-                idle = interval / 2 + random.random() * interval
-                held = self._holds.wait_s(time.monotonic())
-                if held is None and self._blocking and not self._wake.is_set():
-                    block_s = idle  # the next dequeue waits on the wake lists, and is the poll
-                else:
-                    # (A queue held by a limit is asked again when its hold ends, not on a wake-up.)
-                    await self._wait_for_work(idle if held is None else min(idle, held))
+                block_s = await self._nothing_to_take(interval)
                 continue
             for item in fetched.tasks:
                 if not self._fetching:
@@ -300,6 +304,21 @@ class Processor:
                     await self._requeue_raw(item)
                     continue
                 self._start(item)
+            if woke:
+                # Let the runs just started reach their handlers before the next dequeue is built
+                # and written: after a wake-up, that is the latency a caller sees.
+                await asyncio.sleep(0)
+
+    async def _nothing_to_take(self, interval: float) -> float:
+        """Nothing to take: wait for work, or return how long the next dequeue first waits on the
+        wake lists (it is then the poll)."""
+        idle = interval / 2 + random.random() * interval
+        held = self._holds.wait_s(time.monotonic())
+        if held is None and self._blocking and not self._wake.is_set():
+            return idle
+        # (A queue held by a limit is asked again when its hold ends, not on a wake-up.)
+        await self._wait_for_work(idle if held is None else min(idle, held))
+        return 0.0
 
     async def _fetch_after_wake(self, plan: Plan[rdb.Fetched], block_s: float) -> rdb.Fetched:
         """Run the dequeue ``plan`` once a wake list has a token, or after ``block_s`` (the poll)."""
@@ -308,12 +327,29 @@ class Processor:
             self._holds.work_arrived()
         elif isinstance(woken, AsynqError):
             self._blocking = False
+            self.on_polling()
             self._log.warning(
                 "cannot wait on the wake lists (%s); waiting for wake-up messages and polling instead", woken
             )
         return fetched
 
     async def _wait_for_work(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for new work or a lifted hold (``_rouse``).
+
+        A server that blocks on the wake lists waits there (new work pushes a token; no wake-up
+        message reaches it); the others wait for a wake-up message.
+        """
+        if timeout > 0 and self._blocking and not self._wake.is_set():
+            # Redis ends a blocked wait up to a tick (100 ms) late: a hold's end needs our own timer.
+            timer = asyncio.get_running_loop().call_later(timeout, self._rouse)
+            try:
+                await self._fetch_after_wake(rdb.nothing(), timeout)
+            except AsynqError:
+                pass  # (a broken connection, or stop_fetching): the wake event decides below
+            else:
+                return
+            finally:
+                timer.cancel()
         try:
             async with asyncio.timeout(timeout):
                 await self._wake.wait()

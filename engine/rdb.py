@@ -289,16 +289,20 @@ def _dequeue_names(queue: str) -> tuple[tuple[str, ...], str, str]:
 
 
 def dequeue(
-    queues: Sequence[str], *, now: float, count: int, lease_s: int = LEASE_DURATION_S
+    queues: Sequence[str], *, now: float, count: int, lease_s: int = LEASE_DURATION_S, relay: bool = False
 ) -> Plan[Fetched]:
     """Take up to ``count`` tasks from the first queue in ``queues`` that yields any.
 
-    Paused queues are skipped; a queue's limits (docs/wire.md §2.3) are applied by the script.
+    Paused queues are skipped; a queue's limits (docs/wire.md §2.3) are applied by the script. With
+    ``relay`` (a server that waited on the wake lists), a call that takes tasks and leaves some
+    pending pushes a token onto its queue's wake list for the next idle server (docs/wire.md §2.4).
     """
     expiry = int(now) + lease_s
     holds: dict[str, Hold] = {}
     for q in queues:
         names, task_prefix, limit_prefix = _dequeue_names(q)
+        if relay:
+            names = (*names, keys.wake_list_key(q))
         reply = yield Script("dequeue", names, (expiry, task_prefix, count, limit_prefix))
         if reply[1]:
             holds[q] = Hold(int(reply[0]) / 1000, HoldReason(int(reply[1])))
@@ -309,6 +313,12 @@ def dequeue(
             ]
             return Fetched(tasks, holds)
     return Fetched([], holds)
+
+
+def nothing() -> Plan[Fetched]:
+    """Take nothing: the plan behind a wait on the wake lists that only waits (``run_after_wake``)."""
+    yield from ()
+    return Fetched([], {})
 
 
 def seed_limits(queue: str, limits: QueueLimits) -> Plan[bool]:
@@ -376,7 +386,13 @@ def requeue_call(msg: TaskMessage) -> Script:
     q = msg.queue
     return Script(
         "requeue",
-        (keys.active_key(q), keys.lease_key(q), keys.pending_key(q), keys.task_key(q, msg.id)),
+        (
+            keys.active_key(q),
+            keys.lease_key(q),
+            keys.pending_key(q),
+            keys.task_key(q, msg.id),
+            keys.wake_list_key(q),
+        ),
         (msg.id, keys.wake_channel(q)),
     )
 
@@ -470,7 +486,7 @@ def forward_due(queue: str, *, now: float) -> Plan[int]:
         while True:
             n = yield Script(
                 "forward",
-                (source, keys.pending_key(queue), keys.groups_key(queue)),
+                (source, keys.pending_key(queue), keys.groups_key(queue), keys.wake_list_key(queue)),
                 (
                     int(now),
                     keys.task_key_prefix(queue),

@@ -108,7 +108,12 @@ def run_all(
     source = _source_key(queue, state, group)
     script = Script(
         "run_all",
-        (source, keys.pending_key(queue), *((keys.groups_key(queue),) if grouped else ())),
+        (
+            source,
+            keys.pending_key(queue),
+            keys.wake_list_key(queue),
+            *((keys.groups_key(queue),) if grouped else ()),
+        ),
         (
             keys.task_key_prefix(queue),
             keys.wake_channel(queue),

@@ -154,13 +154,14 @@ def pause_queue(queue: str, *, now: float) -> Plan[None]:
 def unpause_queue(queue: str) -> Plan[bool]:
     """Unpause a queue and wake idle asynq-py servers; raise ``TaskStateError`` if it is not paused.
 
-    Return whether the wake-up went out: it is best effort (as in the scripts, which publish with
-    ``pcall``), so a Redis user denied the wake channel still unpauses.
+    Return whether the wake-up went out (True when nothing is pending): it is best effort (the
+    script wakes with ``pcall``), so a Redis user denied the wake channel still unpauses.
     """
-    replies = yield Batch(
-        (Command(("DEL", keys.paused_key(queue))), Command(("PUBLISH", keys.wake_channel(queue), "1")))
+    unpaused = yield Script(
+        "unpause",
+        (keys.paused_key(queue), keys.pending_key(queue), keys.wake_list_key(queue)),
+        (keys.wake_channel(queue),),
     )
-    raise_failed(replies[:1])
-    if not replies[0]:
+    if not unpaused:
         raise TaskStateError(f"queue {queue!r} is not paused", queue=queue)
-    return not isinstance(replies[1], Exception)
+    return bool(unpaused == 1)

@@ -205,7 +205,12 @@ def run_task(queue: str, task_id: str) -> Plan[None]:
             queue_exists(queue),
             Script(
                 "run_task",
-                (keys.task_key(queue, task_id), keys.pending_key(queue), keys.groups_key(queue)),
+                (
+                    keys.task_key(queue, task_id),
+                    keys.pending_key(queue),
+                    keys.groups_key(queue),
+                    keys.wake_list_key(queue),
+                ),
                 (
                     task_id,
                     keys.queue_key_prefix(queue),

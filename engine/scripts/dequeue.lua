@@ -6,6 +6,9 @@
 -- KEYS[3] -> asynq:{<qname>}:active
 -- KEYS[4] -> asynq:{<qname>}:lease
 -- KEYS[5] -> asynq:{<qname>}:limits
+-- KEYS[6] -> asynq:{<qname>}:wake (optional, asynq-py: the wake list of docs/wire.md §2.4, given by a server that was
+--            waiting on it; when the call took tasks and left some pending, it passes a token on to the next idle
+--            server)
 -- ARGV[1] -> lease expiration Unix time in seconds
 -- ARGV[2] -> task key prefix
 -- ARGV[3] -> how many tasks to take at most
@@ -24,6 +27,17 @@ end
 local out = {-1, 0}
 local want = tonumber(ARGV[3])
 local parked_types = ARGV[4] .. "parked_types"
+
+-- Pass the wake-up on (KEYS[6]) when this call took tasks and left some pending: one token at most.
+local function relay()
+    if KEYS[6] and #out > 2 and redis.call("LLEN", KEYS[1]) > 0 then
+        if redis.pcall("LPUSH", KEYS[6], "1") == 1 then
+            redis.pcall("EXPIRE", KEYS[6], 10)
+        else
+            redis.pcall("LTRIM", KEYS[6], 0, 0)
+        end
+    end
+end
 
 -- Lease a task already in active and add it to the reply; fields are its {msg, pending_since}.
 local function lease(id, fields)
@@ -56,6 +70,9 @@ if redis.call("EXISTS", KEYS[5], parked_types) == 0 then
             break
         end
         lease(id, read(id))
+    end
+    if #out - 2 == want * 3 then
+        relay()
     end
     return out
 end
@@ -271,4 +288,5 @@ if #out - 2 < want * 3 then
         out[1], out[2] = type_wait, 3
     end
 end
+relay()
 return out

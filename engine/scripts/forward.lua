@@ -2,6 +2,7 @@
 -- KEYS[1] -> source zset (asynq:{<qname>}:scheduled or asynq:{<qname>}:retry)
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:groups (asynq-py also records the group name, which Go forgets)
+-- KEYS[4] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
 -- ARGV[1] -> current Unix time in seconds
 -- ARGV[2] -> task key prefix
 -- ARGV[3] -> current Unix time in nsec
@@ -20,6 +21,12 @@ for _, id in ipairs(ids) do
         redis.call("SADD", KEYS[3], group)
     else
         if redis.call("LPUSH", KEYS[2], id) == 1 then
+            -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
+            if redis.pcall("LPUSH", KEYS[4], "1") == 1 then
+                redis.pcall("EXPIRE", KEYS[4], 10)
+            else
+                redis.pcall("LTRIM", KEYS[4], 0, 0)
+            end
             redis.pcall("PUBLISH", ARGV[5], "1")
         end
         redis.call("ZREM", KEYS[1], id)

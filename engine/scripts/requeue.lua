@@ -3,6 +3,7 @@
 -- KEYS[2] -> asynq:{<qname>}:lease
 -- KEYS[3] -> asynq:{<qname>}:pending
 -- KEYS[4] -> asynq:{<qname>}:t:<task_id>
+-- KEYS[5] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
 -- ARGV[1] -> task ID
 -- ARGV[2] -> wake channel (asynq-py addition; published with pcall so that
 -- a denied or failing wake-up never fails the write already made)
@@ -14,6 +15,12 @@ if redis.call("ZREM", KEYS[2], ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
 if redis.call("RPUSH", KEYS[3], ARGV[1]) == 1 then
+    -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
+    if redis.pcall("LPUSH", KEYS[5], "1") == 1 then
+        redis.pcall("EXPIRE", KEYS[5], 10)
+    else
+        redis.pcall("LTRIM", KEYS[5], 0, 0)
+    end
     redis.pcall("PUBLISH", ARGV[2], "1")
 end
 redis.call("HSET", KEYS[4], "state", "pending")

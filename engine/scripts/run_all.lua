@@ -3,7 +3,8 @@
 -- call blocks Redis for long.
 -- KEYS[1] -> the zset: asynq:{<qname>}:<state> or asynq:{<qname>}:g:<gname>
 -- KEYS[2] -> asynq:{<qname>}:pending
--- KEYS[3] -> asynq:{<qname>}:groups (only for a group)
+-- KEYS[3] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
+-- KEYS[4] -> asynq:{<qname>}:groups (only for a group)
 -- ARGV[1] -> task key prefix
 -- ARGV[2] -> wake channel (asynq-py addition; published with pcall so that
 -- a denied or failing wake-up never fails the write already made)
@@ -18,10 +19,16 @@ for _, id in ipairs(ids) do
     redis.call("LPUSH", KEYS[2], id)
     redis.call("HSET", ARGV[1] .. id, "state", "pending")
 end
-if KEYS[3] and left == 0 then
-    redis.call("SREM", KEYS[3], ARGV[4])
+if KEYS[4] and left == 0 then
+    redis.call("SREM", KEYS[4], ARGV[4])
 end
 if #ids > 0 then
+    -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
+    if redis.pcall("LPUSH", KEYS[3], "1") == 1 then
+        redis.pcall("EXPIRE", KEYS[3], 10)
+    else
+        redis.pcall("LTRIM", KEYS[3], 0, 0)
+    end
     redis.pcall("PUBLISH", ARGV[2], "1")
 end
 return {#ids, 0, left}

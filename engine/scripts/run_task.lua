@@ -2,6 +2,7 @@
 -- KEYS[1] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[2] -> asynq:{<qname>}:pending
 -- KEYS[3] -> asynq:{<qname>}:groups
+-- KEYS[4] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
 -- ARGV[1] -> task ID
 -- ARGV[2] -> queue key prefix
 -- ARGV[3] -> group key prefix
@@ -32,6 +33,12 @@ else
     end
 end
 if redis.call("LPUSH", KEYS[2], ARGV[1]) == 1 then
+    -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
+    if redis.pcall("LPUSH", KEYS[4], "1") == 1 then
+        redis.pcall("EXPIRE", KEYS[4], 10)
+    else
+        redis.pcall("LTRIM", KEYS[4], 0, 0)
+    end
     redis.pcall("PUBLISH", ARGV[4], "1")
 end
 redis.call("HSET", KEYS[1], "state", "pending")

@@ -4,6 +4,7 @@ with the dequeue pipelined behind, and stops, Pub/Sub wake-ups and refusals end 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -15,9 +16,11 @@ from typing import Any
 import pytest
 import redis
 from helpers import wait_for
+from seed import message, seed_task
 
 from asynq_py.engine import Client, Inspector, RedisConnOpt, Server, ServerConfig, Task, keys, rdb
-from asynq_py.engine.broker import AsyncBroker
+from asynq_py.engine.broker import AsyncBroker, Broker
+from asynq_py.engine.wire import TaskMessage
 
 SLOW_POLL = {"task_check_interval_s": 10.0, "shutdown_timeout_s": 2.0, "heartbeat_interval_s": 0.5}
 """An idle server that blocks 5-15 s per poll: anything quicker is a wake-up."""
@@ -35,10 +38,15 @@ def raw(real_redis_url: str) -> Iterator[redis.Redis]:
     r.close()
 
 
-def blocked_here(raw: redis.Redis) -> bool:
-    """Whether a client of this test's database is blocked in BLPOP (the server is shared)."""
+def blocked_here(raw: redis.Redis, count: int = 1) -> bool:
+    """Whether ``count`` clients of this test's database are blocked in BLPOP (the server is shared)."""
     db = raw.connection_pool.connection_kwargs.get("db", 0)
-    return any(c["cmd"] == "blpop" and "b" in c["flags"] and int(c["db"]) == db for c in raw.client_list())
+    blocked = [c for c in raw.client_list() if c["cmd"] == "blpop" and "b" in c["flags"]]
+    return len([c for c in blocked if int(c["db"]) == db]) >= count
+
+
+def subscribers(raw: redis.Redis, channel: str) -> int:
+    return int(dict(raw.pubsub_numsub(channel))[channel.encode()])
 
 
 @pytest.fixture
@@ -75,6 +83,74 @@ def test_enqueue_onto_an_empty_queue_leaves_one_token_that_expires(
         redis_client.delete(keys.pending_key(queue), wake)
         client.enqueue(Task("u"), queue=queue, unique=60)
         assert redis_client.lrange(wake, 0, -1) == [b"1"]
+
+
+def _make_pending(path: str, r: redis.Redis, queue: str) -> Any:
+    """Make one task pending by ``path`` (each way but an enqueue); return what the path returned."""
+    states = {"forward": "scheduled", "requeue": "active", "run": "archived", "run_all": "retry"}
+    kind = states.get(path, "pending")
+    task_id = seed_task(r, message("t", queue=queue), kind, score=time.time() - 10)
+    with Inspector(r) as inspector, contextlib.closing(Broker(r)) as broker:
+        if path == "forward":
+            return broker.run(rdb.forward_due(queue, now=time.time()))
+        if path == "requeue":
+            return broker.run(rdb.requeue(TaskMessage(type="", id=task_id, queue=queue)))
+        if path == "run":
+            return inspector.run_task(queue, task_id)
+        if path == "run_all":
+            return inspector.run_all_retry_tasks(queue)
+        r.delete(keys.wake_list_key(queue))  # (a pending task seeded the Go way pushes no token)
+        inspector.pause_queue(queue)
+        return inspector.unpause_queue(queue)
+
+
+PATHS = ["forward", "requeue", "run", "run_all", "unpause"]
+"""Every way other than an enqueue that makes a queue's pending list non-empty."""
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_to_pending_leaves_one_token(redis_client: redis.Redis, queue: str, path: str) -> None:
+    wake = keys.wake_list_key(queue)
+    _make_pending(path, redis_client, queue)
+    assert redis_client.lrange(wake, 0, -1) == [b"1"]
+    assert 0 < redis_client.ttl(wake) <= 10
+    _make_pending(path, redis_client, queue)  # again: still one token
+    assert redis_client.lrange(wake, 0, -1) == [b"1"]
+
+
+@pytest.mark.parametrize("path", ["forward", "requeue", "run"])
+def test_no_token_when_pending_was_not_empty(redis_client: redis.Redis, queue: str, path: str) -> None:
+    seed_task(redis_client, message("already", queue=queue), "pending")
+    _make_pending(path, redis_client, queue)
+    assert redis_client.llen(keys.pending_key(queue)) == 2
+    assert redis_client.llen(keys.wake_list_key(queue)) == 0
+
+
+def test_unpausing_an_empty_queue_pushes_no_token_and_says_woken(
+    redis_client: redis.Redis, queue: str
+) -> None:
+    with Inspector(redis_client) as inspector:
+        inspector.pause_queue(queue)
+        assert inspector.unpause_queue(queue) is True  # nothing was pending: nobody to wake
+    assert redis_client.llen(keys.wake_list_key(queue)) == 0
+    assert not redis_client.exists(keys.paused_key(queue))
+
+
+@pytest.mark.parametrize("took_all", [True, False])
+def test_a_dequeue_after_a_wait_passes_the_token_on_only_if_it_left_tasks(
+    redis_client: redis.Redis, queue: str, took_all: bool
+) -> None:
+    for _ in range(3):
+        seed_task(redis_client, message("t", queue=queue), "pending")
+    wake = keys.wake_list_key(queue)
+    with contextlib.closing(Broker(redis_client)) as broker:
+        plain = broker.run(rdb.dequeue([queue], now=time.time(), count=1, lease_s=30))
+        assert len(plain.tasks) == 1
+        assert redis_client.llen(wake) == 0  # a dequeue that did not wait relays nothing
+        count = 2 if took_all else 1
+        fetched = broker.run(rdb.dequeue([queue], now=time.time(), count=count, lease_s=30, relay=True))
+        assert len(fetched.tasks) == count
+    assert redis_client.lrange(wake, 0, -1) == ([] if took_all else [b"1"])
 
 
 def _dequeue(queue: str) -> Any:
@@ -206,11 +282,57 @@ def test_a_server_refused_the_wait_polls_and_wakes_by_message(
             seen.append(task.type)
 
         with caplog.at_level(logging.WARNING, logger="asynq_py"), Client(real_redis_url) as client:
-            serve(handler, redis_opt=opt, task_check_interval_s=0.2)
+            serve(handler, redis_opt=opt)
             wait_for(lambda: "cannot wait on the wake lists" in caplog.text, what="the fallback warning")
+            # It subscribes to the wake channel, which a server that blocks does not need.
+            wait_for(lambda: subscribers(raw, keys.wake_channel(queue)) == 1, what="the wake subscription")
             for name in ("a", "b", "c"):
                 client.enqueue(Task(name), queue=queue)
-                wait_for(lambda n=name: n in seen, what=f"task {name}")
+                wait_for(lambda n=name: n in seen, 4.5, f"task {name} (the poll is 5-15 s)")
         assert caplog.text.count("cannot wait on the wake lists") == 1
     finally:
         raw.acl_deluser(user)
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("path", PATHS)
+def test_work_made_pending_by_any_path_wakes_a_blocked_server_without_a_message(
+    serve: Callable[..., Server], raw: redis.Redis, real_redis_url: str, queue: str, path: str
+) -> None:
+    ran: list[str] = []
+
+    async def handler(ctx: Any, task: Any) -> None:
+        ran.append(task.type)
+
+    with Client(real_redis_url) as client:
+        client.enqueue(Task("warm"), queue=queue)
+        serve(handler)
+        wait_for(lambda: "warm" in ran, what="the first task")
+        wait_for(lambda: blocked_here(raw), what="the server blocking")
+        # A blocking server hears no wake-up message: only the token can end its wait early.
+        assert subscribers(raw, keys.wake_channel(queue)) == 0
+        _make_pending(path, raw, queue)
+        wait_for(lambda: "t" in ran, 4.5, f"the task made pending by {path} (the poll is 5-15 s)")
+
+
+@pytest.mark.real
+def test_a_server_woken_with_tasks_left_wakes_the_next_idle_server(
+    serve: Callable[..., Server], raw: redis.Redis, real_redis_url: str, queue: str
+) -> None:
+    release = threading.Event()
+    started: list[float] = []
+
+    def handler(ctx: Any, task: Any) -> None:
+        started.append(time.monotonic())
+        release.wait(10)
+
+    try:
+        serve(handler, concurrency=1)
+        serve(handler, concurrency=1)
+        wait_for(lambda: blocked_here(raw, 2), what="both servers blocking")
+        with Client(real_redis_url) as client:
+            # One call, one token: the first server takes one task and passes the token on.
+            client.enqueue_many([Task("t"), Task("t")], queue=queue)
+            wait_for(lambda: len(started) == 2, 4.5, "both tasks running (the poll is 5-15 s)")
+    finally:
+        release.set()
