@@ -21,6 +21,7 @@
 -- queue's rate (its next slot), 2 its full concurrency limit (1000 ms), 3 task types at their limits
 -- with nothing else pending, 4 the call parked its budget of tasks and stopped.
 -- The message is "" when the task key is missing or not a hash.
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 if redis.call("EXISTS", KEYS[2]) == 1 then
     return {-1, 0}
 end
@@ -28,14 +29,10 @@ local out = {-1, 0}
 local want = tonumber(ARGV[3])
 local parked_types = ARGV[4] .. "parked_types"
 
--- Pass the wake-up on (KEYS[6]) when this call took tasks and left some pending: one token at most.
+-- Pass the wake-up on (KEYS[6]) when this call took tasks and left some pending.
 local function relay()
     if KEYS[6] and #out > 2 and redis.call("LLEN", KEYS[1]) > 0 then
-        if redis.pcall("LPUSH", KEYS[6], "1") == 1 then
-            redis.pcall("EXPIRE", KEYS[6], 10)
-        else
-            redis.pcall("LTRIM", KEYS[6], 0, 0)
-        end
+        wake(KEYS[6])
     end
 end
 

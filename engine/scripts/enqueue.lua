@@ -11,6 +11,7 @@
 -- ARGV[5] -> uniqueness TTL in seconds (only with KEYS[4]; last, so that a plain enqueue sends at most 10 arguments,
 -- which Redis accepts before authentication and so answers NOAUTH rather than a protocol error)
 -- Returns 1 if enqueued, 0 if the task ID already exists, -1 if the unique lock is held.
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 if KEYS[4] then
     local ok = redis.call("SET", KEYS[4], ARGV[2], "NX", "EX", ARGV[5])
     if not ok then
@@ -27,13 +28,6 @@ else
     redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "pending", "pending_since", ARGV[3])
 end
 if redis.call("LPUSH", KEYS[2], ARGV[2]) == 1 then
-    -- One token wakes one server blocked on the wake list; the list never holds more than one,
-    -- and a token nobody took is gone after 10 s (pcall: a denied wake-up never fails the write).
-    if redis.pcall("LPUSH", KEYS[3], "1") == 1 then
-        redis.pcall("EXPIRE", KEYS[3], 10)
-    else
-        redis.pcall("LTRIM", KEYS[3], 0, 0)
-    end
-    redis.pcall("PUBLISH", ARGV[4], "1")
+    wake(KEYS[3], ARGV[4])
 end
 return 1

@@ -14,6 +14,7 @@
 -- Returns one entry per task: 1 if stored, 0 if the task ID already exists, -1 if the unique lock is held, or the
 -- text of the error one of its commands failed with (the writes it made before stay, as a one-task script's do;
 -- the tasks after it are still stored).
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 local pending, scheduled, groups, wake_list = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 -- A command's error ends its task's store (below, through pcall), not the whole call.
@@ -90,13 +91,7 @@ if #pushed > 0 then
             results[at] = reply.err
         end
     elseif reply == #pushed then
-        -- As enqueue.lua: one token on the wake list, at most, then the wake message.
-        if redis.pcall("LPUSH", wake_list, "1") == 1 then
-            redis.pcall("EXPIRE", wake_list, 10)
-        else
-            redis.pcall("LTRIM", wake_list, 0, 0)
-        end
-        redis.pcall("PUBLISH", ARGV[1], "1")
+        wake(wake_list, ARGV[1])
     end
 end
 return results

@@ -10,6 +10,7 @@
 -- ARGV[5] -> wake channel (asynq-py addition; published with pcall so that
 -- a denied or failing wake-up never fails the write already made)
 -- Returns the number of tasks moved (at most 100 per call).
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 local ids = redis.call("ZRANGE", KEYS[1], "-inf", ARGV[1], "BYSCORE", "LIMIT", 0, 100)
 for _, id in ipairs(ids) do
     local key = ARGV[2] .. id
@@ -21,13 +22,7 @@ for _, id in ipairs(ids) do
         redis.call("SADD", KEYS[3], group)
     else
         if redis.call("LPUSH", KEYS[2], id) == 1 then
-            -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
-            if redis.pcall("LPUSH", KEYS[4], "1") == 1 then
-                redis.pcall("EXPIRE", KEYS[4], 10)
-            else
-                redis.pcall("LTRIM", KEYS[4], 0, 0)
-            end
-            redis.pcall("PUBLISH", ARGV[5], "1")
+            wake(KEYS[4], ARGV[5])
         end
         redis.call("ZREM", KEYS[1], id)
         redis.call("HSET", key, "state", "pending", "pending_since", ARGV[3])

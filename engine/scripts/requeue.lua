@@ -8,6 +8,7 @@
 -- ARGV[2] -> wake channel (asynq-py addition; published with pcall so that
 -- a denied or failing wake-up never fails the write already made)
 -- Returns "OK", or an error reply "NOT FOUND".
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
@@ -15,13 +16,7 @@ if redis.call("ZREM", KEYS[2], ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
 if redis.call("RPUSH", KEYS[3], ARGV[1]) == 1 then
-    -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
-    if redis.pcall("LPUSH", KEYS[5], "1") == 1 then
-        redis.pcall("EXPIRE", KEYS[5], 10)
-    else
-        redis.pcall("LTRIM", KEYS[5], 0, 0)
-    end
-    redis.pcall("PUBLISH", ARGV[2], "1")
+    wake(KEYS[5], ARGV[2])
 end
 redis.call("HSET", KEYS[4], "state", "pending")
 return redis.status_reply("OK")

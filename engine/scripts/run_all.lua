@@ -11,6 +11,7 @@
 -- ARGV[3] -> chunk size: most tasks this call moves
 -- ARGV[4] -> group name (only for a group)
 -- Returns {tasks moved, 0 (the shape of archive_all's reply), tasks left in the zset}.
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 local n = tonumber(ARGV[3])
 local ids = redis.call("ZRANGE", KEYS[1], 0, n - 1)
 redis.call("ZREMRANGEBYRANK", KEYS[1], 0, n - 1)
@@ -23,12 +24,6 @@ if KEYS[4] and left == 0 then
     redis.call("SREM", KEYS[4], ARGV[4])
 end
 if #ids > 0 then
-    -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
-    if redis.pcall("LPUSH", KEYS[3], "1") == 1 then
-        redis.pcall("EXPIRE", KEYS[3], 10)
-    else
-        redis.pcall("LTRIM", KEYS[3], 0, 0)
-    end
-    redis.pcall("PUBLISH", ARGV[2], "1")
+    wake(KEYS[3], ARGV[2])
 end
 return {#ids, 0, left}

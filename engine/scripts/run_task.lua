@@ -9,6 +9,7 @@
 -- ARGV[4] -> wake channel (asynq-py addition; published with pcall so that
 -- a denied or failing wake-up never fails the write already made)
 -- Returns 1 on success, 0 if the task is missing, -1 if it is active, -2 if it is already pending.
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 if redis.call("EXISTS", KEYS[1]) == 0 then
     return 0
 end
@@ -33,13 +34,7 @@ else
     end
 end
 if redis.call("LPUSH", KEYS[2], ARGV[1]) == 1 then
-    -- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
-    if redis.pcall("LPUSH", KEYS[4], "1") == 1 then
-        redis.pcall("EXPIRE", KEYS[4], 10)
-    else
-        redis.pcall("LTRIM", KEYS[4], 0, 0)
-    end
-    redis.pcall("PUBLISH", ARGV[4], "1")
+    wake(KEYS[4], ARGV[4])
 end
 redis.call("HSET", KEYS[1], "state", "pending")
 return 1

@@ -6,20 +6,14 @@
 -- ARGV[1] -> wake channel (published with pcall: a denied wake-up never fails the unpause)
 -- Returns 0 if the queue was not paused, 1 if unpaused (and woken, or nothing was pending), 2 if unpaused but Redis
 -- refused the wake message.
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
 if redis.call("DEL", KEYS[1]) == 0 then
     return 0
 end
 if redis.call("LLEN", KEYS[2]) == 0 then
     return 1
 end
--- One token on the wake list, at most (docs/wire.md §2.4), then the wake message.
-if redis.pcall("LPUSH", KEYS[3], "1") == 1 then
-    redis.pcall("EXPIRE", KEYS[3], 10)
-else
-    redis.pcall("LTRIM", KEYS[3], 0, 0)
+if wake(KEYS[3], ARGV[1]) then
+    return 1
 end
-local published = redis.pcall("PUBLISH", ARGV[1], "1")
-if type(published) == "table" and published.err then
-    return 2
-end
-return 1
+return 2

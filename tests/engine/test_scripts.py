@@ -25,7 +25,7 @@ def test_a_script_that_uses_a_snippet_is_sent_with_it_first() -> None:
 
 
 def test_a_script_that_uses_nothing_is_sent_as_its_file() -> None:
-    assert script("enqueue").source == (FOLDER / "enqueue.lua").read_text(encoding="utf-8")
+    assert script("done").source == (FOLDER / "done.lua").read_text(encoding="utf-8")
 
 
 def test_only_header_lines_name_snippets() -> None:
