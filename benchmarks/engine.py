@@ -1,6 +1,6 @@
 """asynq-py's own figures, with truly no-op handlers, and their ratios within the run.
 
-    .venv/bin/python benchmarks/engine.py [--tasks N] [--rounds R] [--smoke]
+    .venv/bin/python benchmarks/engine.py [--tasks N] [--rounds R] [--smoke] [--loop uvloop]
 
 Enqueue, in R interleaved rounds of N tasks each (round 1 of every measurement, then round 2 …,
 so that a busy spell of a shared machine is spread over all of them):
@@ -11,6 +11,9 @@ so that a busy spell of a shared machine is spread over all of them):
 * ``Client.enqueue`` and ``AsyncClient.enqueue`` one by one;
 * ``AsyncClient.enqueue`` from 1, 10 and 100 concurrent coroutines (auto-pipelined);
 * ``Client.enqueue_many``, 1,000 tasks a call.
+
+The asynchronous measurements run on asyncio's own event loop, or on uvloop with ``--loop uvloop``
+(uvicorn's default loop).
 
 Each figure is the median over the rounds; each ratio is the median of the ratios taken within
 one round. Then drain throughput for N no-op ``async def`` and ``def`` tasks with one and two
@@ -31,8 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -43,6 +47,8 @@ from asynq_py.engine.pipelined import PipelinedConnection
 from asynq_py.engine.resp import BlockingConnection
 
 LAT_KEY = "bench:latency"
+
+T = TypeVar("T")
 
 
 def worker(url: str, kind: str, processes: int, concurrency: int) -> None:
@@ -87,7 +93,8 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, loop: str) -> None:
+        self.loop = loop
         self.port = _free_port()
         self.proc = subprocess.Popen(
             [str(server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
@@ -105,6 +112,14 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
+
+    def run_async(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run ``main`` on a new event loop of the kind asked for."""
+        if self.loop == "uvloop":
+            import uvloop
+
+            return uvloop.run(main)
+        return asyncio.run(main)
 
     def close(self) -> None:
         self.proc.terminate()
@@ -170,7 +185,7 @@ class Bench:
             finally:
                 conn.close()
 
-        return asyncio.run(run())
+        return self.run_async(run())
 
     def sync_one_by_one(self, n: int) -> float:
         with Client(self.url) as client:
@@ -198,7 +213,7 @@ class Bench:
                 await asyncio.gather(*(enqueuer() for _ in range(enqueuers)))
                 return each * enqueuers / (time.perf_counter() - t0)
 
-        return asyncio.run(run())
+        return self.run_async(run())
 
     def bulk(self, n: int) -> float:
         with Client(self.url) as client:
@@ -296,6 +311,9 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check that the script runs")
     p.add_argument("--enqueue-only", action="store_true", help="only the enqueue figures and their ratios")
+    p.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of the async client"
+    )
     p.add_argument("--worker", choices=("async", "def"))
     p.add_argument("--url")
     p.add_argument("--processes", type=int, default=1)
@@ -307,7 +325,7 @@ def main() -> int:
     rounds = 1 if args.smoke else args.rounds
     load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
-        bench = Bench(Path(tmp))
+        bench = Bench(Path(tmp), args.loop)
         try:
             rates, cpu = bench.enqueue_rounds(n, rounds)
             rows = [
@@ -346,7 +364,7 @@ def main() -> int:
             bench.close()
     width = max(len(label) for label, _ in rows)
     print(f"asynq-py engine benchmark: N {n:,}, {rounds} enqueue rounds, concurrency {args.concurrency}, "
-          f"Python {sys.version.split()[0]}")  # fmt: skip
+          f"{args.loop} loop, Python {sys.version.split()[0]}")  # fmt: skip
     print(f"  before: {load_before}; after: {_load()}")
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")

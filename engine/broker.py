@@ -21,7 +21,7 @@ from .settings import default_conn_opt
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
     import redis
     import redis.asyncio as aredis
@@ -123,6 +123,11 @@ def _reload_indexes(
         if i > redo[0] and isinstance(c, Command) and str(c.args[0]).upper() == "WAIT"
     ]
     return sorted({*redo, *waits})
+
+
+def _one(call: Call) -> Plan[Any]:
+    """The plan of one call: its reply, or its error raised."""
+    return (yield call)
 
 
 def _woken(reply: Any) -> bool | AsynqError:
@@ -280,19 +285,41 @@ class AsyncBroker:
             self._link = AsyncLink(self._target, _wire_args)
         return self._link
 
-    async def run(self, plan: Plan[T]) -> T:
-        """Run ``plan`` to its end and return its result."""
-        try:
-            call = next(plan)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        return await self._run_from(plan, call)
+    def run(self, plan: Plan[T]) -> Coroutine[Any, Any, T]:
+        """Run ``plan`` to its end; the coroutine returns its result."""
+        return self._run_from(plan, None)
 
-    async def _run_from(self, plan: Plan[T], call: Call) -> T:
+    async def _run_from(self, plan: Plan[T], call: Call | None) -> T:
+        """Run ``plan`` from ``call`` on (from its first call when None) and return its result.
+
+        The calls are sent from here rather than through ``execute``: a lone
+        ``AsyncClient.enqueue`` is one coroutine and one awaited reply (docs/benchmarks.md,
+        session 4), and ``execute`` runs a one-call plan through here.
+        """
         try:
+            if call is None:
+                call = next(plan)
             while True:
                 try:
-                    reply = await self.execute(call)
+                    if isinstance(call, EachPrimary):
+                        reply = await self._each_primary(call.command)
+                    else:
+                        calls = call.calls if isinstance(call, Batch) else (call,)
+                        try:
+                            replies = await self._send(calls)
+                            redo = _reload_indexes(replies, calls, self._noscript)
+                            if redo:
+                                await self._load_scripts()
+                                for i, again in zip(
+                                    redo, await self._send([calls[i] for i in redo]), strict=True
+                                ):
+                                    replies[i] = again
+                        except self._errors as exc:
+                            await self._after_error([exc])
+                            raise _translate(exc, None if isinstance(call, Batch) else call) from exc
+                        if self._pipelined is None:  # (not awaited otherwise: this runs on every call)
+                            await self._after_error(replies)
+                        reply = _result(call, replies)
                 except AsynqError as exc:
                     call = plan.throw(exc)
                 else:
@@ -398,22 +425,7 @@ class AsyncBroker:
 
     async def execute(self, call: Call) -> Any:
         """Send one call (or one pipelined batch) and return its reply."""
-        if isinstance(call, EachPrimary):
-            return await self._each_primary(call.command)
-        calls = call.calls if isinstance(call, Batch) else (call,)
-        try:
-            replies = await self._send(calls)
-            redo = _reload_indexes(replies, calls, self._noscript)
-            if redo:
-                await self._load_scripts()
-                for i, reply in zip(redo, await self._send([calls[i] for i in redo]), strict=True):
-                    replies[i] = reply
-        except self._errors as exc:
-            await self._after_error([exc])
-            raise _translate(exc, None if isinstance(call, Batch) else call) from exc
-        if self._pipelined is None:  # (not awaited otherwise: this runs on every call)
-            await self._after_error(replies)
-        return _result(call, replies)
+        return await self._run_from(_one(call), None)
 
     async def _each_primary(self, command: Command) -> dict[str, Any]:
         got = None if self._pipelined is not None else await self._redis_link().each_primary(command)

@@ -1,11 +1,11 @@
-"""``Coalescer``: the items concurrent callers hand in during one event-loop step, stored by one plan.
+"""``Coalescer``: the items concurrent callers hand in during one event-loop step, stored in batches.
 
 ``AsyncClient.enqueue`` uses it. A caller with nothing of the client's in flight, or the first in a
 loop step, runs its own plan at once (a lone caller pays no extra loop step). While a call is in
-flight, the tasks that the other callers of the step hand in gather; a task started in the same
-loop step runs one plan for all of them (for enqueues, one ``enqueue_many`` script call per queue,
-docs/wire.md §4.1.23), and each caller awaits its own result or error.
-"""
+flight, the tasks that the other callers of the step hand in gather in batches of up to ``BATCH``;
+a task per batch runs one plan for it (for enqueues, one ``enqueue_many`` script call per queue,
+docs/wire.md §4.1.23), and each caller awaits its own result or error. A full batch is written as
+soon as it is built, so Redis stores it while the client builds the next."""
 
 from __future__ import annotations
 
@@ -24,11 +24,26 @@ __all__ = ["Coalescer"]
 
 I = TypeVar("I")  # noqa: E741 (the item a caller hands in)
 R = TypeVar("R")
-T = TypeVar("T")
+
+
+BATCH = 64
+"""Most items one plan stores: a batch that is full goes to Redis while the loop step goes on,
+so that Redis stores it while the client builds the next one, rather than the two taking turns."""
+
+
+class _Batch(Generic[I, R]):
+    """Items handed in, and their callers' futures, in the order they came."""
+
+    __slots__ = ("futures", "items")
+
+    def __init__(self) -> None:
+        self.items: list[I] = []
+        self.futures: list[asyncio.Future[R]] = []
 
 
 class Coalescer(Generic[I, R]):
-    """Gathers items handed in while the broker is busy and runs ``plan`` once per loop step for them.
+    """Gathers items handed in while the broker is busy and runs ``plan`` for up to ``BATCH`` of
+    them at a time.
 
     Args:
         broker: Runs the plans.
@@ -39,12 +54,13 @@ class Coalescer(Generic[I, R]):
     def __init__(self, broker: AsyncBroker, plan: Callable[[list[I]], Plan[list[R | AsynqError]]]) -> None:
         self._broker = broker
         self._plan = plan
-        self._items: list[I] = []
-        self._futures: list[asyncio.Future[R]] = []
+        self._open: _Batch[I, R] | None = None
+        """The batch that takes the items handed in now."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._alone_this_step = False
         self.busy = 0
-        """Plans in flight."""
+        """Plans in flight: the coalescer's own, and those of the callers that went alone (each
+        counts its own while it runs)."""
 
     def goes_alone(self) -> bool:
         """Whether the caller at hand should run its own plan rather than hand its item in.
@@ -55,7 +71,7 @@ class Coalescer(Generic[I, R]):
         """
         if not self.busy:
             return True
-        if self._items or self._alone_this_step:
+        if self._open is not None or self._alone_this_step:
             return False
         self._alone_this_step = True
         asyncio.get_running_loop().call_soon(self._next_step)
@@ -64,35 +80,32 @@ class Coalescer(Generic[I, R]):
     def _next_step(self) -> None:
         self._alone_this_step = False
 
-    async def run_alone(self, plan: Plan[T]) -> T:
-        """Run one caller's own ``plan`` (when it ``goes_alone``), counting it as in flight."""
-        self.busy += 1
-        try:
-            return await self._broker.run(plan)
-        finally:
-            self.busy -= 1
-
     def submit(self, item: I) -> asyncio.Future[R]:
         """Hand in ``item``; the future gets its result, or its error."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        if not self._items:
+        batch = self._open
+        if batch is None:
             # Its first step runs after the callers already woken in this step: they gather too.
-            task = loop.create_task(self._run())
+            batch = self._open = _Batch()
+            task = loop.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self._items.append(item)
-        self._futures.append(future)
+        batch.items.append(item)
+        batch.futures.append(future)
+        if len(batch.items) >= BATCH:
+            self._open = None
         return future
 
-    async def _run(self) -> None:
+    async def _run(self, batch: _Batch[I, R]) -> None:
+        if self._open is batch:
+            self._open = None
         # A caller cancelled before the round trip began has nothing stored.
         sent = [
             (item, future)
-            for item, future in zip(self._items, self._futures, strict=True)
+            for item, future in zip(batch.items, batch.futures, strict=True)
             if not future.done()
         ]
-        self._items, self._futures = [], []
         if not sent:
             return
         items = [item for item, _ in sent]

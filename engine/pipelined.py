@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import socket
 import time
 from typing import TYPE_CHECKING, Any, cast
@@ -34,26 +35,57 @@ from .resp import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Sequence
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 
     from .calls import Arg
     from .config import RedisConnOpt
 
 __all__ = ["PipelinedConnection"]
 
+_current_task = asyncio.current_task
+
 
 _EARLY_FLUSH = 16
 """Commands after which a write goes out before the loop step ends: the server starts on them
 while the loop builds the rest, rather than the two taking turns (100 enqueuers: about 1.5x)."""
 
+_EARLY_FLUSH_BYTES = 4096
+"""The same in bytes, for a few large commands (a coalesced batch of enqueues is one)."""
 
-class _Pending:
-    """The replies one ``execute`` waits for."""
 
-    __slots__ = ("count", "future", "replies", "sent_at", "wait")
+class _Reply:
+    """The replies one ``execute`` waits for: taken from the stream, then awaited by its caller.
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int, sent_at: float, wait: bool) -> None:
-        self.future = future
+    An ``asyncio.Future`` hands its waiting task to the loop (``call_soon``): after the reply is
+    read, the loop runs one more step, with one more ``epoll_wait``, before the task goes on. This
+    one, resolved from ``data_received`` (a loop callback, never inside a task), resumes the task
+    right there. It speaks the protocol a ``Task`` uses for what it awaits (``get_loop``,
+    ``add_done_callback``, ``result``, ``cancel``), yet is no future until awaited
+    (``_asyncio_future_blocking`` is None), so ``gather`` and ``ensure_future`` wrap it as any
+    awaitable.
+    """
+
+    __slots__ = (
+        "_asyncio_future_blocking",
+        "_callback",
+        "_context",
+        "_error",
+        "_loop",
+        "count",
+        "done",
+        "replies",
+        "sent_at",
+        "wait",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int, sent_at: float, wait: bool) -> None:
+        self._loop = loop
+        self._asyncio_future_blocking: bool | None = None
+        self._callback: Callable[[_Reply], object] | None = None
+        self._context: contextvars.Context | None = None
+        self._error: BaseException | None = None
+        self.done = False
+        """Whether the replies (or an error) came."""
         self.count = count
         """Replies to take from the stream."""
         self.replies: list[Any] = []
@@ -64,19 +96,66 @@ class _Pending:
     def take(self, reply: Any) -> bool:
         """Add a reply from the stream; True once this entry has taken all of its own."""
         self.replies.append(reply)
-        if len(self.replies) < self.count:
-            return False
+        return len(self.replies) >= self.count
+
+    def finish(self) -> None:
+        """Hand the replies over, once all came (a call ending in ``WAIT`` waits for its reply)."""
         if not self.wait:
             self.resolve()
-        return True
 
     def resolve(self) -> None:
-        if not self.future.done():
-            self.future.set_result(self.replies)
+        """The replies came (in ``data_received``): the waiting task resumes before this returns."""
+        if not self.done:
+            self.done = True
+            self._wake(now=True)
 
     def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
+        """The call failed: the waiting task resumes with ``exc`` in the loop's next step."""
+        if not self.done:
+            self._error, self.done = exc, True
+            self._wake(now=False)
+
+    def __await__(self) -> Generator[_Reply, None, list[Any]]:
+        if not self.done:
+            self._asyncio_future_blocking = True
+            yield self  # the Task calls add_done_callback, then resumes us through result()
+        return self.result()
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def add_done_callback(
+        self, callback: Callable[[_Reply], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        # Only the awaiting Task calls this, once, while the replies are still to come.
+        self._callback, self._context = callback, context or contextvars.copy_context()
+        if self.done:
+            self._wake(now=False)
+
+    def result(self) -> list[Any]:
+        if self._error is not None:
+            raise self._error
+        return self.replies
+
+    def cancel(self, msg: object = None) -> bool:
+        """Called by the awaiting Task when it is cancelled: it resumes with ``CancelledError``."""
+        if self.done:
+            return False
+        self.fail(asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg))
+        return True
+
+    def _wake(self, now: bool) -> None:
+        callback, context = self._callback, self._context
+        if callback is None or context is None:  # not awaited yet
+            return
+        self._callback = self._context = None
+        if now and _current_task(self._loop) is None:
+            # Outside any task (data_received is a loop callback): the waiting task runs now,
+            # rather than in the loop's next step. Never from cancel(): whoever cancels (a
+            # timeout's callback, say) expects the task to run only after it returns.
+            context.run(callback, self)
+        else:
+            self._loop.call_soon(callback, self, context=context)
 
 
 class _SharedWait:
@@ -92,14 +171,17 @@ class _SharedWait:
 
     def __init__(self, command: tuple[Arg, ...]) -> None:
         self.command = command
-        self.calls: list[_Pending] = []
+        self.calls: list[_Reply] = []
         self.sent_at = 0.0
 
     def take(self, reply: Any) -> bool:
         for call in self.calls:
             call.replies.append(reply)
-            call.resolve()
         return True
+
+    def finish(self) -> None:
+        for call in self.calls:
+            call.resolve()
 
     def fail(self, exc: BaseException) -> None:
         for call in self.calls:
@@ -121,9 +203,10 @@ class _Protocol(asyncio.Protocol):
         self._reader = hiredis.Reader()
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
+        self._out_bytes = 0
         self._waits: dict[tuple[Arg, ...], _SharedWait] = {}
         self._flush_scheduled = False
-        self._waiting: collections.deque[_Pending | _SharedWait] = collections.deque()
+        self._waiting: collections.deque[_Reply | _SharedWait] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_reply = 0.0
         self.broken: BaseException | None = None
@@ -146,38 +229,48 @@ class _Protocol(asyncio.Protocol):
         reader = self._reader
         reader.feed(data)
         waiting = self._waiting
+        answered: list[_Reply | _SharedWait] = []
+        failure = None
         while True:
             try:
                 reply = reader.gets()
             except hiredis.ProtocolError as exc:
-                self._fail(ConnectionLost(f"Redis protocol error: {exc}"))
-                return
+                failure = ConnectionLost(f"Redis protocol error: {exc}")
+                break
             if reply is False:
-                return
+                break
             if not waiting:
-                self._fail(ConnectionLost("Redis sent a reply nobody asked for"))
-                return
+                failure = ConnectionLost("Redis sent a reply nobody asked for")
+                break
             if waiting[0].take(reply_value(reply)):
-                waiting.popleft()
+                answered.append(waiting.popleft())
+        # Their tasks resume here, once the stream is read: one may send, or close the connection.
+        for entry in answered:
+            entry.finish()
+        if failure is not None:
+            self._fail(failure)
 
-    def send(self, commands: Sequence[tuple[Arg, ...]]) -> asyncio.Future[list[Any]]:
-        """Queue ``commands`` for the next write; the future gets their replies."""
-        future: asyncio.Future[list[Any]] = self.loop.create_future()
-        if self.broken is not None:
-            future.set_exception(self.broken)
-            return future
+    def send(self, commands: Sequence[tuple[Arg, ...]]) -> _Reply:
+        """Queue ``commands`` for the next write; await the result for their replies."""
         wait = bool(commands) and _is_wait(commands[-1])
         own = commands[:-1] if wait else commands
-        pending = _Pending(future, len(own), time.monotonic(), wait)
+        reply = _Reply(self.loop, len(own), time.monotonic(), wait)
+        if self.broken is not None:
+            reply.fail(self.broken)
+            return reply
         if own:
-            self._out.extend([pack(c) for c in own])
-            self._waiting.append(pending)
+            packed = [pack(c) for c in own]
+            self._out.extend(packed)
+            self._out_bytes += sum(map(len, packed))
+            self._waiting.append(reply)
         if wait:
             shared = self._waits.get(commands[-1])
             if shared is None:
                 shared = self._waits[commands[-1]] = _SharedWait(commands[-1])
-            shared.calls.append(pending)
-        if not self._waits and (len(self._out) >= _EARLY_FLUSH or len(self._waiting) == 1):
+            shared.calls.append(reply)
+        if not self._waits and (
+            len(self._out) >= _EARLY_FLUSH or self._out_bytes >= _EARLY_FLUSH_BYTES or len(self._waiting) == 1
+        ):
             # A call with nothing ahead of it goes out at once (a lone caller saves a loop step);
             # calls made while it is answered gather in one write. (Calls ending in WAIT wait for
             # the step's end, so that they share one WAIT.)
@@ -185,7 +278,7 @@ class _Protocol(asyncio.Protocol):
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
-        return future
+        return reply
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -200,6 +293,7 @@ class _Protocol(asyncio.Protocol):
             self._waits.clear()
         self._transport.write(b"".join(self._out))
         self._out.clear()
+        self._out_bytes = 0
         if self._watchdog is None and self._timeout_s is not None:
             self._watchdog = self.loop.call_later(self._timeout_s, self._check_timeout)
 
@@ -230,6 +324,7 @@ class _Protocol(asyncio.Protocol):
             shared.fail(exc)
         self._waits.clear()
         self._out.clear()
+        self._out_bytes = 0
         if self._transport is not None:
             self._transport.abort()
 

@@ -26,9 +26,12 @@ from asynq_py.engine import (
     RedisUnavailableError,
     Task,
     TaskIdConflictError,
+    TaskInfo,
     TaskState,
     ValidationError,
+    scripts,
 )
+from asynq_py.engine.coalescing import BATCH
 from asynq_py.engine.pipelined import PipelinedConnection
 
 pytestmark = pytest.mark.real
@@ -69,6 +72,44 @@ def test_commands_sent_in_one_loop_step_share_writes(url: str) -> None:
     assert all(n >= 16 for n in writes[1:-1])
     # Replies reach their own callers in order: caller i got 2i+1 and 2i+2.
     assert replies == [[2 * i + 1, 2 * i + 2] for i in range(100)]
+
+
+def test_a_burst_of_enqueues_is_stored_in_batches_each_written_when_full(url: str) -> None:
+    # 200 callers at once: a batch holds at most BATCH tasks and goes to Redis as soon as it is
+    # built, so Redis stores the first while the client builds the next (not one write at the end).
+    many = scripts.script("enqueue_many").sha.encode()
+
+    async def main() -> tuple[list[int], list[int], list[TaskInfo]]:
+        async with AsyncClient(url) as client:
+            await client.enqueue(Task("warm"))
+            coalescer = client._coalescer
+            sizes: list[int] = []
+            plan = coalescer._plan
+
+            def counted(items: list[Any]) -> Any:
+                sizes.append(len(items))
+                return plan(items)
+
+            coalescer._plan = counted
+            transport: Any = client._broker._pipelined._protocol._transport
+            writes: list[int] = []
+            real_write = transport.write
+
+            def spy(data: bytes) -> None:
+                writes.append(data.count(many))
+                real_write(data)
+
+            transport.write = spy
+            infos = await asyncio.gather(*(client.enqueue(Task("t", {"n": n})) for n in range(200)))
+            return sizes, writes, infos
+
+    sizes, writes, infos = asyncio.run(main())
+    assert max(sizes) == BATCH
+    assert sum(sizes) >= 200 - 2  # (the first caller of a step goes alone)
+    assert sum(1 for n in writes if n) == len(sizes)  # one write per batch
+    assert len({info.id for info in infos}) == 200
+    with redis.Redis.from_url(url) as raw:
+        assert raw.llen("asynq:{default}:pending") == 201
 
 
 def test_concurrent_unique_enqueues_get_one_lock_and_each_its_own_error(url: str) -> None:
