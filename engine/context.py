@@ -11,6 +11,9 @@ from .errors import TaskStateError
 
 __all__ = ["TaskContext"]
 
+_MAKING = threading.Lock()
+"""Makes each context's ``cancelled`` event once, whichever thread asks first."""
+
 
 @dataclass(slots=True)
 class TaskContext:
@@ -31,9 +34,22 @@ class TaskContext:
     """How many retries it is allowed."""
     deadline: datetime
     """When this run must be finished."""
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    """Set when the handler should stop."""
-    _write_result: Callable[[bytes], None] | None = field(default=None, repr=False)
+    _write_result: Callable[[TaskContext, bytes], None] | None = field(default=None, repr=False)
+    _cancelled: threading.Event | None = field(default=None, repr=False)
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when the handler should stop.
+
+        Made on first use: most handlers never look, and an event costs a lock and a condition.
+        """
+        event = self._cancelled
+        if event is None:
+            with _MAKING:
+                if self._cancelled is None:
+                    self._cancelled = threading.Event()
+                event = self._cancelled
+        return event
 
     def write_result(self, data: bytes) -> None:
         """Store ``data`` as the task's result now (blocking; a handler may instead return it).
@@ -43,4 +59,4 @@ class TaskContext:
         """
         if self._write_result is None:
             raise TaskStateError("this context has no result writer", task_id=self.task_id)
-        self._write_result(data)
+        self._write_result(self, data)

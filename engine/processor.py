@@ -2,13 +2,17 @@
 
 ``async def`` handlers run on the event loop; ``def`` handlers in a bounded thread pool. Each
 outcome is one script (done, mark_complete, retry, archive, requeue), and the outcomes of tasks
-finishing together are sent in one pipelined round trip. A write is made only while the task's
-lease is valid; a write that fails because Redis is away is retried until the lease runs out.
+finishing together are sent in one pipelined round trip, with the next dequeue behind them while
+every slot is busy: Redis frees the slots before it fills them again, so a busy worker pays one
+round trip (and one write) per batch of tasks instead of two. A write is made only while the
+task's lease is valid; a write that fails because Redis is away is retried until the lease runs
+out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import random
@@ -22,7 +26,7 @@ from typing import Any
 
 from . import keys, rdb
 from .broker import AsyncBroker, Broker
-from .calls import Batch, Command, Plan, Script
+from .calls import Batch, Call, Command, Plan, Script, T
 from .clock import Clock
 from .config import ServerConfig
 from .context import TaskContext
@@ -49,6 +53,8 @@ MAX_ERROR_LENGTH = 4096
 """Longest error message stored in a task (reliability spec S12)."""
 DEFAULT_TIMEOUT_S = 1800
 """Deadline used when a message has neither timeout nor deadline (Go's fallback)."""
+MAX_FETCH = 64
+"""Most tasks one dequeue call takes."""
 
 
 @dataclass(eq=False)
@@ -64,6 +70,8 @@ class Running:
     loop: asyncio.AbstractEventLoop
     handler: asyncio.Future[Any] | None = None
     """The running ``def`` handler's future (a thread's)."""
+    own: asyncio.Task[None] | None = None
+    """The run's own task."""
     inline: asyncio.Task[Any] | None = None
     """The task an ``async def`` handler runs in, while it runs (the run's own task)."""
     finishing: bool = False
@@ -149,42 +157,104 @@ def error_message(exc: BaseException) -> str:
     return text[:MAX_ERROR_LENGTH]
 
 
+Prefetch = Callable[[int], tuple[Script | Command, Callable[[Any], None]] | None]
+"""Asked at each flush with the slots its outcomes free: a call to send behind them (a dequeue)
+and what to do with its reply (a value, or the ``AsynqError`` it failed with), or None."""
+
+
 class _Acker:
     """Sends the outcomes of tasks that finish together in one pipelined round trip."""
 
-    def __init__(self, broker: AsyncBroker) -> None:
+    def __init__(self, broker: AsyncBroker, prefetch: Prefetch, logger: logging.Logger) -> None:
         self._broker = broker
-        self._pending: list[tuple[tuple[Script | Command, ...], asyncio.Future[list[Any]]]] = []
+        self._prefetch = prefetch
+        self._log = logger
+        self._pending: list[tuple[tuple[Script | Command, ...], Callable[[list[Any]], None]]] = []
+        self._frees = 0
+        """Slots that the pending outcomes free once written."""
         self._flushing = False
 
-    async def submit(self, calls: tuple[Script | Command, ...]) -> list[Any]:
-        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append((calls, fut))
+    def submit(
+        self, calls: tuple[Script | Command, ...], frees: bool, written: Callable[[list[Any]], None]
+    ) -> None:
+        """Send ``calls`` with the other outcomes of this loop step, then give ``written`` their
+        replies (each an ``AsynqError`` if it failed); ``frees``: a slot frees once they are written."""
+        self._pending.append((calls, written))
+        self._frees += frees
         if not self._flushing:
             self._flushing = True
             asyncio.get_running_loop().create_task(self._flush())
-        return await fut
 
     async def _flush(self) -> None:
         try:
             await asyncio.sleep(0)  # let every completion of this loop iteration join the batch
             while self._pending:
                 batch, self._pending = self._pending, []
+                frees, self._frees = self._frees, 0
                 flat = tuple(c for calls, _ in batch for c in calls)
+                behind = self._prefetch(frees)
+                if behind is not None:
+                    flat += (behind[0],)
                 try:
-                    replies = await self._broker.execute(Batch(flat))
+                    replies: list[Any] = await self._broker.execute(Batch(flat))
                 except AsynqError as exc:
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
+                    replies = [exc] * len(flat)
+                if behind is not None:
+                    # Taken first: its tasks then start in the slots these outcomes free.
+                    self._deliver(behind[1], replies[-1])
                 i = 0
-                for calls, fut in batch:
-                    if not fut.done():
-                        fut.set_result(replies[i : i + len(calls)])
+                for calls, written in batch:
+                    self._deliver(written, replies[i : i + len(calls)])
                     i += len(calls)
         finally:
             self._flushing = False
+
+    def _deliver(self, to: Callable[[Any], None], reply: Any) -> None:
+        try:
+            to(reply)
+        except Exception:  # one run's failure must not keep the others' slots
+            self._log.exception("could not finish a task's outcome")
+
+
+class _Deadlines:
+    """Stops runs whose deadline passed, with one timer for all of them rather than one each.
+
+    The timer is set for the earliest deadline it knows of; a run that ends first leaves it set,
+    and when it fires it stops the runs that are due and is set again for the earliest of the
+    rest. Deadlines are kept in event-loop time, so a run stops after the time its deadline was
+    away when it started, whatever the ``Clock`` says later.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: dict[Running, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._at = math.inf
+
+    def add(self, run: Running, in_s: float) -> None:
+        """Stop ``run`` in ``in_s`` seconds unless it is removed first."""
+        due = self._due[run] = self._loop.time() + max(0.0, in_s)
+        if due < self._at:
+            self._arm(due)
+
+    def remove(self, run: Running) -> None:
+        """Forget ``run`` (it ended)."""
+        self._due.pop(run, None)
+
+    def _arm(self, due: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._at = due
+        self._timer = self._loop.call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        self._timer, self._at = None, math.inf
+        now = self._loop.time()
+        for run in [r for r, due in self._due.items() if due <= now]:
+            del self._due[run]
+            run._stop("deadline")
+        if self._due:
+            self._arm(min(self._due.values()))
 
 
 class Processor:
@@ -221,10 +291,20 @@ class Processor:
         then on, only wake-up messages and the poll find new work."""
         self._wake_lists = [keys.wake_list_key(q) for q in sorted(self._queues)]
         self._fetching = True
-        self._threads = HandlerThreads(asyncio.get_running_loop(), config.concurrency)
-        self._acker = _Acker(broker)
+        self._loop = asyncio.get_running_loop()
+        self._threads = HandlerThreads(self._loop, config.concurrency)
+        self._acker = _Acker(broker, self._prefetch, logger)
+        self._deadlines = _Deadlines(self._loop)
+        self._saturated = False
+        """The fetch loop waits for a slot: the next outcomes' write takes a dequeue behind it."""
+        self._inflight = 0
+        """Tasks that dequeues sent behind outcomes may still bring."""
+        self._ready: collections.deque[rdb.Dequeued] = collections.deque()
+        """Tasks fetched ahead of a free slot, started as slots free."""
         self._runs: set[asyncio.Task[None]] = set()
         self._async_handlers: dict[HandlerFunc, bool] = {}
+        self._result_writer = self._write_result
+        """One bound method for every context."""
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -243,6 +323,8 @@ class Processor:
         self._fetching = False
         self._wake.set()
         self._slot_freed.set()
+        while self._ready:
+            self._spawn(self._requeue_raw(self._ready.popleft()))
         # Dropping the wait drops the dequeue queued behind it, which Redis has not run yet.
         self._broker.cancel_wait()
 
@@ -258,27 +340,21 @@ class Processor:
         block_s = 0.0
         """How long the next dequeue first waits on the wake lists (0: it does not)."""
         while self._fetching:
-            if self._free <= 0:
+            count = self._fetchable()
+            if count <= 0:
                 self._slot_freed.clear()
+                self._saturated = True
                 await self._slot_freed.wait()
+                self._saturated = False
                 continue
             self._wake.clear()
-            order = self._holds.open(
-                queue_order(self._queues, self._config.strict_priority), time.monotonic()
-            )
-            if not order:
+            woke = block_s > 0
+            plan = self._dequeue(count, relay=woke)
+            if plan is None:
                 # Every queue is held by a limit: wait for the first hold to end, or for a finished
                 # task or new work that may lift one.
                 await self._wait_for_work(self._holds.wait_s(time.monotonic()) or 0.0)
                 continue
-            woke = block_s > 0
-            plan = rdb.dequeue(
-                order,
-                now=self._clock.now(),
-                count=min(self._free, 64),
-                lease_s=self._config.lease_duration_s,
-                relay=woke,
-            )
             try:
                 if woke:
                     fetched = await self._fetch_after_wake(plan, block_s)
@@ -294,16 +370,10 @@ class Processor:
                 await self._wait_for_work(1.0)
                 continue
             block_s = 0.0
-            self._holds.note(fetched.holds, time.monotonic())
+            self._take(fetched)
             if not fetched.tasks:
                 block_s = await self._nothing_to_take(interval)
                 continue
-            for item in fetched.tasks:
-                if not self._fetching:
-                    # Stopped while this batch was in flight: give the task back at once.
-                    await self._requeue_raw(item)
-                    continue
-                self._start(item)
             if woke:
                 # Let the runs just started reach their handlers before the next dequeue is built
                 # and written: after a wake-up, that is the latency a caller sees.
@@ -319,6 +389,74 @@ class Processor:
         # (A queue held by a limit is asked again when its hold ends, not on a wake-up.)
         await self._wait_for_work(idle if held is None else min(idle, held))
         return 0.0
+
+    def _fetchable(self) -> int:
+        """How many tasks a dequeue may ask for now: the free slots that no task or dequeue has."""
+        return min(self._free - len(self._ready) - self._inflight, MAX_FETCH)
+
+    def _dequeue(self, count: int, *, relay: bool = False) -> Plan[rdb.Fetched] | None:
+        """A dequeue of up to ``count`` tasks from the queues no limit holds; None if all are held.
+        ``relay``: after a wait on the wake lists (see ``rdb.dequeue``)."""
+        order = self._holds.open(queue_order(self._queues, self._config.strict_priority), time.monotonic())
+        if not order:
+            return None
+        lease_s = self._config.lease_duration_s
+        return rdb.dequeue(order, now=self._clock.now(), count=count, lease_s=lease_s, relay=relay)
+
+    def _prefetch(self, frees: int) -> tuple[Script | Command, Callable[[Any], None]] | None:
+        """The dequeue to send behind outcomes that free ``frees`` slots, while the fetch loop waits
+        for a slot (its last dequeue filled them all); Redis runs it after the outcomes."""
+        if not (self._saturated and self._fetching):
+            return None
+        count = min(self._fetchable() + frees, MAX_FETCH)
+        plan = self._dequeue(count) if count > 0 else None
+        if plan is None:
+            return None
+        call = next(plan)
+        assert isinstance(call, Script | Command), "a dequeue's calls are single calls"
+        self._inflight += count
+        return call, lambda reply: self._prefetched(plan, count, reply)
+
+    def _prefetched(self, plan: Plan[rdb.Fetched], count: int, reply: Any) -> None:
+        """Go on with a dequeue sent behind outcomes, given its first call's reply."""
+        try:
+            call = plan.throw(reply) if isinstance(reply, AsynqError) else plan.send(reply)
+        except StopIteration as stop:
+            self._landed(count, stop.value)
+        except AsynqError as exc:
+            self._landed(count, exc)
+        else:  # the first queue had nothing: the next ones are asked in their own round trips
+            self._spawn(self._prefetch_rest(_resumed(plan, call), count))
+
+    async def _prefetch_rest(self, plan: Plan[rdb.Fetched], count: int) -> None:
+        try:
+            fetched: rdb.Fetched | AsynqError = await self._broker.run(plan)
+        except AsynqError as exc:
+            fetched = exc
+        self._landed(count, fetched)
+
+    def _landed(self, count: int, fetched: rdb.Fetched | AsynqError) -> None:
+        """Take the reply of a dequeue sent behind outcomes; wake the fetch loop for the slots it
+        left free (the queues may have run dry)."""
+        self._inflight -= count
+        if isinstance(fetched, AsynqError):
+            self._limited.log(logging.ERROR, "dequeue", "cannot fetch tasks: %s", fetched)
+        else:
+            self._take(fetched)
+        if self._fetchable() > 0:
+            self._slot_freed.set()
+
+    def _take(self, fetched: rdb.Fetched) -> None:
+        """Start the tasks of a dequeue's reply in the free slots; the rest wait for slots."""
+        self._holds.note(fetched.holds, time.monotonic())
+        for item in fetched.tasks:
+            if not self._fetching:
+                # Stopped while this dequeue was in flight: give the task back at once.
+                self._spawn(self._requeue_raw(item))
+            elif self._free > 0 and not self._ready:
+                self._start(item)
+            else:
+                self._ready.append(item)
 
     async def _fetch_after_wake(self, plan: Plan[rdb.Fetched], block_s: float) -> rdb.Fetched:
         """Run the dequeue ``plan`` once a wake list has a token, or after ``block_s`` (the poll)."""
@@ -362,7 +500,8 @@ class Processor:
         except AsynqError as exc:
             self._log.warning("could not requeue task %s; it will be recovered: %s", item.task_id, exc)
 
-    def _start(self, item: rdb.Dequeued) -> None:
+    def _start(self, item: rdb.Dequeued) -> bool:
+        """Start ``item`` in a free slot; False if it cannot run (it then takes no slot)."""
         if item.lease_expiry <= self._clock.now():
             # The reply came so late (a partition that healed) that the lease it set is over: the
             # recoverer may already have handed the task to someone else, so it must not start here.
@@ -372,18 +511,18 @@ class Processor:
                 "task %s arrived after its lease expired; leaving it to the recoverer",
                 item.task_id,
             )
-            return
+            return False
         if not item.data:
             self._spawn(self._drop_missing(item))
-            return
+            return False
         try:
             msg = decode_stored_task(item.data, item.queue, item.task_id)
         except DecodeError as exc:
             self._spawn(self._archive_poison(item, exc))
-            return
+            return False
         now = self._clock.now()
         deadline = _compute_deadline(msg, now)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         ctx = TaskContext(
             task_id=msg.id,
             queue=msg.queue,
@@ -392,22 +531,28 @@ class Processor:
             deadline=datetime.fromtimestamp(deadline, UTC),
         )
         run = Running(msg, ctx, now, deadline, item.lease_expiry, loop.create_future(), loop)
-        ctx._write_result = lambda data: self._write_result(run, data)
+        ctx._write_result = self._result_writer
         self._registry.add(run)
         self._free -= 1
         self._idle.clear()
         if self._observer is not None:
             waited = now - item.pending_since_ns / 1e9 if item.pending_since_ns else None
             self._observer.started(msg.queue, msg.type, waited)
-        self._spawn(self._process(run))
+        run.own = self._spawn(self._process(run))
+        return True
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = self._loop.create_task(coro)
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
+        return task
 
     def _release(self, _: object = None) -> None:
+        """Free a slot: for a task fetched ahead if one waits, else for the fetch loop."""
         self._free += 1
+        while self._ready and self._fetching:
+            if self._start(self._ready.popleft()):
+                return
         self._slot_freed.set()
         if self._free >= self._config.concurrency:
             self._idle.set()
@@ -424,35 +569,43 @@ class Processor:
             outcome = await self._run_handler(run, task)
         run.finishing = True
         try:
-            await self._finish(run, task, outcome)
-        finally:
-            run.done = True
-            self._registry.remove(run)
-            # As in Go, the slot frees once the outcome is written, so a crash cuts no more runs
-            # than the concurrency; and not before the handler returns (a thread cannot be stopped).
-            handler = run.handler
-            if handler is None or handler.done():
-                self._release()
-            else:
-                handler.add_done_callback(self._release)
-            if self._holds.task_finished(msg.queue):
-                self._rouse()
+            calls = self._finish(run, task, outcome)
+        except BaseException:
+            self._end(run)
+            raise
+        if calls:
+            self._write(run, calls, retried=False)
+        else:
+            self._end(run)
+
+    def _end(self, run: Running) -> None:
+        """The run is over: its outcome is written or given up."""
+        run.done = True
+        self._registry.remove(run)
+        # As in Go, the slot frees once the outcome is written, so a crash cuts no more runs than
+        # the concurrency; and not before the handler returns (a thread cannot be stopped).
+        handler = run.handler
+        if handler is None or handler.done():
+            self._release()
+        else:
+            handler.add_done_callback(self._release)
+        if self._holds.task_finished(run.msg.queue):
+            self._rouse()
 
     async def _run_handler(self, run: Running, task: Task) -> tuple[str, Any]:
         """Run the handler until it returns, its deadline passes or it is stopped; return the outcome."""
         fn = self._resolve(run.msg.type)
         if self._is_async(fn):
             return await self._run_on_loop(run, fn, task)
-        loop = asyncio.get_running_loop()
         handler = self._threads.submit(fn, run.ctx, task)
         run.handler = handler
         # One future decides the race between the handler, the deadline, and a stop (cancel, lost
         # lease, shutdown): whichever sets it first wins.
         first = run.stop_reason
         handler.add_done_callback(lambda _: _settle(first, "finished"))
-        timer = loop.call_later(max(0.0, run.deadline - self._clock.now()), run._stop, "deadline")
+        self._deadlines.add(run, run.deadline - self._clock.now())
         reason = await first
-        timer.cancel()
+        self._deadlines.remove(run)
         if reason == "finished":
             error = handler.exception()
             return ("ok", handler.result()) if error is None else ("error", error)
@@ -466,9 +619,9 @@ class Processor:
         first = run.stop_reason
         if first.done():  # stopped before it could start: the handler is not called
             return _stopped(first.result())
-        me = asyncio.current_task()
+        me = run.own
         assert me is not None
-        timer = run.loop.call_later(max(0.0, run.deadline - self._clock.now()), run._stop, "deadline")
+        self._deadlines.add(run, run.deadline - self._clock.now())
         run.inline = me
         outcome: tuple[str, Any]
         try:
@@ -482,7 +635,7 @@ class Processor:
             outcome = ("error", exc)
         finally:
             run.inline = None
-            timer.cancel()
+            self._deadlines.remove(run)
         if first.done():  # a stop won, even if the handler swallowed its CancelledError
             if me.cancelling():
                 me.uncancel()
@@ -499,7 +652,8 @@ class Processor:
         except TypeError:  # an unhashable callable object
             return is_async_handler(fn)
 
-    async def _finish(self, run: Running, task: Task, outcome: tuple[str, Any]) -> None:
+    def _finish(self, run: Running, task: Task, outcome: tuple[str, Any]) -> tuple[Script | Command, ...]:
+        """Observe the outcome and return the calls that write it (none for a lost lease)."""
         kind, value = outcome
         msg = run.msg
         if kind == "lost":
@@ -509,11 +663,10 @@ class Processor:
                 extra=log_fields(msg),
             )
             self._observe(run, "lost")
-            return
+            return ()
         if kind == "abort":
             self._observe(run, "requeued")
-            await self._write(run, (rdb.requeue_call(msg),))
-            return
+            return (rdb.requeue_call(msg),)
         now = self._clock.now()
         if kind == "ok":
             self._observe(run, "succeeded")
@@ -525,20 +678,17 @@ class Processor:
                 calls.append(rdb.mark_complete_call(msg, now=now))
             else:
                 calls.append(rdb.done_call(msg, now=now))
-            await self._write(run, tuple(calls))
-            return
-        await self._finish_error(run, task, value, now)
+            return tuple(calls)
+        return (self._finish_error(run, task, value, now),)
 
-    async def _finish_error(self, run: Running, task: Task, exc: BaseException, now: float) -> None:
+    def _finish_error(self, run: Running, task: Task, exc: BaseException, now: float) -> Script:
         msg = run.msg
         if isinstance(exc, RateLimited):
             # A downstream said "slow down": not a failure, so no retry used and no error handler.
             self._observe(run, "throttled")
-            call = rdb.retry_call(
+            return rdb.retry_call(
                 msg, now=now, retry_at=now + exc.retry_after, is_failure=False, throttled=True
             )
-            await self._write(run, (call,))
-            return
         if not isinstance(exc, TimeoutError | asyncio.CancelledError | RevokeTask | SkipRetry):
             self._log.error(
                 "task %s (%s) failed: %s",
@@ -554,76 +704,79 @@ class Processor:
                 self._log.exception("the error handler failed", extra=log_fields(msg))
         if isinstance(exc, RevokeTask):
             self._observe(run, "revoked")
-            await self._write(run, (rdb.done_call(msg, now=now),))
-            return
+            return rdb.done_call(msg, now=now)
         msg.error_msg = error_message(exc)
         msg.last_failed_at = int(now)
         if isinstance(exc, SkipRetry) or msg.retried >= msg.retry:
             self._observe(run, "archived")
-            await self._write(run, (rdb.archive_call(msg, now=now),))
-            return
+            return rdb.archive_call(msg, now=now)
         self._observe(run, "retried")
         retried_before = msg.retried
         is_failure = self._config.is_failure(exc)
         if is_failure:
             msg.retried += 1
         delay = self._config.retry_delay_func(retried_before, exc, task)
-        call = rdb.retry_call(msg, now=now, retry_at=now + delay, is_failure=is_failure)
-        await self._write(run, (call,))
+        return rdb.retry_call(msg, now=now, retry_at=now + delay, is_failure=is_failure)
 
     def _observe(self, run: Running, outcome: Outcome) -> None:
         if self._observer is not None:
             self._observer.finished(run.msg.queue, run.msg.type, outcome, self._clock.now() - run.started)
 
-    async def _write(self, run: Running, calls: tuple[Script | Command, ...]) -> None:
-        """Write an outcome while the lease is valid, retrying while Redis cannot take it.
-
-        Only the calls that failed with an error worth retrying are sent again (on a cluster the
-        others may already have applied on their nodes). A call sent again after a failure whose
-        effect is unknown may find its work done ("NOT FOUND"): that is the earlier try, not a loss.
-        """
-        todo, retried = calls, False
-        while True:
-            if run.lost and retried:
-                # The heartbeat found the lease gone after a try whose reply was lost: that try
-                # most likely applied the outcome (which removes the lease).
-                self._log.info("outcome of task %s: lease gone after an unconfirmed write", run.msg.id)
-                return
-            if run.lease_expiry <= self._clock.now() or run.lost:
-                self._log.warning(
-                    "lease of task %s expired; leaving it to the recoverer",
-                    run.msg.id,
-                    extra=log_fields(run.msg),
-                )
-                return
-            try:
-                replies = await self._acker.submit(todo)
-            except RedisUnavailableError as exc:
-                replies = [exc] * len(todo)
-            again = tuple(
-                c for c, r in zip(todo, replies, strict=True) if isinstance(r, RedisUnavailableError)
+    def _write(self, run: Running, calls: tuple[Script | Command, ...], *, retried: bool) -> None:
+        """Write an outcome while the lease is valid, with the other outcomes of this loop step;
+        ``_written`` takes the replies."""
+        if run.lost and retried:
+            # The heartbeat found the lease gone after a try whose reply was lost: that try most
+            # likely applied the outcome (which removes the lease).
+            self._log.info("outcome of task %s: lease gone after an unconfirmed write", run.msg.id)
+            self._end(run)
+            return
+        if run.lease_expiry <= self._clock.now() or run.lost:
+            self._log.warning(
+                "lease of task %s expired; leaving it to the recoverer", run.msg.id, extra=log_fields(run.msg)
             )
-            for reply in replies:
-                if not isinstance(reply, Exception) or isinstance(reply, RedisUnavailableError):
-                    continue
-                if retried and "NOT FOUND" in str(reply):
-                    self._log.info("outcome of task %s was already written by an earlier try", run.msg.id)
-                else:
-                    self._log.warning(
-                        "outcome of task %s not written: %s", run.msg.id, reply, extra=log_fields(run.msg)
-                    )
-            if not again:
-                return
-            first = next(r for r in replies if isinstance(r, RedisUnavailableError))
-            self._limited.log(logging.ERROR, "write", "cannot write a task outcome, will retry: %s", first)
-            if self._observer is not None:
-                self._observer.redis_error(type(first).__name__)
-            todo, retried = again, True
-            await asyncio.sleep(min(self._config.syncer_interval_s, 1.0))
+            self._end(run)
+            return
+        # The run's slot frees once this is written, unless a thread still runs its handler.
+        frees = not retried and (run.handler is None or run.handler.done())
+        self._acker.submit(calls, frees, lambda replies: self._written(run, calls, replies, retried))
 
-    def _write_result(self, run: Running, data: bytes) -> None:
-        if run.done or run.ctx.cancelled.is_set():
-            raise TaskStateError("cannot write a result after the task's run ended", task_id=run.msg.id)
+    def _written(
+        self, run: Running, calls: tuple[Script | Command, ...], replies: list[Any], retried: bool
+    ) -> None:
+        """Take the replies to an outcome's calls: end the run, or send again the calls that failed
+        with an error worth retrying (on a cluster the others may already have applied on their
+        nodes). A call sent again after a failure whose effect is unknown may find its work done
+        ("NOT FOUND"): that is the earlier try, not a loss."""
+        again = tuple(c for c, r in zip(calls, replies, strict=True) if isinstance(r, RedisUnavailableError))
+        for reply in replies:
+            if not isinstance(reply, Exception) or isinstance(reply, RedisUnavailableError):
+                continue
+            if retried and "NOT FOUND" in str(reply):
+                self._log.info("outcome of task %s was already written by an earlier try", run.msg.id)
+            else:
+                self._log.warning(
+                    "outcome of task %s not written: %s", run.msg.id, reply, extra=log_fields(run.msg)
+                )
+        if not again:
+            self._end(run)
+            return
+        first = next(r for r in replies if isinstance(r, RedisUnavailableError))
+        self._limited.log(logging.ERROR, "write", "cannot write a task outcome, will retry: %s", first)
+        if self._observer is not None:
+            self._observer.redis_error(type(first).__name__)
+        self._spawn(self._write_again(run, again))
+
+    async def _write_again(self, run: Running, calls: tuple[Script | Command, ...]) -> None:
+        await asyncio.sleep(min(self._config.syncer_interval_s, 1.0))
+        self._write(run, calls, retried=True)
+
+    def _write_result(self, ctx: TaskContext, data: bytes) -> None:
+        # Found through the registry rather than held by the context: a context that referred to
+        # its run would make every run a reference cycle, left to the garbage collector.
+        run = self._registry.get(ctx.task_id)
+        if run is None or run.ctx is not ctx or run.done or ctx.cancelled.is_set():
+            raise TaskStateError("cannot write a result after the task's run ended", task_id=ctx.task_id)
         self._sync_broker.execute(rdb.write_result_call(run.msg.queue, run.msg.id, bytes(data)))
 
     async def _drop_missing(self, item: rdb.Dequeued) -> None:
@@ -670,6 +823,19 @@ def _stopped(reason: str) -> tuple[str, Any]:
     if reason == "cancel":
         return ("error", asyncio.CancelledError())
     return (reason, None)
+
+
+def _resumed(plan: Plan[T], call: Call) -> Plan[T]:
+    """The rest of a started ``plan`` whose next call is ``call``, as a plan of its own."""
+    while True:
+        try:
+            reply = yield call
+        except AsynqError as exc:
+            reply = exc
+        try:
+            call = plan.throw(reply) if isinstance(reply, AsynqError) else plan.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
 
 
 def _settle(fut: asyncio.Future[str], reason: str) -> None:

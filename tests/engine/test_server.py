@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -27,10 +28,12 @@ from asynq_py.engine import (
     ServerConfig,
     SkipRetry,
     Task,
+    TaskContext,
     TaskState,
+    TaskStateError,
     keys,
 )
-from asynq_py.engine.processor import Processor, queue_order
+from asynq_py.engine.processor import Processor, Running, queue_order
 
 pytestmark = pytest.mark.real
 
@@ -107,6 +110,44 @@ def test_async_and_sync_handlers_succeed(serve, client, inspector, queue) -> Non
     assert info.completed_at is not None
     stats = inspector.get_queue_info(queue)
     assert (stats.processed, stats.failed, stats.pending, stats.active) == (2, 0, 0, 0)
+
+
+def test_write_result_works_during_the_run_and_is_refused_after_it(serve, client, inspector, queue) -> None:
+    contexts: list[TaskContext] = []
+
+    def keep(ctx: TaskContext, task: Task) -> None:
+        ctx.write_result(b"early")
+        contexts.append(ctx)
+
+    serve(keep)
+    kept = client.enqueue(Task("t"), queue=queue, retention=60)
+    info = wait_for(lambda: inspector.get_task_info(queue, kept.id).state is TaskState.COMPLETED and
+                    inspector.get_task_info(queue, kept.id), what="the completed task")  # fmt: skip
+    assert info.result == b"early"
+    with pytest.raises(TaskStateError, match="after the task's run ended") as caught:
+        contexts[0].write_result(b"late")
+    assert caught.value.task_id == kept.id
+    assert inspector.get_task_info(queue, kept.id).result == b"early"
+
+
+def test_a_finished_run_leaves_no_reference_cycle(serve, client, queue) -> None:
+    """A run that referred to itself through its context (the result writer) was left for the
+    garbage collector to free, every run of every task: about a third of a no-op task's CPU."""
+    done: list[str] = []
+    serve(lambda ctx, task: done.append(ctx.task_id))
+    client.enqueue(Task("t"), queue=queue)
+    wait_for(lambda: len(done) == 1, what="a first run")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            client.enqueue(Task("t"), queue=queue)
+        wait_for(lambda: len(done) == 21, what="twenty runs")
+        time.sleep(0.2)  # their outcomes written and the runs ended
+        left = [o for o in gc.get_objects() if isinstance(o, Running)]
+    finally:
+        gc.enable()
+    assert left == []
 
 
 def test_failure_retries_then_archives(serve, client, inspector, queue) -> None:
@@ -542,9 +583,12 @@ def test_a_slot_frees_once_the_outcome_is_written(serve, client, queue, monkeypa
     gate = threading.Event()
     write = Processor._write
 
-    async def held(self: Processor, run: Any, calls: Any) -> None:
-        await asyncio.to_thread(gate.wait, 10)
-        await write(self, run, calls)
+    def held(self: Processor, run: Any, calls: Any, *, retried: bool) -> None:
+        async def later() -> None:
+            await asyncio.to_thread(gate.wait, 10)
+            write(self, run, calls, retried=retried)
+
+        self._spawn(later())
 
     monkeypatch.setattr(Processor, "_write", held)
     started: list[str] = []
