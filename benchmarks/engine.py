@@ -1,6 +1,7 @@
 """asynq-py's own figures, with truly no-op handlers, and their ratios within the run.
 
-    .venv/bin/python benchmarks/engine.py [--tasks N] [--rounds R] [--smoke] [--loop uvloop]
+    .venv/bin/python benchmarks/engine.py [--tasks N] [--rounds R] [--drain-rounds R] [--no-go] [--smoke]
+        [--loop uvloop]
 
 Enqueue, in R interleaved rounds of N tasks each (round 1 of every measurement, then round 2 …,
 so that a busy spell of a shared machine is spread over all of them):
@@ -16,11 +17,16 @@ The asynchronous measurements run on asyncio's own event loop, or on uvloop with
 (uvicorn's default loop).
 
 Each figure is the median over the rounds; each ratio is the median of the ratios taken within
-one round. Then drain throughput for N no-op ``async def`` and ``def`` tasks with one and two
-worker processes, idle enqueue-to-start latency, and worker peak RSS. Completion is read from
-the queue's processed counter (no probe call inside the handler; ``run.py`` compares with peers
-using a Redis probe that every peer runs). Each worker is its own process, started and stopped
-here; the server is a fresh valkey-server on loopback.
+one round. Then drain throughput, in interleaved rounds too (``--drain-rounds``, 3), for N no-op
+``async def`` and ``def`` tasks with one and two worker processes, and for Go asynq v0.26.0
+(``benchmarks/go``, built as ``run.py`` builds it) with an empty handler on the same N tasks: the
+queue's own work per process, asynq-py's against Go's, with no probe in either handler.
+Completion is read from the queue's processed counter, the same key for both, and the rate runs
+from the first task done to the last (so Go's idle poll before its first dequeue is not counted);
+the worker's CPU per task (user and system, every process of the worker) is given too. Then idle
+enqueue-to-start latency, and worker peak RSS. ``run.py`` compares with every peer using a Redis
+probe in each handler. Each worker is its own process, started and stopped here; the server is a
+fresh valkey-server on loopback.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -35,18 +42,31 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aredis
 
-from asynq_py.engine import AsyncClient, Client, Inspector, RedisConnOpt, ServeMux, Server, ServerConfig, Task
+from asynq_py.engine import (
+    AsyncClient,
+    Client,
+    Inspector,
+    RedisConnOpt,
+    ServeMux,
+    Server,
+    ServerConfig,
+    Task,
+    keys,
+)
 from asynq_py.engine.embedded import server_binary
 from asynq_py.engine.pipelined import PipelinedConnection
 from asynq_py.engine.resp import BlockingConnection
 
 LAT_KEY = "bench:latency"
+PROCESSED_KEY = keys.processed_total_key("default")
+"""Tasks processed in the queue, ever: Go's done script counts here as asynq-py's does."""
 
 T = TypeVar("T")
 
@@ -75,14 +95,16 @@ def worker(url: str, kind: str, processes: int, concurrency: int) -> None:
     Server(url, ServerConfig(concurrency=concurrency, processes=processes)).run(mux)
 
 
+def _family(pid: int) -> list[int]:
+    """The process and its children."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
+
+
 def _peak_rss_mib(pid: int) -> float:
     """Sum VmHWM over the process and its children."""
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
     total = 0
-    for p in pids:
+    for p in _family(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -90,6 +112,28 @@ def _peak_rss_mib(pid: int) -> float:
         except OSError:
             continue
     return total / 1024
+
+
+def _cpu_s(pid: int) -> float:
+    """User and system CPU seconds of the process and its children so far."""
+    total = 0
+    for p in _family(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Drained:
+    """One drain: tasks per second from the first task done to the last, the worker's CPU µs per
+    task, and its peak RSS."""
+
+    rate: float
+    cpu_us: float
+    rss_mib: float
 
 
 class Bench:
@@ -125,12 +169,19 @@ class Bench:
         self.proc.terminate()
         self.proc.wait(10)
 
-    def start_worker(self, kind: str, processes: int, concurrency: int) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, kind: str, processes: int, concurrency: int, go: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a worker: asynq-py's (``kind`` async or def), or Go asynq's with an empty handler."""
+        if kind == "go":
+            assert go is not None
+            cmd = [str(go), "worker", "-url", self.url, "-concurrency", str(concurrency), "-empty", "noop"]
+        else:
+            cmd = [sys.executable, __file__, "--worker", kind, "--url", self.url,
+                   "--processes", str(processes), "--concurrency", str(concurrency)]  # fmt: skip
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", kind, "--url", self.url, "--processes", str(processes),
-             "--concurrency", str(concurrency)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         with Inspector(self.url) as inspector:
             deadline = time.monotonic() + 20
             while len(inspector.servers()) < processes:
@@ -246,27 +297,45 @@ class Bench:
                 cpu[name].append((time.process_time() - started) / count * 1e6)
         return rates, cpu
 
-    def drain(self, kind: str, processes: int, n: int, concurrency: int) -> tuple[float, float]:
+    def drain(self, kind: str, processes: int, n: int, concurrency: int, go: Path | None = None) -> Drained:
+        """Drain ``n`` no-op tasks enqueued while the queue was paused."""
         self.raw.flushall()
         with Client(self.url) as client, Inspector(self.url) as inspector:
             client.enqueue(Task("noop"))  # registers the queue
             inspector.pause_queue("default")
             for start in range(0, n - 1, 1000):
                 client.enqueue_many([Task("noop") for _ in range(min(1000, n - 1 - start))])
-            proc = self.start_worker(kind, processes, concurrency)
+            proc = self.start_worker(kind, processes, concurrency, go)
             try:
-                t0 = time.perf_counter()
+                cpu = _cpu_s(proc.pid)
                 inspector.unpause_queue("default")
+                first: tuple[float, int] | None = None
                 deadline = time.monotonic() + 300
-                while inspector.get_queue_info("default").processed < n:
+                while (done := int(self.raw.get(PROCESSED_KEY) or 0)) < n:
+                    if first is None and done > 0:
+                        first = (time.perf_counter(), done)
                     if time.monotonic() > deadline:
                         raise TimeoutError("drain did not finish")
-                    time.sleep(0.005)
-                rate = n / (time.perf_counter() - t0)
+                    time.sleep(0.002)
+                end = time.perf_counter()
+                cpu = _cpu_s(proc.pid) - cpu
                 rss = _peak_rss_mib(proc.pid)
             finally:
                 self.stop_worker(proc)
-        return rate, rss
+        t0, done = first if first is not None else (end, 0)
+        rate = (n - done) / (end - t0) if end > t0 else float("nan")
+        return Drained(rate, cpu / n * 1e6, rss)
+
+    def drain_rounds(
+        self, n: int, concurrency: int, rounds: int, go: Path | None
+    ) -> dict[tuple[str, int], list[Drained]]:
+        """Every drain once per round, rounds interleaved (Go's only when ``go`` is given)."""
+        cases = [("async", 1), ("async", 2), ("def", 1), ("def", 2)] + ([("go", 1)] if go else [])
+        out: dict[tuple[str, int], list[Drained]] = {case: [] for case in cases}
+        for _ in range(rounds):
+            for kind, processes in cases:
+                out[kind, processes].append(self.drain(kind, processes, n, concurrency, go))
+        return out
 
     def latency(self, count: int) -> tuple[float, float, float]:
         self.raw.flushall()
@@ -285,6 +354,35 @@ class Bench:
             self.stop_worker(proc)
         q = statistics.quantiles(values, n=100, method="inclusive")
         return q[49], q[94], q[98]
+
+
+def _drain_rows(drains: dict[tuple[str, int], list[Drained]], n: int) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for (kind, processes), runs in drains.items():
+        what = "Go asynq v0.26.0, empty handler" if kind == "go" else f"no-op {kind} tasks"
+        label = f"drain {n:,} {what}, {processes} process{'es' if processes > 1 else ''}"
+        rate = statistics.median(d.rate for d in runs)
+        cpu_us = statistics.median(d.cpu_us for d in runs)
+        rss = max(d.rss_mib for d in runs)
+        rows.append((label, f"{rate:,.0f}/s (worker CPU {cpu_us:.0f} µs a task, peak RSS {rss:.1f} MiB)"))
+    rates = {f"{kind} {processes}": [d.rate for d in runs] for (kind, processes), runs in drains.items()}
+    rows.append(("ratio: drain async, 2 / 1 processes", f"{_ratio(rates, 'async 2', 'async 1'):.2f}x"))
+    for processes in (1, 2):
+        label = f"ratio: drain async, {processes} process{'es' if processes > 1 else ''} / Go asynq"
+        if "go 1" in rates:
+            rows.append((label, f"{_ratio(rates, f'async {processes}', 'go 1'):.2f}x"))
+        else:
+            rows.append((label, "n/a (--smoke, --no-go or no Go toolchain)"))
+    return rows
+
+
+def _go_driver() -> Path | None:
+    """The Go driver, built by ``run.py``'s rule; None without a Go toolchain."""
+    if shutil.which("go") is None:
+        return None
+    from run import build_go_driver  # benchmarks/ is this script's folder, first on sys.path
+
+    return build_go_driver()
 
 
 def _free_port() -> int:
@@ -314,6 +412,8 @@ def main() -> int:
     p.add_argument(
         "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of the async client"
     )
+    p.add_argument("--drain-rounds", type=int, default=3, help="interleaved rounds of the drain figures")
+    p.add_argument("--no-go", action="store_true", help="leave Go asynq out of the drain figures")
     p.add_argument("--worker", choices=("async", "def"))
     p.add_argument("--url")
     p.add_argument("--processes", type=int, default=1)
@@ -346,17 +446,10 @@ def main() -> int:
                 ("ratio: auto-pipelined x100 / sync", f"{_ratio(rates, 'auto-pipelined x100', 'sync'):.2f}x"),
                 ("ratio: bulk / sync", f"{_ratio(rates, 'bulk', 'sync'):.2f}x"),
             ]
-            drains: dict[tuple[str, int], float] = {}
-            for kind in () if args.enqueue_only else ("async", "def"):
-                for processes in (1, 2):
-                    rate, rss = bench.drain(kind, processes, n, args.concurrency)
-                    drains[kind, processes] = rate
-                    plural = "es" if processes > 1 else ""
-                    label = f"drain {n:,} no-op {kind} tasks, {processes} process{plural}"
-                    rows.append((label, f"{rate:,.0f}/s (peak RSS {rss:.1f} MiB)"))
             if not args.enqueue_only:
-                two_to_one = drains["async", 2] / drains["async", 1]
-                rows.append(("ratio: drain async, 2 / 1 processes", f"{two_to_one:.2f}x"))
+                go = _go_driver() if not (args.smoke or args.no_go) else None
+                drain_rounds = 1 if args.smoke else args.drain_rounds
+                rows += _drain_rows(bench.drain_rounds(n, args.concurrency, drain_rounds, go), n)
                 p50, p95, p99 = bench.latency(30 if args.smoke else 300)
                 figures = f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms"
                 rows.append(("idle enqueue-to-start latency", figures))

@@ -7,10 +7,12 @@
 //	    "single" enqueues bench:noop tasks back to back; "latency" enqueues
 //	    bench:lat tasks whose payload carries the enqueue time, one every
 //	    -interval seconds. Go asynq v0.26.0 has no bulk enqueue.
-//	asynqbench worker -url URL -concurrency C
+//	asynqbench worker -url URL -concurrency C [-empty TYPE]
 //	    Runs an asynq.Server on queue "default" until SIGTERM or SIGINT.
 //	    BENCH_EXPECT (environment) is the number of bench:noop tasks of the
-//	    drain run.
+//	    drain run. With -empty, tasks of type TYPE are also handled, by a
+//	    handler that does nothing (benchmarks/engine.py reads their progress
+//	    from the queue's processed counter, as it does for asynq-py's).
 //	asynqbench version
 //	    Prints the Go and asynq versions as JSON.
 //
@@ -130,6 +132,7 @@ func runWorker(args []string) {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	rawURL := fs.String("url", "redis://127.0.0.1:6379/0", "Redis URL")
 	concurrency := fs.Int("concurrency", 10, "tasks run at once")
+	empty := fs.String("empty", "", "a task type to handle with a handler that does nothing")
 	_ = fs.Parse(args)
 
 	expect, err := strconv.ParseInt(os.Getenv("BENCH_EXPECT"), 10, 64)
@@ -163,6 +166,9 @@ func runWorker(args []string) {
 		}
 		return probe.RPush(ctx, p.K, fmtTime(t-p.T)).Err()
 	})
+	if *empty != "" {
+		mux.HandleFunc(*empty, func(context.Context, *asynq.Task) error { return nil })
+	}
 
 	srv := asynq.NewServer(
 		asynq.RedisClientOpt{Addr: addr, DB: db},
