@@ -8,7 +8,8 @@ so that a busy spell of a shared machine is spread over all of them):
 
 * the floor: a bare redis-py EVALSHA loop of a trivial one-key script, no queue logic (and the
   same loop on the engine's own connections: ``engine/resp.py``'s socket, and awaited one call at
-  a time on ``engine/pipelined.py``'s asyncio connection, which shows what asyncio adds);
+  a time on ``engine/pipelined.py``'s asyncio connection, which shows what asyncio adds; and on a
+  bare asyncio ``Protocol``, the least any asyncio client pays);
 * ``Client.enqueue`` and ``AsyncClient.enqueue`` one by one;
 * ``AsyncClient.enqueue`` from 1, 10 and 100 concurrent coroutines (auto-pipelined);
 * ``Client.enqueue_many``, 1,000 tasks a call.
@@ -36,16 +37,19 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import hiredis
 import redis
 import redis.asyncio as aredis
 
@@ -238,6 +242,45 @@ class Bench:
 
         return self.run_async(run())
 
+    def floor_bare_asyncio(self, n: int) -> float:
+        """The same loop on the least an asyncio client can be (a bare ``Protocol`` that writes each
+        command and hands the reply to a future): the event loop's own share, whoever the client."""
+        sha = self.raw.script_load("return redis.call('SET', KEYS[1], ARGV[1])")
+
+        class Bare(asyncio.Protocol):
+            def __init__(self) -> None:
+                self.reader = hiredis.Reader()
+                self.waiting: deque[asyncio.Future[Any]] = deque()
+                self.transport: Any = None
+
+            def connection_made(self, transport: Any) -> None:
+                self.transport = transport
+                transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def data_received(self, data: bytes) -> None:
+                self.reader.feed(data)
+                while (reply := self.reader.gets()) is not False:
+                    self.waiting.popleft().set_result(reply)
+
+            def send(self, *command: Any) -> asyncio.Future[Any]:
+                future = asyncio.get_running_loop().create_future()
+                self.waiting.append(future)
+                self.transport.write(hiredis.pack_command(command))
+                return future
+
+        async def run() -> float:
+            _, bare = await asyncio.get_running_loop().create_connection(Bare, "127.0.0.1", self.port)
+            try:
+                await bare.send("PING")
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    await bare.send("EVALSHA", sha, 1, "bench:floor", "v")
+                return n / (time.perf_counter() - t0)
+            finally:
+                bare.transport.close()
+
+        return self.run_async(run())
+
     def sync_one_by_one(self, n: int) -> float:
         with Client(self.url) as client:
             task = Task("noop")
@@ -280,6 +323,7 @@ class Bench:
         steps: dict[str, tuple[int, Callable[[], float]]] = {
             "floor": (n, lambda: self.floor(n)),
             "floor on engine/resp.py": (n, lambda: self.floor_resp(n)),
+            "floor on a bare asyncio Protocol": (n, lambda: self.floor_bare_asyncio(n)),
             "floor on engine/pipelined.py": (n, lambda: self.floor_pipelined(n)),
             "sync": (n, lambda: self.sync_one_by_one(n)),
             "async (= auto-pipelined x1)": (n, lambda: self.async_enqueue(n, 1)),
@@ -386,8 +430,6 @@ def _go_driver() -> Path | None:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -438,10 +480,22 @@ def main() -> int:
             rows += [
                 ("ratio: sync / floor", f"{_ratio(rates, 'sync', 'floor'):.2f}x"),
                 (
+                    "ratio: floor on a bare asyncio Protocol / on resp.py",
+                    f"{_ratio(rates, 'floor on a bare asyncio Protocol', 'floor on engine/resp.py'):.2f}x",
+                ),
+                (
                     "ratio: floor on pipelined.py / on resp.py",
                     f"{_ratio(rates, 'floor on engine/pipelined.py', 'floor on engine/resp.py'):.2f}x",
                 ),
                 ("ratio: async / sync", f"{_ratio(rates, 'async (= auto-pipelined x1)', 'sync'):.2f}x"),
+                (
+                    "ratio: async / floor on pipelined.py",
+                    f"{_ratio(rates, 'async (= auto-pipelined x1)', 'floor on engine/pipelined.py'):.2f}x",
+                ),
+                (
+                    "ratio: sync / floor on resp.py",
+                    f"{_ratio(rates, 'sync', 'floor on engine/resp.py'):.2f}x",
+                ),
                 ("ratio: auto-pipelined x10 / sync", f"{_ratio(rates, 'auto-pipelined x10', 'sync'):.2f}x"),
                 ("ratio: auto-pipelined x100 / sync", f"{_ratio(rates, 'auto-pipelined x100', 'sync'):.2f}x"),
                 ("ratio: bulk / sync", f"{_ratio(rates, 'bulk', 'sync'):.2f}x"),
