@@ -318,6 +318,12 @@ class Processor:
         self._holds.work_arrived()
         self._rouse()
 
+    def slot_freed(self, queue: str) -> None:
+        """Tell the fetch loop that a task of ``queue`` ended elsewhere (called on a ``slot`` message):
+        a hold of the queue that it may have lifted ends at once."""
+        if self._holds.task_finished(queue):
+            self._rouse()
+
     def stop_fetching(self) -> None:
         """Take no new tasks (Go's Stop / SIGTSTP); running ones go on."""
         self._fetching = False

@@ -346,9 +346,10 @@ def done_call(msg: TaskMessage, *, now: float) -> Script:
             keys.task_key(q, msg.id),
             _processed_key(q, int(now // 86400)),
             keys.processed_total_key(q),
+            keys.limits_key(q),
             *unique,
         ),
-        (msg.id, _stats_args(now), MAX_INT64),
+        (msg.id, _stats_args(now), MAX_INT64, keys.wake_channel(q)),
     )
 
 
@@ -370,9 +371,17 @@ def mark_complete_call(msg: TaskMessage, *, now: float) -> Script:
             keys.task_key(q, msg.id),
             _processed_key(q, int(now // 86400)),
             keys.processed_total_key(q),
+            keys.limits_key(q),
             *unique,
         ),
-        (msg.id, _stats_args(now), int(now) + msg.retention, encode_task_message(msg), MAX_INT64),
+        (
+            msg.id,
+            _stats_args(now),
+            int(now) + msg.retention,
+            encode_task_message(msg),
+            MAX_INT64,
+            keys.wake_channel(q),
+        ),
     )
 
 
@@ -392,6 +401,7 @@ def requeue_call(msg: TaskMessage) -> Script:
             keys.pending_key(q),
             keys.task_key(q, msg.id),
             keys.wake_list_key(q),
+            keys.limits_key(q),
         ),
         (msg.id, keys.wake_channel(q)),
     )
@@ -424,6 +434,7 @@ def retry_call(
             keys.failed_key(q, when),
             keys.processed_total_key(q),
             keys.failed_total_key(q),
+            keys.limits_key(q),
             *counters,
         ),
         (
@@ -433,6 +444,7 @@ def retry_call(
             _stats_args(now),
             int(is_failure and not throttled),
             MAX_INT64,
+            keys.wake_channel(q),
         ),
     )
 
@@ -461,6 +473,7 @@ def archive_call(msg: TaskMessage, *, now: float, raw: bytes | None = None) -> S
             keys.processed_total_key(q),
             keys.failed_total_key(q),
             keys.task_key_prefix(q),
+            keys.limits_key(q),
         ),
         (
             msg.id,
@@ -470,6 +483,7 @@ def archive_call(msg: TaskMessage, *, now: float, raw: bytes | None = None) -> S
             ARCHIVE_MAX_SIZE,
             _stats_args(now),
             MAX_INT64,
+            keys.wake_channel(q),
         ),
     )
 

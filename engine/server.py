@@ -286,8 +286,8 @@ class Server:
             cfg.heartbeat_interval_s, cfg.lease_duration_s, self._log, cfg.observer,
         )  # fmt: skip
         subscriber = Subscriber(
-            broker, queues, lambda task_id: _cancel(registry, task_id), processor.wake, self._log,
-            wakes=not processor.blocking,
+            broker, queues, lambda task_id: _cancel(registry, task_id), processor.wake,
+            processor.slot_freed, self._log, wakes=not processor.blocking,
         )  # fmt: skip
         processor.on_polling = subscriber.listen_for_wakes
         client = AsyncClient(self._redis, clock=self._clock)

@@ -3,7 +3,8 @@
 A server that blocks on its queues' wake lists (docs/wire.md §2.4) is woken by the tokens there and
 does not subscribe to the wake channels: a message it does not need would be read and parsed at
 the very moment its wake-up arrives. Servers that cannot block (Cluster, Sentinel, a Redis that
-refuses the wait) subscribe to them.
+refuses the wait) subscribe to them. On those channels they also hear ``slot`` when a task of a queue
+with limits ends, so a server that waits on a full limit asks again at once.
 """
 
 from __future__ import annotations
@@ -21,10 +22,16 @@ __all__ = ["Subscriber"]
 
 RETRY_S = 5.0
 """Seconds between attempts to subscribe again after a failure (Go's)."""
+SLOT_FREED = b"slot"
+"""The wake channel's message for "a task of the queue ended" (docs/wire.md §2.4), sent by the
+scripts that take a task out of active (lib/slot_freed.lua)."""
 
 
 class Subscriber:
-    """Subscribes to the cancel channel, and to the wake channels of the server's queues if ``wakes``."""
+    """Subscribes to the cancel channel, and to the wake channels of the server's queues if ``wakes``.
+
+    A wake channel's ``slot`` message calls ``on_slot`` with its queue; any other calls ``on_wake``.
+    """
 
     def __init__(
         self,
@@ -32,15 +39,17 @@ class Subscriber:
         queues: list[str],
         on_cancel: Callable[[str], None],
         on_wake: Callable[[], None],
+        on_slot: Callable[[str], None],
         logger: logging.Logger,
         *,
         wakes: bool = True,
     ) -> None:
         self._broker = broker
-        self._wake_channels = [keys.wake_channel(q) for q in queues]
+        self._wake_channels = {keys.wake_channel(q): q for q in queues}
         self._wakes = wakes
         self._on_cancel = on_cancel
         self._on_wake = on_wake
+        self._on_slot = on_slot
         self._limited = RateLimitedLog(logger)
         self._resubscribe = asyncio.Event()
         self.subscribed = asyncio.Event()
@@ -60,6 +69,8 @@ class Subscriber:
     def _message(self, channel: str, data: bytes) -> None:
         if channel == keys.CANCEL_CHANNEL:
             self._on_cancel(data.decode(errors="replace"))
+        elif data == SLOT_FREED:
+            self._on_slot(self._wake_channels[channel])
         else:
             self._on_wake()
 

@@ -8,6 +8,7 @@
 -- KEYS[7] -> asynq:{<qname>}:processed
 -- KEYS[8] -> asynq:{<qname>}:failed
 -- KEYS[9] -> asynq:{<qname>}:t: (task key prefix, passed as a key for cluster routing)
+-- KEYS[10] -> asynq:{<qname>}:limits (asynq-py addition: docs/wire.md §2.3)
 -- ARGV[1] -> task ID
 -- ARGV[2] -> updated task message data
 -- ARGV[3] -> current time in Unix seconds
@@ -15,7 +16,9 @@
 -- ARGV[5] -> max number of tasks kept in the archive
 -- ARGV[6] -> stats expiration timestamp
 -- ARGV[7] -> max int64 value
+-- ARGV[8] -> wake channel asynq:wake:<qname> (asynq-py addition: docs/wire.md §2.4)
 -- Returns "OK", or an error reply "NOT FOUND".
+-- Uses lib/slot_freed.lua (prepended when loaded): slot_freed() tells servers waiting on the queue's limits.
 if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
@@ -54,4 +57,5 @@ else
     redis.call("INCR", KEYS[7])
     redis.call("INCR", KEYS[8])
 end
+slot_freed(KEYS[10], ARGV[8])
 return redis.status_reply("OK")

@@ -24,8 +24,16 @@ def test_a_script_that_uses_a_snippet_is_sent_with_it_first() -> None:
         assert lua.sha == hashlib.sha1(lua.source.encode()).hexdigest()
 
 
+def test_a_script_that_uses_two_snippets_is_sent_with_both_in_header_order() -> None:
+    wake, freed = (
+        (FOLDER / "lib" / name).read_text(encoding="utf-8") for name in ("wake.lua", "slot_freed.lua")
+    )
+    own = (FOLDER / "requeue.lua").read_text(encoding="utf-8")
+    assert script("requeue").source == f"{wake}\n{freed}\n{own}"
+
+
 def test_a_script_that_uses_nothing_is_sent_as_its_file() -> None:
-    assert script("done").source == (FOLDER / "done.lua").read_text(encoding="utf-8")
+    assert script("extend_leases").source == (FOLDER / "extend_leases.lua").read_text(encoding="utf-8")
 
 
 def test_only_header_lines_name_snippets() -> None:
