@@ -372,9 +372,11 @@ class AsyncLink:
             loop = asyncio.get_running_loop()
             while not stopping.is_set():
                 started = loop.time()
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                message = await pubsub.get_message(timeout=0.5)
                 if message is not None:
-                    on_message(message["channel"].decode(errors="replace"), message["data"])
+                    # (A subscription's confirmations, one per channel, come back at once as well.)
+                    if message["type"] == "message":
+                        on_message(message["channel"].decode(errors="replace"), message["data"])
                 elif loop.time() - started < 0.25:
                     # Across a partition redis-py returns at once without suspending, so this loop
                     # would spin and starve every other task on the event loop: wait here instead.

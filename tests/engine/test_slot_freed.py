@@ -1,7 +1,8 @@
 """A task's end tells servers waiting on its queue's limits (docs/wire.md §2.4): every script that takes
 a task out of active publishes ``slot`` on the queue's wake channel when the queue has limits, and a
-server's subscriber hands it to the processor with the queue's name. The wake-up itself, on a Cluster
-and through Sentinel, is proven in tests/chaos/test_flow_topologies.py."""
+server's subscriber hands it to the processor with the queue's name, from the moment it is
+subscribed. The wake-up itself, on a Cluster and through Sentinel, is proven in
+tests/chaos/test_flow_topologies.py."""
 
 from __future__ import annotations
 
@@ -155,3 +156,27 @@ def test_every_script_that_takes_a_task_out_of_active_tells_waiting_servers() ->
     }
     assert takers == {"archive", "done", "mark_complete", "requeue", "retry"}
     assert all("lib/slot_freed.lua" in _uses((FOLDER / f"{name}.lua").read_text()) for name in takers)
+
+
+@pytest.mark.real
+async def test_a_message_right_after_subscribing_is_heard_at_once(real_redis_url: str, queue: str) -> None:
+    queues = [f"{queue}-{i}" for i in range(8)]
+    slots: list[float] = []
+    broker = AsyncBroker(real_redis_url)
+    subscriber = Subscriber(broker, queues, lambda _: None, lambda: None,
+                            lambda _: slots.append(time.monotonic()), logging.getLogger("test"))  # fmt: skip
+    stopping = asyncio.Event()
+    running = asyncio.ensure_future(subscriber.run(stopping))
+    publisher = redis.asyncio.Redis.from_url(real_redis_url)
+    try:
+        await asyncio.wait_for(subscriber.subscribed.wait(), 10)
+        sent = time.monotonic()
+        await publisher.publish(keys.wake_channel(queues[-1]), "slot")
+        await asyncio.to_thread(wait_for, lambda: slots, 5)
+        # Reading the subscription's 9 confirmations must not hold the message up (each once cost 0.25 s).
+        assert slots[0] - sent < 0.2
+    finally:
+        stopping.set()
+        await asyncio.wait_for(running, 10)
+        await publisher.aclose()
+        await broker.aclose()
