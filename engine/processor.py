@@ -318,7 +318,7 @@ class Processor:
         self._holds.work_arrived()
         self._rouse()
 
-    def slot_freed(self, queue: str) -> None:
+    def queue_task_ended(self, queue: str) -> None:
         """Tell the fetch loop that a task of ``queue`` ended elsewhere (called on a ``slot`` message):
         a hold of the queue that it may have lifted ends at once."""
         if self._holds.task_finished(queue):

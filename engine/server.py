@@ -287,7 +287,7 @@ class Server:
         )  # fmt: skip
         subscriber = Subscriber(
             broker, queues, lambda task_id: _cancel(registry, task_id), processor.wake,
-            processor.slot_freed, self._log, wakes=not processor.blocking,
+            processor.queue_task_ended, self._log, wakes=not processor.blocking,
         )  # fmt: skip
         processor.on_polling = subscriber.listen_for_wakes
         client = AsyncClient(self._redis, clock=self._clock)
