@@ -40,6 +40,9 @@ RedisLike = Union[
 _RESP_ERRORS = (OSError, ReplyError)
 """What ``resp`` raises: a connection that failed or broke, or an error reply to its handshake."""
 
+_UNBLOCK_TRIES = 20
+"""How often ``unblock`` asks, 1 ms apart, while the wait's BLPOP has not reached Redis yet."""
+
 _BUSY = frozenset({"LOADING", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "MOVED", "ASK"})
 """Error codes of a server that cannot serve now but may soon (restarting, demoted, failing over)."""
 
@@ -128,6 +131,12 @@ def _reload_indexes(
 def _one(call: Call) -> Plan[Any]:
     """The plan of one call: its reply, or its error raised."""
     return (yield call)
+
+
+def _seen(future: asyncio.Future[Any]) -> None:
+    """Mark a reply nobody awaited as read (a wait's ``CLIENT ID`` that no ``unblock`` needed)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _woken(reply: Any) -> bool | AsynqError:
@@ -255,14 +264,10 @@ class AsyncBroker:
 
             self._pipelined = PipelinedConnection(opt)
             self._waiter = PipelinedConnection(opt)
-        self._blocked: int | None = None
-        """The waiter's client id while its BLPOP may be blocked."""
+        self._ident: asyncio.Future[list[Any]] | None = None
+        """The waiter's ``CLIENT ID`` reply, while a ``run_after_wake`` waits."""
         self.waiting = False
         """Whether a ``run_after_wake`` is waiting (``unblock`` would end it)."""
-        self._sent = False
-        """Whether the waiting BLPOP has been sent."""
-        self._asked: str | None = None
-        """"unblock" or "cancel", asked while the wait was being set up."""
         self._link: AsyncLink | None = None
         self._errors: tuple[type[Exception], ...] = _RESP_ERRORS
         self._noscript: Callable[[Any], bool] = _is_noscript
@@ -360,23 +365,27 @@ class AsyncBroker:
         except StopIteration as stop:  # a plan that makes no call: the wait alone
             call, result = None, stop.value
         assert call is None or isinstance(call, Command | Script), "the first call is a single call"
-        self.waiting, self._asked = True, None
+        import asyncio  # here, as in _load_scripts: the blocking Broker's users never load it
+
+        wait = ("BLPOP", *wake_lists, f"{max(timeout_s, 0.001):.3f}")
+        # Sent back to back, with no round trip between: the id lets ``unblock`` end the wait.
+        ident = self._ident = asyncio.ensure_future(self._waiter.execute([("CLIENT", "ID")]))
+        waiting = [wait] if call is None else [wait, _wire_args(call)]
+        got = asyncio.ensure_future(self._waiter.execute(waiting))
+        self.waiting = True
         try:
-            (ident,) = await self._waiter.execute([("CLIENT", "ID")])
-            if self._asked == "cancel":
-                raise RedisUnavailableError("the wait was cancelled")
-            if self._asked == "unblock":
-                timeout_s = 0.0
-            wait = ("BLPOP", *wake_lists, f"{max(timeout_s, 0.001):.3f}")
-            got = self._waiter.execute([wait] if call is None else [wait, _wire_args(call)])
-            self._sent = True
-            # A server that refuses CLIENT ID (an ACL) leaves the wait to its timeout.
-            self._blocked = ident if isinstance(ident, int) else None
             woken, *replies = await got
         except self._errors as exc:
             raise _translate(exc) from exc
+        except asyncio.CancelledError as exc:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise
+            # Not this task: cancel_wait closed the connection while it was being opened.
+            raise RedisUnavailableError("the wait was dropped before its connection opened") from exc
         finally:
-            self._blocked, self._sent, self.waiting = None, False, False
+            self._ident, self.waiting = None, False
+            ident.add_done_callback(_seen)
         if isinstance(woken, Exception):
             woken = _translate(woken, Command(wait))
         if call is None:
@@ -399,28 +408,26 @@ class AsyncBroker:
         """Drop a wait of ``run_after_wake`` with the call queued behind it (it fails with
         ``RedisUnavailableError``): Redis discards a blocked client's unread commands when it
         disconnects. Only a wait that ended at that very moment has run the call."""
-        if self._sent and self._waiter is not None:
+        if self.waiting and self._waiter is not None:
             self._waiter.close()
-        elif self.waiting:
-            self._asked = "cancel"
 
     async def unblock(self) -> None:
-        """End a wait of ``run_after_wake`` now (best effort: if Redis refuses ``CLIENT UNBLOCK``,
-        the wait ends at its timeout)."""
+        """End a wait of ``run_after_wake`` now (best effort: if Redis refuses ``CLIENT ID`` or
+        ``CLIENT UNBLOCK``, the wait ends at its timeout)."""
         import asyncio  # here, as in _load_scripts: the blocking Broker's users never load it
 
-        for _ in range(2):
-            ident = self._blocked
-            if ident is None:
-                if self.waiting and not self._sent and self._asked is None:
-                    self._asked = "unblock"
-                return
+        wait = self._ident
+        errors: tuple[type[Exception], ...] = (*self._errors, AsynqError)
+        for _ in range(_UNBLOCK_TRIES):
+            if wait is None or self._ident is not wait:
+                return  # no wait, or it ended
             try:
-                if await self.execute(Command(("CLIENT", "UNBLOCK", ident))):
+                (ident,) = await wait
+                if not isinstance(ident, int) or await self.execute(Command(("CLIENT", "UNBLOCK", ident))):
                     return
-            except AsynqError:
+            except errors:
                 return
-            # Not blocked (yet): the BLPOP, sent on the other connection, may not have reached Redis.
+            # Not blocked yet: the BLPOP, sent after the CLIENT ID, may not have reached Redis.
             await asyncio.sleep(0.001)
 
     async def execute(self, call: Call) -> Any:

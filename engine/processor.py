@@ -352,6 +352,7 @@ class Processor:
                 self._saturated = True
                 await self._slot_freed.wait()
                 self._saturated = False
+                block_s = 0.0  # (work that came meanwhile may have left a token that expired)
                 continue
             self._wake.clear()
             woke = block_s > 0
@@ -384,11 +385,20 @@ class Processor:
                 # Let the runs just started reach their handlers before the next dequeue is built
                 # and written: after a wake-up, that is the latency a caller sees.
                 await asyncio.sleep(0)
+            block_s = self._left_empty(count, fetched, interval)
+
+    def _left_empty(self, count: int, fetched: rdb.Fetched, interval: float) -> float:
+        """How long the next dequeue first waits on the wake lists after one that asked for
+        ``count`` tasks and got ``fetched``: if it left the server's only queue empty (new work
+        pushes a token), an idle poll, sparing a dequeue that would find nothing; else 0."""
+        if len(self._queues) > 1 or len(fetched.tasks) >= count or fetched.holds or not self._blocking:
+            return 0.0
+        return 0.0 if self._wake.is_set() else _idle_s(interval)
 
     async def _nothing_to_take(self, interval: float) -> float:
         """Nothing to take: wait for work, or return how long the next dequeue first waits on the
         wake lists (it is then the poll)."""
-        idle = interval / 2 + random.random() * interval
+        idle = _idle_s(interval)
         held = self._holds.wait_s(time.monotonic())
         if held is None and self._blocking and not self._wake.is_set():
             return idle
@@ -820,6 +830,11 @@ class Processor:
 def log_fields(msg: TaskMessage) -> dict[str, Any]:
     """Return the task's fields for a log record's ``extra`` (structured log formatters read them)."""
     return {"queue": msg.queue, "task_id": msg.id, "task_type": msg.type, "retry": msg.retried}
+
+
+def _idle_s(interval: float) -> float:
+    """An idle poll (Go's): half the check interval plus a random share of it."""
+    return interval / 2 + random.random() * interval
 
 
 def _stopped(reason: str) -> tuple[str, Any]:

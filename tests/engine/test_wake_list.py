@@ -20,6 +20,7 @@ from seed import message, seed_task
 
 from asynq_py.engine import Client, Inspector, RedisConnOpt, Server, ServerConfig, Task, keys, rdb
 from asynq_py.engine.broker import AsyncBroker, Broker
+from asynq_py.engine.scripts import script
 from asynq_py.engine.wire import TaskMessage
 
 SLOW_POLL = {"task_check_interval_s": 10.0, "shutdown_timeout_s": 2.0, "heartbeat_interval_s": 0.5}
@@ -216,10 +217,15 @@ async def test_unblock_ends_the_wait_at_once_and_a_paused_queue_still_gives_noth
             woken, fetched = await asyncio.wait_for(waiting, 10)
             assert (woken, fetched.tasks) == (False, [])
             assert time.monotonic() - started < 5
-        # A client id that is not blocked (the BLPOP not yet arrived): asked twice, then left alone.
-        broker._blocked = int(raw.client_id())
+        # A wait whose BLPOP has not reached Redis (its client is not blocked): asked again for a
+        # while, then left to its timeout.
+        ident: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        ident.set_result([int(raw.client_id())])
+        broker._ident, broker.waiting = ident, True
+        started = time.monotonic()
         await broker.unblock()
-        broker._blocked = None
+        assert time.monotonic() - started < 5
+        broker._ident, broker.waiting = None, False
         with Client(real_redis_url) as client, Inspector(real_redis_url) as inspector:
             client.enqueue(Task("t"), queue=queue)
             inspector.pause_queue(queue)
@@ -336,3 +342,35 @@ def test_a_server_woken_with_tasks_left_wakes_the_next_idle_server(
             wait_for(lambda: len(started) == 2, 4.5, "both tasks running (the poll is 5-15 s)")
     finally:
         release.set()
+
+
+@pytest.mark.real
+def test_a_server_that_took_the_only_task_waits_again_without_another_dequeue(
+    real_server_factory: Any,
+) -> None:
+    url = real_server_factory().url
+    raw = redis.Redis.from_url(url)
+    ran = threading.Event()
+
+    async def handler(ctx: Any, task: Any) -> None:
+        ran.set()
+
+    dequeue_sha = script("dequeue").sha.encode()
+    server = Server(patient(url), ServerConfig(**SLOW_POLL, queues={"q": 1}, concurrency=4))
+    server.start(handler)
+    try:
+        wait_for(lambda: blocked_here(raw), what="the server blocking")
+        with raw.monitor() as monitor, Client(url) as client:
+            client.enqueue(Task("t"), queue="q")
+            assert ran.wait(4.5)
+            wait_for(lambda: blocked_here(raw), what="the server blocking again")
+            raw.ping()  # (MONITOR shows it once the commands before it have run)
+            commands: list[bytes] = []
+            while not commands or commands[-1] != b"PING":
+                commands.append(monitor.next_command()["command"].encode())
+        # The dequeue behind the wait took the task and left the queue empty: the server waits
+        # again at once (the next dequeue, behind the new BLPOP, has not run).
+        assert sum(c.startswith(b"EVALSHA " + dequeue_sha) for c in commands) == 1, commands
+    finally:
+        server.shutdown()
+        raw.close()
