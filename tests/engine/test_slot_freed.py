@@ -107,8 +107,8 @@ def test_a_user_denied_the_wake_channel_still_ends_tasks(real_redis_url: str, qu
                       commands=["+@all"])  # fmt: skip
     try:
         admin.hset(keys.limits_key(queue), mapping=QueueLimits(concurrency=3).to_fields())
-        db = admin.connection_pool.connection_kwargs.get("db", 0)
-        denied = redis.Redis(port=admin.connection_pool.connection_kwargs["port"], db=db,
+        where = admin.connection_pool.connection_kwargs
+        denied = redis.Redis(host=where.get("host", "localhost"), port=where["port"], db=where.get("db", 0),
                              username=user, password="pw")  # fmt: skip
         try:
             end_active_task(denied, queue, name)
