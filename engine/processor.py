@@ -822,8 +822,10 @@ class Processor:
             for run in self._registry.snapshot():
                 if not run.done:
                     run.stop("abort")
-        if self._runs:
-            await asyncio.wait(set(self._runs), timeout=max(5.0, self._config.syncer_interval_s))
+        # Until none is left: a dequeue that lands now spawns the requeue of what it brought.
+        until = self._loop.time() + max(5.0, self._config.syncer_interval_s)
+        while self._runs and (left := until - self._loop.time()) > 0:
+            await asyncio.wait(set(self._runs), timeout=left)
         self._threads.shutdown()
 
 
