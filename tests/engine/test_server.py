@@ -228,6 +228,29 @@ def test_timeout_cancels_async_and_signals_sync(serve, client, inspector, queue)
     assert inspector.get_queue_info(queue).active == 0
 
 
+def test_one_timer_stops_each_run_at_its_own_deadline(serve, client, inspector, queue) -> None:
+    """The runs' deadlines share one timer: a run that ends first leaves it set for a deadline that
+    no run has any more, and when it fires it must be set again for the runs still going."""
+    stopped: dict[str, float] = {}
+    started = time.monotonic()
+
+    async def sleep(ctx: TaskContext, task: Task) -> None:
+        try:
+            await asyncio.sleep(task.payload.get_float("s"))
+        except asyncio.CancelledError:
+            stopped[ctx.task_id] = time.monotonic() - started
+            raise
+
+    serve(sleep, concurrency=3)
+    client.enqueue(Task("t", {"s": 0.0}), queue=queue, task_id="quick", timeout=1, max_retry=0)
+    client.enqueue(Task("t", {"s": 30.0}), queue=queue, task_id="two", timeout=2, max_retry=0)
+    client.enqueue(Task("t", {"s": 30.0}), queue=queue, task_id="three", timeout=3, max_retry=0)
+    wait_for(lambda: len(inspector.list_archived_tasks(queue)) == 2, 20, "both slow runs archived")
+    assert set(stopped) == {"two", "three"}
+    assert 1.5 < stopped["two"] < stopped["three"] < 15
+    assert inspector.get_queue_info(queue).processed == 3
+
+
 @pytest.mark.parametrize("kind", ["def", "async def"])
 @pytest.mark.parametrize("spent", ["deadline", "timeout"])
 def test_a_spent_deadline_fails_without_calling_the_handler(
