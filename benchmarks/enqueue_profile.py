@@ -6,8 +6,12 @@ Each step of ``Client.enqueue`` is timed alone in a loop of N calls, in CPU time
 other processes on a shared machine count for little): name validation, option parsing and
 merging, task id generation, the message, protobuf encoding, key formatting and the script call,
 the wire arguments, reply handling (the ``TaskInfo``), and then the whole plan end to end (every
-step plus the plan's own plumbing, with the Redis reply faked). ``benchmarks/engine.py`` measures
-the same enqueue against a real server.
+step plus the plan's own plumbing, with the Redis reply faked).
+
+Then the multi-task path, per task in a batch of 64 (what coalesced ``AsyncClient.enqueue``
+callers make) and of 1,000 (an ``enqueue_many`` call): each task's message (``new_task``), the
+script calls, their wire arguments, reply handling, and the whole plan with the replies faked.
+``benchmarks/engine.py`` measures the same enqueues against a real server.
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from asynq_py.engine import Task, rdb
 from asynq_py.engine.broker import _wire_args
+from asynq_py.engine.calls import Batch, Plan, Script
 from asynq_py.engine.client import _ClientCore, new_task_id
 from asynq_py.engine.clock import RealClock
 from asynq_py.engine.options import merge_options, parse_options, validate_task_type
 from asynq_py.engine.wire import encode_task_message
+
+T = TypeVar("T")
 
 
 def cpu_us(fn: Callable[[], object], calls: int) -> float:
@@ -44,8 +52,10 @@ def main() -> int:
     core.registered_queues.add("default")
     task = Task("email:deliver", {"user_id": 42})
     now = time.time()
-    msg, opts, _ = core.message(task, {}, now)
-    call = rdb.enqueue_call(msg, now=now, process_at=now, unique_ttl_s=None)
+    new = core.new_task(task, {})
+    msg = new[0]
+    opts = task.options
+    call = rdb.enqueue_call(new)
 
     def whole_plan() -> object:
         plan = core.enqueue_plan(task, {})
@@ -57,7 +67,7 @@ def main() -> int:
         raise AssertionError("the enqueue plan made a second call")
 
     def script_call() -> object:
-        return rdb.enqueue_call(msg, now=now, process_at=now, unique_ttl_s=None)
+        return rdb.enqueue_call(new)
 
     def reply() -> object:
         return core._info(msg, rdb.enqueue_result(msg, 1, now=now, process_at=now), now, now)
@@ -67,9 +77,9 @@ def main() -> int:
         ("parse options (none given)", lambda: parse_options({})),
         ("merge options (defaults, task, call)", lambda: merge_options(merge_options(opts, opts), opts)),
         ("task id (UUID v4)", new_task_id),
-        ("build the message (all of the above)", lambda: core.message(task, {}, now)),
-        ("protobuf encoding", lambda: encode_task_message(msg)),
-        ("keys and the script call (encoding included)", script_call),
+        ("the message and its encoding (new_task)", lambda: core.new_task(task, {})),
+        ("protobuf encoding of a whole message", lambda: encode_task_message(msg)),
+        ("keys and the script call", script_call),
         ("wire arguments (EVALSHA, sha, keys, args)", lambda: _wire_args(call)),
         ("reply handling (state, TaskInfo)", reply),
         ("the whole plan, Redis reply faked", whole_plan),
@@ -79,7 +89,70 @@ def main() -> int:
     print(f"one Client.enqueue, CPU µs per call (best of 7 x {args.calls:,}), Python {version}")
     for name, fn in steps:
         print(f"  {name:<{width}}  {cpu_us(fn, args.calls):6.2f}")
+    for size in (64, 1000):
+        batch = batch_steps(core, task, size)
+        calls = max(1, args.calls // size)
+        print(f"per task in a batch of {size:,}, CPU µs per task (best of 7 x {calls * size:,} tasks)")
+        for name, fn in batch:
+            print(f"  {name:<{width}}  {cpu_us(fn, calls) / size:6.2f}")
     return 0
+
+
+def _faked_replies(batch: Batch) -> list[object]:
+    """What Redis answers a multi-task batch when every task is stored."""
+    return [[1] * ((len(c.args) - 1) // 6) if isinstance(c, Script) else 1 for c in batch.calls]
+
+
+def _finish(plan: Plan[T], replies: list[object]) -> T:
+    try:
+        plan.send(replies)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise AssertionError("the plan made a second call")
+
+
+def batch_steps(core: _ClientCore, task: Task, size: int) -> list[tuple[str, Callable[[], object]]]:
+    """The steps of storing ``size`` tasks of one queue with one multi-task plan."""
+    tasks = [task] * size
+    new = [core.new_task(task, {}) for _ in range(size)]
+    first = core.store_plan(new)
+    sent = next(first)
+    assert isinstance(sent, Batch)
+    replies = _faked_replies(sent)
+    _finish(first, replies)
+    chunk = rdb.ENQUEUE_MANY_CHUNK
+
+    def coalesced() -> object:
+        plan = core.store_plan([core.new_task(task, {}) for _ in range(size)])
+        batch = next(plan)
+        assert isinstance(batch, Batch)
+        [_wire_args(c) for c in batch.calls]
+        return _finish(plan, replies)
+
+    def enqueue_many() -> object:
+        plan = core.enqueue_many_plan([Task("email:deliver", {"user_id": 42}) for _ in range(size)], {})
+        batch = next(plan)
+        assert isinstance(batch, Batch)
+        [_wire_args(c) for c in batch.calls]
+        return _finish(plan, replies)
+
+    def store() -> object:
+        plan = core.store_plan(new)
+        next(plan)
+        return _finish(plan, replies)
+
+    return [
+        ("each task's message (new_task)", lambda: [core.new_task(t, {}) for t in tasks]),
+        ("Task(...) made by the caller", lambda: [Task("email:deliver", {"user_id": 42}) for _ in tasks]),
+        (
+            "the script calls (keys, arguments)",
+            lambda: [rdb.enqueue_many_call("default", new[i : i + chunk]) for i in range(0, size, chunk)],
+        ),
+        ("wire arguments", lambda: [_wire_args(c) for c in sent.calls]),
+        ("store_plan: calls and replies (TaskInfo)", store),
+        ("coalesced: new_task, store_plan, wire args", coalesced),
+        ("enqueue_many: Task(...), plan, wire args", enqueue_many),
+    ]
 
 
 if __name__ == "__main__":

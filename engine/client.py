@@ -27,7 +27,7 @@ from .options import (
     validate_task_type,
 )
 from .task import Task, TaskInfo, TaskState, task_info_from_message
-from .wire import TaskMessage
+from .wire import NewTaskEncoder, TaskMessage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -65,9 +65,15 @@ _STATES = {state.value: state for state in TaskState}
 _MAX_CACHED_TYPES = 10_000
 """How many validated task type names a client remembers (so that each is checked once)."""
 
+_MAX_SHAPES = 1_000
+"""How many shapes (see ``_Shape``) a client remembers; it forgets them all when it has more."""
+
 
 _ID_BATCH = 64
 """Task ids made from one read of the system's random source."""
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+"""A UUID's variant digit (RFC 9562: 0b10xx) for a random hex digit."""
 
 _spare_ids: list[str] = []
 """Ids made and not yet used (list.pop hands each to one thread only; a forked child drops them)."""
@@ -86,10 +92,58 @@ def new_task_id() -> str:
         h = os.urandom(16 * _ID_BATCH).hex()
         _spare_ids.extend(
             f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
-            f"{'89ab'[int(h[i + 16], 16) & 3]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+            f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
             for i in range(0, len(h), 32)
         )
         return _spare_ids.pop()
+
+
+class _Shape:
+    """What the tasks of one type enqueued with the same options share, worked out once.
+
+    A client keeps the shape of each task type and task options it enqueues without call options
+    (``Task.options`` is one shared object for every task made without options); a call with
+    options makes its own, once for all the tasks of an ``enqueue_many``.
+    """
+
+    __slots__ = (
+        "deadline",
+        "encoder",
+        "group",
+        "headers",
+        "process_at",
+        "process_in",
+        "queue",
+        "retention",
+        "retry",
+        "task_id",
+        "task_options",
+        "timeout",
+        "type",
+        "unique_ttl_s",
+    )
+
+    def __init__(self, task_type: str, task_options: EnqueueOptions, opts: EnqueueOptions) -> None:
+        self.type = task_type
+        self.task_options = task_options
+        """Kept so that its id, the shape's key, is not reused while the shape is remembered."""
+        self.queue = opts.queue or "default"
+        timeout = opts.timeout
+        if (timeout is None or not timeout) and opts.deadline is None:
+            timeout = DEFAULT_TIMEOUT
+        self.retry = DEFAULT_MAX_RETRY if opts.max_retry is None else opts.max_retry
+        self.timeout = int(timeout.total_seconds()) if timeout else 0
+        self.deadline = int(opts.deadline.timestamp()) if opts.deadline else 0
+        self.group = opts.group or ""
+        self.retention = int(opts.retention.total_seconds()) if opts.retention else 0
+        self.headers = dict(opts.headers) if opts.headers else None
+        self.task_id = opts.task_id
+        self.unique_ttl_s = int(opts.unique.total_seconds()) if opts.unique else None
+        self.process_at = opts.process_at.timestamp() if opts.process_at is not None else None
+        self.process_in = opts.process_in.total_seconds() if opts.process_in is not None else None
+        self.encoder = NewTaskEncoder(
+            task_type, self.queue, self.retry, self.timeout, self.deadline, self.retention, self.group
+        )
 
 
 class _ClientCore:
@@ -109,86 +163,112 @@ class _ClientCore:
         self.registered_queues: set[str] = set()
         self.type_defaults: dict[str, EnqueueOptions] = {}
         self._valid_types: set[str] = set()
+        self._shapes: dict[tuple[str, int], _Shape] = {}
 
     def set_default_options(self, task_type: str, options: Options) -> None:
         self.type_defaults[validate_task_type(task_type)] = parse_options(options)
+        self._shapes.clear()
 
-    def message(self, task: Task, options: Options, now: float) -> tuple[TaskMessage, EnqueueOptions, float]:
-        """Build the message a task is stored as; return it, the merged options and process_at."""
+    def _shape(
+        self, task: Task, call: EnqueueOptions | None, shapes: dict[tuple[str, int], _Shape]
+    ) -> _Shape:
+        """The shape of ``task`` enqueued with the call options ``call``, from ``shapes`` if there."""
+        task_options = task.options
+        key = (task.type, id(task_options))
+        shape = shapes.get(key)
+        if shape is not None:
+            return shape
         task_type = task.type
         if task_type not in self._valid_types:
             validate_task_type(task_type)
             if len(self._valid_types) < _MAX_CACHED_TYPES:
                 self._valid_types.add(task_type)
-        opts = task.options
+        opts = task_options
         defaults = self.type_defaults.get(task_type)
         if defaults is not None:
             opts = merge_options(defaults, opts)
-        if options:
-            opts = merge_options(opts, parse_options(options))
+        if call is not None:
+            opts = merge_options(opts, call)
+        shape = _Shape(task_type, task_options, opts)
+        if len(shapes) >= _MAX_SHAPES:
+            shapes.clear()
+        shapes[key] = shape
+        return shape
+
+    def _shapes_for(self, options: Options) -> tuple[EnqueueOptions | None, dict[tuple[str, int], _Shape]]:
+        """The call options parsed, and where the shapes of a call with them are kept."""
+        if not options:
+            return None, self._shapes
+        return parse_options(options), {}
+
+    def message(self, task: Task, shape: _Shape, now: float) -> rdb.NewTask:
+        """Build the message ``task`` is stored as, and the rest of what ``rdb.enqueue`` takes."""
         raw = task.raw_payload
         if self.max_payload_bytes is not None and raw is not None and len(raw) > self.max_payload_bytes:
             raise ValidationError(
                 f"payload of {len(raw)} bytes is larger than the limit of {self.max_payload_bytes} bytes"
             )
-        queue = opts.queue or "default"
-        timeout = opts.timeout
-        if (timeout is None or not timeout) and opts.deadline is None:
-            timeout = DEFAULT_TIMEOUT
+        payload = raw or b""
+        queue = shape.queue
+        task_type = shape.type
         process_at = now
-        if opts.process_at is not None:
-            process_at = opts.process_at.timestamp()
-        elif opts.process_in is not None:
-            process_at = now + opts.process_in.total_seconds()
+        if shape.process_at is not None:
+            process_at = shape.process_at
+        elif shape.process_in is not None:
+            process_at = now + shape.process_in
         unique_key = ""
-        if opts.unique is not None:
+        if shape.unique_ttl_s is not None:
             checksum = "" if raw is None else hashlib.md5(raw, usedforsecurity=False).hexdigest()
             unique_key = keys.unique_key(queue, task_type, checksum)
         headers = task.headers
-        if opts.headers:
-            headers = {**headers, **dict(opts.headers)}
-        task_id = opts.task_id or new_task_id()
+        if shape.headers:
+            headers = {**headers, **shape.headers}
+        task_id = shape.task_id or new_task_id()
         if self.hook is not None:
             headers = {**(self.hook(task_type, queue, task_id) or {}), **headers}
+        headers = dict(headers) if headers else {}
+        # Positional, in TaskMessage's field order: keywords cost twice as much, and every task
+        # makes one.
         msg = TaskMessage(
-            type=task_type,
-            payload=raw or b"",
-            headers=dict(headers) if headers else {},
-            id=task_id,
-            queue=queue,
-            retry=DEFAULT_MAX_RETRY if opts.max_retry is None else opts.max_retry,
-            timeout=int(timeout.total_seconds()) if timeout else 0,
-            deadline=int(opts.deadline.timestamp()) if opts.deadline else 0,
-            unique_key=unique_key,
-            group_key=opts.group or "",
-            retention=int(opts.retention.total_seconds()) if opts.retention else 0,
+            task_type,
+            payload,
+            task_id,
+            queue,
+            shape.retry,
+            0,
+            "",
+            0,
+            shape.timeout,
+            shape.deadline,
+            unique_key,
+            shape.group,
+            shape.retention,
+            0,
+            headers,
         )
-        return msg, opts, process_at
+        data = shape.encoder.encode(payload, task_id, unique_key, headers)
+        return msg, data, now, process_at, shape.unique_ttl_s
 
     def enqueue_plan(self, task: Task, options: Options) -> Plan[TaskInfo]:
-        now = self.clock.now()
-        msg, opts, process_at = self.message(task, options, now)
+        new = self.new_task(task, options)
+        msg, _, now, process_at, _ = new
         state = yield from rdb.enqueue(
-            msg,
-            now=now,
-            process_at=process_at,
-            unique_ttl_s=self._unique_ttl_s(opts),
-            register_queue=msg.queue not in self.registered_queues,
-            replication=self.replication,
+            new, register_queue=msg.queue not in self.registered_queues, replication=self.replication
         )
         self.registered_queues.add(msg.queue)
         return self._info(msg, state, now, process_at)
 
     def new_task(self, task: Task, options: Options) -> rdb.NewTask:
         """Build what ``store_plan`` takes for one task, enqueued now."""
-        now = self.clock.now()
-        msg, opts, process_at = self.message(task, options, now)
-        return msg, now, process_at, self._unique_ttl_s(opts)
+        call, shapes = self._shapes_for(options)
+        return self.message(task, self._shape(task, call, shapes), self.clock.now())
 
     def enqueue_many_plan(self, tasks: Iterable[Task], options: Options) -> Plan[list[TaskInfo | AsynqError]]:
         now = self.clock.now()
-        built = [self.message(task, options, now) for task in tasks]
-        return (yield from self.store_plan([(m, now, at, self._unique_ttl_s(o)) for m, o, at in built]))
+        call, shapes = self._shapes_for(options)
+        return (
+            yield from self.store_plan([self.message(t, self._shape(t, call, shapes), now) for t in tasks])
+        )
 
     def store_plan(self, tasks: Sequence[rdb.NewTask]) -> Plan[list[TaskInfo | AsynqError]]:
         """Store ``tasks``; return each one's info or error, in order."""
@@ -224,7 +304,7 @@ class _ClientCore:
             for n, i in enumerate(chunk):  # a call that failed as a whole failed each of its tasks
                 codes[i] = reply if isinstance(reply, AsynqError) else reply[n]
         results: list[TaskInfo | AsynqError] = []
-        for (msg, now, process_at, _), code in zip(tasks, codes, strict=True):
+        for (msg, _, now, process_at, _), code in zip(tasks, codes, strict=True):
             if isinstance(code, AsynqError):
                 results.append(code)
                 continue
@@ -236,10 +316,6 @@ class _ClientCore:
             error = None if replication is None else rdb.replication_error(msg, acked[msg.queue], replication)
             results.append(error or self._info(msg, state, now, process_at))
         return results
-
-    @staticmethod
-    def _unique_ttl_s(opts: EnqueueOptions) -> int | None:
-        return int(opts.unique.total_seconds()) if opts.unique else None
 
     @staticmethod
     def _info(msg: TaskMessage, state: str, now: float, process_at: float) -> TaskInfo:

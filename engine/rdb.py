@@ -107,10 +107,15 @@ def sadd_queue_call(queue: str) -> Command:
     return Command(("SADD", keys.ALL_QUEUES, queue))
 
 
-def enqueue_call(msg: TaskMessage, *, now: float, process_at: float, unique_ttl_s: int | None) -> Script:
+NewTask = tuple[TaskMessage, bytes, float, float, int | None]
+"""A task to store: its message, the message encoded, the time it is enqueued, when it is to run
+(process_at), and its uniqueness TTL in seconds (None: not unique)."""
+
+
+def enqueue_call(new: NewTask) -> Script:
     """Return the call that stores a new task as pending, scheduled or aggregating."""
+    msg, data, now, process_at, unique_ttl_s = new
     q = msg.queue
-    data = encode_task_message(msg)
     unique = (msg.unique_key,) if unique_ttl_s is not None else ()
     if process_at > now:
         ttl: tuple[Arg, ...] = () if unique_ttl_s is None else (max(1, int(process_at + unique_ttl_s - now)),)
@@ -137,11 +142,6 @@ ENQUEUE_MANY_CHUNK = 250
 """Most tasks one ``enqueue_many`` script call stores (a call of this size runs for a few ms)."""
 
 
-NewTask = tuple[TaskMessage, float, float, int | None]
-"""A task to store: its message, the time it is enqueued, when it is to run (process_at), and its
-uniqueness TTL in seconds (None: not unique); as ``enqueue_call`` takes them."""
-
-
 def enqueue_many_call(queue: str, tasks: Sequence[NewTask]) -> Script:
     """Return the one call that stores ``tasks``, all of ``queue``.
 
@@ -154,18 +154,19 @@ def enqueue_many_call(queue: str, tasks: Sequence[NewTask]) -> Script:
         keys.wake_list_key(queue),
     ]
     args: list[Arg] = [keys.wake_channel(queue)]
-    for msg, now, process_at, unique_ttl_s in tasks:
-        task_keys.append(keys.task_key(queue, msg.id))
+    task_prefix = keys.task_key_prefix(queue)
+    for msg, data, now, process_at, unique_ttl_s in tasks:
+        task_keys.append(task_prefix + msg.id)
         ttl = unique_ttl_s or 0
         if process_at > now:
             if unique_ttl_s is not None:
                 ttl = max(1, int(process_at + unique_ttl_s - now))
-            args += ("s", encode_task_message(msg), msg.id, int(process_at), "", ttl)
+            args += ("s", data, msg.id, int(process_at), "", ttl)
         elif msg.group_key:
             task_keys.append(keys.group_key(queue, msg.group_key))
-            args += ("g", encode_task_message(msg), msg.id, int(now), msg.group_key, ttl)
+            args += ("g", data, msg.id, int(now), msg.group_key, ttl)
         else:
-            args += ("p", encode_task_message(msg), msg.id, int(now * 1e9), "", ttl)
+            args += ("p", data, msg.id, int(now * 1e9), "", ttl)
         if unique_ttl_s is not None:
             task_keys.append(msg.unique_key)
     return Script("enqueue_many", tuple(task_keys), tuple(args))
@@ -217,21 +218,14 @@ def replication_error(msg: TaskMessage, acked: Any, replication: Replication) ->
     )
 
 
-def enqueue(
-    msg: TaskMessage,
-    *,
-    now: float,
-    process_at: float,
-    unique_ttl_s: int | None,
-    register_queue: bool,
-    replication: Replication | None = None,
-) -> Plan[str]:
+def enqueue(new: NewTask, *, register_queue: bool, replication: Replication | None = None) -> Plan[str]:
     """Store a new task; return the state it got.
 
     Raises ``TaskIdConflictError``, ``DuplicateTaskError``, and with ``replication``
     ``NotReplicatedError`` when too few replicas acknowledged the write in time.
     """
-    call = enqueue_call(msg, now=now, process_at=process_at, unique_ttl_s=unique_ttl_s)
+    msg, _, now, process_at, _ = new
+    call = enqueue_call(new)
     before = (sadd_queue_call(msg.queue),) if register_queue else ()
     after = (wait_call(msg.queue, replication),) if replication is not None else ()
     if before or after:

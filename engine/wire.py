@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .errors import DecodeError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from google.protobuf.message import Message
     from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -35,6 +37,7 @@ else:
 
 __all__ = [
     "GO_ZERO_TIME_SECONDS",
+    "NewTaskEncoder",
     "SchedulerEnqueueEvent",
     "SchedulerEntry",
     "ServerInfo",
@@ -166,10 +169,62 @@ def encode_task_message(msg: TaskMessage) -> bytes:  # noqa: C901 - one branch p
         out.append(b"\x68" + _varint(msg.completed_at))
     if msg.group_key:
         out.append(_text(b"\x72", msg.group_key))
-    for key, value in sorted(msg.headers.items()):
+    if msg.headers:
+        out.append(_headers(msg.headers))
+    return b"".join(out)
+
+
+def _headers(headers: Mapping[str, str]) -> bytes:
+    """Field 15, one entry per header, sorted by key."""
+    out = []
+    for key, value in sorted(headers.items()):
         entry = _text(b"\x0a", key) + _text(b"\x12", value)
         out.append(b"\x7a" + _varint(len(entry)) + entry)
     return b"".join(out)
+
+
+class NewTaskEncoder:
+    """Encodes new tasks' messages that differ only in payload, id, unique key and headers.
+
+    The fields they share are encoded once, so that each message costs a few concatenations; a
+    message comes out byte for byte as ``encode_task_message`` encodes it (a new task has not run,
+    so ``retried``, ``error_msg``, ``last_failed_at`` and ``completed_at`` are unset).
+    """
+
+    __slots__ = ("_head", "_middle", "_tail")
+
+    def __init__(
+        self,
+        task_type: str,
+        queue: str,
+        retry: int,
+        timeout: int,
+        deadline: int,
+        retention: int,
+        group_key: str,
+    ) -> None:
+        # The fields are encoded in number order: the type (1), then the payload (2) and the id (3)
+        # of each task, the shared 4-9, each task's unique key (10), and the shared 12 and 14.
+        self._head = encode_task_message(TaskMessage(type=task_type))
+        self._middle = encode_task_message(
+            TaskMessage(type="", queue=queue, retry=retry, timeout=timeout, deadline=deadline)
+        )
+        self._tail = encode_task_message(TaskMessage(type="", retention=retention, group_key=group_key))
+
+    def encode(self, payload: bytes, task_id: str, unique_key: str, headers: Mapping[str, str]) -> bytes:
+        """The message of one task with these fields (the others shared)."""
+        return b"".join(
+            (
+                self._head,
+                b"\x12" + _varint(len(payload)) if payload else b"",
+                payload,
+                _text(b"\x1a", task_id) if task_id else b"",
+                self._middle,
+                _text(b"\x52", unique_key) if unique_key else b"",
+                self._tail,
+                _headers(headers) if headers else b"",
+            )
+        )
 
 
 def decode_task_message(data: bytes) -> TaskMessage:

@@ -61,7 +61,7 @@ from asynq_py.engine import (
     rdb,
 )
 from asynq_py.engine.broker import Broker
-from asynq_py.engine.wire import TaskMessage, decode_task_message
+from asynq_py.engine.wire import TaskMessage, decode_task_message, encode_task_message
 
 QUEUES = ("default", "critical")
 GROUPS = ("g1", "g2")
@@ -242,10 +242,13 @@ def make_machine(connect: Callable[[], redis.Redis]) -> type[RuleBasedStateMachi
                 retention=retention,
             )
             plan = rdb.enqueue(
-                msg,
-                now=float(now),
-                process_at=float(process_at),
-                unique_ttl_s=UNIQUE_TTL_S if unique else None,
+                (
+                    msg,
+                    encode_task_message(msg),
+                    float(now),
+                    float(process_at),
+                    UNIQUE_TTL_S if unique else None,
+                ),
                 register_queue=queue not in self.seen,
             )
             self.seen.add(queue)  # the SADD is in the same pipeline, whatever the script answers

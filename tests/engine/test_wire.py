@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from asynq_py.engine.errors import DecodeError
 from asynq_py.engine.wire import (
     GO_ZERO_TIME_SECONDS,
+    NewTaskEncoder,
     SchedulerEntry,
     ServerInfo,
     TaskMessage,
@@ -132,6 +133,30 @@ _int64 = st.integers(-(2**63), 2**63 - 1)
 def test_any_task_message_decodes_to_itself(msg: TaskMessage) -> None:
     # The encoder is written by hand; the decoder is protobuf's own.
     assert decode_task_message(encode_task_message(msg)) == msg
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.builds(
+        TaskMessage,
+        type=st.text(),
+        payload=st.binary(),
+        id=st.text(),
+        queue=st.text(),
+        retry=_int32,
+        timeout=_int64,
+        deadline=_int64,
+        unique_key=st.text(),
+        group_key=st.text(),
+        retention=_int64,
+        headers=st.dictionaries(st.text(), st.text(), max_size=4),
+    )
+)
+def test_a_new_tasks_message_encodes_the_same_through_its_shared_fields(msg: TaskMessage) -> None:
+    encoder = NewTaskEncoder(
+        msg.type, msg.queue, msg.retry, msg.timeout, msg.deadline, msg.retention, msg.group_key
+    )
+    assert encoder.encode(msg.payload, msg.id, msg.unique_key, msg.headers) == encode_task_message(msg)
 
 
 def test_zero_values_are_not_serialized() -> None:
