@@ -169,6 +169,32 @@ def test_task_options_are_defaults_overridden_by_enqueue(client: Client, redis_c
     assert client.enqueue(Task("t", max_retry=2)).max_retry == 2
 
 
+def test_what_a_client_remembers_of_a_task_type_follows_its_defaults_and_each_tasks_own(
+    client: Client, redis_client: redis.Redis
+) -> None:
+    """A client works out each task type's options once; nothing of one task leaks into another."""
+    task = Task("t", headers={"a": "1"})
+    assert client.enqueue(task).queue == "default"
+    client.set_default_options("t", queue="later", max_retry=2)
+    task.headers["b"] = "2"
+    info = client.enqueue(task)
+    assert (info.queue, info.max_retry, info.headers) == ("later", 2, {"a": "1", "b": "2"})
+    assert read_message(redis_client, "later", info.id).headers == {"a": "1", "b": "2"}
+    # Tasks made one at a time, each with options of its own (an object freed once it is stored
+    # may leave its id to the next one's), with and without call options.
+    made = client.enqueue_many(Task("t", queue=f"q{i}", payload=str(i)) for i in range(4))
+    retried = client.enqueue_many((Task("t", queue=f"r{i}", unique=60) for i in range(4)), max_retry=7)
+    assert [(x.queue, bytes(x.payload)) for x in made if isinstance(x, TaskInfo)] == [
+        (f"q{i}", str(i).encode()) for i in range(4)
+    ]
+    assert [(x.queue, x.max_retry) for x in retried if isinstance(x, TaskInfo)] == [
+        (f"r{i}", 7) for i in range(4)
+    ]
+    assert [read_message(redis_client, f"r{i}", x.id).unique_key for i, x in enumerate(retried)] == [
+        f"asynq:{{r{i}}}:unique:t:" for i in range(4)
+    ]
+
+
 @pytest.mark.parametrize(
     ("task", "options", "fragment"),
     [
