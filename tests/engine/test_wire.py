@@ -109,49 +109,32 @@ _int32 = st.integers(-(2**31), 2**31 - 1)
 _int64 = st.integers(-(2**63), 2**63 - 1)
 
 
+# The fields a new task's message has, and those that only a task that ran has.
+_NEW_TASK_FIELDS = {
+    "type": st.text(),
+    "payload": st.binary(),
+    "id": st.text(),
+    "queue": st.text(),
+    "retry": _int32,
+    "timeout": _int64,
+    "deadline": _int64,
+    "unique_key": st.text(),
+    "group_key": st.text(),
+    "retention": _int64,
+    "headers": st.dictionaries(st.text(), st.text(), max_size=4),
+}
+_RUN_FIELDS = {"retried": _int32, "error_msg": st.text(), "last_failed_at": _int64, "completed_at": _int64}
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    st.builds(
-        TaskMessage,
-        type=st.text(),
-        payload=st.binary(),
-        id=st.text(),
-        queue=st.text(),
-        retry=_int32,
-        retried=_int32,
-        error_msg=st.text(),
-        last_failed_at=_int64,
-        timeout=_int64,
-        deadline=_int64,
-        unique_key=st.text(),
-        group_key=st.text(),
-        retention=_int64,
-        completed_at=_int64,
-        headers=st.dictionaries(st.text(), st.text(), max_size=4),
-    )
-)
+@given(st.builds(TaskMessage, **_NEW_TASK_FIELDS, **_RUN_FIELDS))
 def test_any_task_message_decodes_to_itself(msg: TaskMessage) -> None:
     # The encoder is written by hand; the decoder is protobuf's own.
     assert decode_task_message(encode_task_message(msg)) == msg
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.builds(
-        TaskMessage,
-        type=st.text(),
-        payload=st.binary(),
-        id=st.text(),
-        queue=st.text(),
-        retry=_int32,
-        timeout=_int64,
-        deadline=_int64,
-        unique_key=st.text(),
-        group_key=st.text(),
-        retention=_int64,
-        headers=st.dictionaries(st.text(), st.text(), max_size=4),
-    )
-)
+@given(st.builds(TaskMessage, **_NEW_TASK_FIELDS))
 def test_a_new_tasks_message_encodes_the_same_through_its_shared_fields(msg: TaskMessage) -> None:
     encoder = NewTaskEncoder(
         msg.type, msg.queue, msg.retry, msg.timeout, msg.deadline, msg.retention, msg.group_key
