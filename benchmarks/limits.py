@@ -77,8 +77,9 @@ def use_baseline_dequeue() -> None:
     sha = hashlib.sha1(baseline_script().encode(), usedforsecurity=False).hexdigest()
 
     def dequeue(
-        queues: list[str], *, now: float, count: int, lease_s: int = rdb.LEASE_DURATION_S
+        queues: list[str], *, now: float, count: int, lease_s: int = rdb.LEASE_DURATION_S, relay: bool = False
     ) -> Plan[rdb.Fetched]:
+        # (relay is ignored: Go's path passes no wake-up on, docs/wire.md §2.4)
         expiry = int(now) + lease_s
         for q in queues:
             names = (keys.pending_key(q), keys.paused_key(q), keys.active_key(q), keys.lease_key(q))
