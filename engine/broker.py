@@ -139,9 +139,12 @@ def _seen(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _woken(reply: Any) -> bool | AsynqError:
-    """What a BLPOP's reply says: a token came (True), the wait timed out (False), or an error."""
-    return reply if isinstance(reply, AsynqError) else reply is not None
+def _woken(reply: Any) -> str | AsynqError | None:
+    """What a BLPOP's reply says: the list whose token came, None if the wait timed out, or an error."""
+    if reply is None or isinstance(reply, AsynqError):
+        return reply
+    key = reply[0]
+    return key.decode() if isinstance(key, bytes) else str(key)
 
 
 def _result(call: Command | Script | Batch, replies: Sequence[Any]) -> Any:
@@ -343,14 +346,15 @@ class AsyncBroker:
 
     async def run_after_wake(
         self, plan: Plan[T], wake_lists: Sequence[str], timeout_s: float
-    ) -> tuple[bool | AsynqError, T]:
+    ) -> tuple[str | AsynqError | None, T]:
         """Wait until one of ``wake_lists`` gets a token or ``timeout_s`` passes, then run ``plan``.
 
         The plan's first call is sent with the ``BLPOP``, on a connection of its own, so Redis runs
         it the moment the wait ends: the wake-up costs no round trip of its own. ``unblock`` ends
         the wait early; a plan that makes no call (``rdb.nothing``) makes it a wait alone. Returns
-        whether a token ended the wait (or Redis's refusal of the wait, e.g. an ACL without the wake
-        lists: the plan ran at once, and the caller should stop blocking), and the plan's result.
+        the wake list whose token ended the wait, None if none did (or Redis's refusal of the wait,
+        e.g. an ACL without the wake lists: the plan ran at once, and the caller should stop
+        blocking), and the plan's result.
 
         Raises:
             RedisUnavailableError: the waiting connection broke.

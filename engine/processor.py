@@ -289,7 +289,8 @@ class Processor:
         self.on_polling: Callable[[], None] = lambda: None
         """Called when the server stops blocking on the wake lists (Redis refused the wait): from
         then on, only wake-up messages and the poll find new work."""
-        self._wake_lists = [keys.wake_list_key(q) for q in sorted(self._queues)]
+        self._wake_lists = {keys.wake_list_key(q): q for q in sorted(self._queues)}
+        """Each wake list the fetch loop blocks on, and its queue."""
         self._fetching = True
         self._loop = asyncio.get_running_loop()
         self._threads = HandlerThreads(self._loop, config.concurrency)
@@ -476,9 +477,11 @@ class Processor:
 
     async def _fetch_after_wake(self, plan: Plan[rdb.Fetched], block_s: float) -> rdb.Fetched:
         """Run the dequeue ``plan`` once a wake list has a token, or after ``block_s`` (the poll)."""
-        woken, fetched = await self._broker.run_after_wake(plan, self._wake_lists, block_s)
-        if woken is True:
+        woken, fetched = await self._broker.run_after_wake(plan, list(self._wake_lists), block_s)
+        if isinstance(woken, str):
             self._holds.work_arrived()
+            # A token also comes when a task of a queue with limits ends elsewhere and tasks wait.
+            self._holds.task_finished(self._wake_lists[woken])
         elif isinstance(woken, AsynqError):
             self._blocking = False
             self.on_polling()

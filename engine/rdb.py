@@ -328,6 +328,12 @@ def _stats_args(now: float) -> int:
     return int(now) + STATS_TTL_S
 
 
+def _slot_keys(q: str) -> tuple[str, str, str, str]:
+    """The keys with which a script that takes a task out of active tells the servers waiting on the
+    queue's limits (lib/slot_freed.lua, docs/wire.md §2.4)."""
+    return (keys.limits_key(q), keys.wake_list_key(q), keys.pending_key(q), keys.parked_types_key(q))
+
+
 def done_call(msg: TaskMessage, *, now: float) -> Script:
     """Return the call that deletes a successfully processed task (also used for ``RevokeTask``)."""
     q = msg.queue
@@ -340,7 +346,7 @@ def done_call(msg: TaskMessage, *, now: float) -> Script:
             keys.task_key(q, msg.id),
             _processed_key(q, int(now // 86400)),
             keys.processed_total_key(q),
-            keys.limits_key(q),
+            *_slot_keys(q),
             *unique,
         ),
         (msg.id, _stats_args(now), MAX_INT64, keys.wake_channel(q)),
@@ -365,7 +371,7 @@ def mark_complete_call(msg: TaskMessage, *, now: float) -> Script:
             keys.task_key(q, msg.id),
             _processed_key(q, int(now // 86400)),
             keys.processed_total_key(q),
-            keys.limits_key(q),
+            *_slot_keys(q),
             *unique,
         ),
         (
@@ -396,6 +402,7 @@ def requeue_call(msg: TaskMessage) -> Script:
             keys.task_key(q, msg.id),
             keys.wake_list_key(q),
             keys.limits_key(q),
+            keys.parked_types_key(q),
         ),
         (msg.id, keys.wake_channel(q)),
     )
@@ -428,7 +435,7 @@ def retry_call(
             keys.failed_key(q, when),
             keys.processed_total_key(q),
             keys.failed_total_key(q),
-            keys.limits_key(q),
+            *_slot_keys(q),
             *counters,
         ),
         (
@@ -467,7 +474,7 @@ def archive_call(msg: TaskMessage, *, now: float, raw: bytes | None = None) -> S
             keys.processed_total_key(q),
             keys.failed_total_key(q),
             keys.task_key_prefix(q),
-            keys.limits_key(q),
+            *_slot_keys(q),
         ),
         (
             msg.id,

@@ -9,6 +9,9 @@
 -- KEYS[8] -> asynq:{<qname>}:failed
 -- KEYS[9] -> asynq:{<qname>}:t: (task key prefix, passed as a key for cluster routing)
 -- KEYS[10] -> asynq:{<qname>}:limits (asynq-py addition: docs/wire.md §2.3)
+-- KEYS[11] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
+-- KEYS[12] -> asynq:{<qname>}:pending (asynq-py addition: docs/wire.md §2.4)
+-- KEYS[13] -> asynq:{<qname>}:limit:parked_types (asynq-py addition: docs/wire.md §2.3)
 -- ARGV[1] -> task ID
 -- ARGV[2] -> updated task message data
 -- ARGV[3] -> current time in Unix seconds
@@ -18,6 +21,7 @@
 -- ARGV[7] -> max int64 value
 -- ARGV[8] -> wake channel asynq:wake:<qname> (asynq-py addition: docs/wire.md §2.4)
 -- Returns "OK", or an error reply "NOT FOUND".
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token.
 -- Uses lib/slot_freed.lua (prepended when loaded): slot_freed() tells servers waiting on the queue's limits.
 if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
@@ -57,5 +61,5 @@ else
     redis.call("INCR", KEYS[7])
     redis.call("INCR", KEYS[8])
 end
-slot_freed(KEYS[10], ARGV[8])
+slot_freed(KEYS[10], ARGV[8], KEYS[11], KEYS[12], KEYS[13])
 return redis.status_reply("OK")

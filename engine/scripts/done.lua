@@ -5,12 +5,16 @@
 -- KEYS[4] -> asynq:{<qname>}:processed:<yyyy-mm-dd>
 -- KEYS[5] -> asynq:{<qname>}:processed
 -- KEYS[6] -> asynq:{<qname>}:limits (asynq-py addition: docs/wire.md §2.3)
--- KEYS[7] -> unique key (optional: only when the message has one)
+-- KEYS[7] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
+-- KEYS[8] -> asynq:{<qname>}:pending (asynq-py addition: docs/wire.md §2.4)
+-- KEYS[9] -> asynq:{<qname>}:limit:parked_types (asynq-py addition: docs/wire.md §2.3)
+-- KEYS[10] -> unique key (optional: only when the message has one)
 -- ARGV[1] -> task ID
 -- ARGV[2] -> stats expiration timestamp
 -- ARGV[3] -> max int64 value
 -- ARGV[4] -> wake channel asynq:wake:<qname> (asynq-py addition: docs/wire.md §2.4)
 -- Returns "OK", or an error reply "NOT FOUND".
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token.
 -- Uses lib/slot_freed.lua (prepended when loaded): slot_freed() tells servers waiting on the queue's limits.
 if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
@@ -31,8 +35,8 @@ if tonumber(total) == tonumber(ARGV[3]) then
 else
     redis.call("INCR", KEYS[5])
 end
-if KEYS[7] and redis.call("GET", KEYS[7]) == ARGV[1] then
-    redis.call("DEL", KEYS[7])
+if KEYS[10] and redis.call("GET", KEYS[10]) == ARGV[1] then
+    redis.call("DEL", KEYS[10])
 end
-slot_freed(KEYS[6], ARGV[4])
+slot_freed(KEYS[6], ARGV[4], KEYS[7], KEYS[8], KEYS[9])
 return redis.status_reply("OK")

@@ -6,7 +6,10 @@
 -- KEYS[5] -> asynq:{<qname>}:processed:<yyyy-mm-dd>
 -- KEYS[6] -> asynq:{<qname>}:processed
 -- KEYS[7] -> asynq:{<qname>}:limits (asynq-py addition: docs/wire.md §2.3)
--- KEYS[8] -> unique key (optional: only when the message has one)
+-- KEYS[8] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
+-- KEYS[9] -> asynq:{<qname>}:pending (asynq-py addition: docs/wire.md §2.4)
+-- KEYS[10] -> asynq:{<qname>}:limit:parked_types (asynq-py addition: docs/wire.md §2.3)
+-- KEYS[11] -> unique key (optional: only when the message has one)
 -- ARGV[1] -> task ID
 -- ARGV[2] -> stats expiration timestamp
 -- ARGV[3] -> task expiration time in Unix seconds (completed_at + retention)
@@ -14,6 +17,7 @@
 -- ARGV[5] -> max int64 value
 -- ARGV[6] -> wake channel asynq:wake:<qname> (asynq-py addition: docs/wire.md §2.4)
 -- Returns "OK", or an error reply "NOT FOUND" / "INTERNAL".
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token.
 -- Uses lib/slot_freed.lua (prepended when loaded): slot_freed() tells servers waiting on the queue's limits.
 if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
@@ -35,8 +39,8 @@ if tonumber(total) == tonumber(ARGV[5]) then
 else
     redis.call("INCR", KEYS[6])
 end
-if KEYS[8] and redis.call("GET", KEYS[8]) == ARGV[1] then
-    redis.call("DEL", KEYS[8])
+if KEYS[11] and redis.call("GET", KEYS[11]) == ARGV[1] then
+    redis.call("DEL", KEYS[11])
 end
-slot_freed(KEYS[7], ARGV[6])
+slot_freed(KEYS[7], ARGV[6], KEYS[8], KEYS[9], KEYS[10])
 return redis.status_reply("OK")

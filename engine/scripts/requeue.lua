@@ -5,6 +5,7 @@
 -- KEYS[4] -> asynq:{<qname>}:t:<task_id>
 -- KEYS[5] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
 -- KEYS[6] -> asynq:{<qname>}:limits (asynq-py addition: docs/wire.md §2.3)
+-- KEYS[7] -> asynq:{<qname>}:limit:parked_types (asynq-py addition: docs/wire.md §2.3)
 -- ARGV[1] -> task ID
 -- ARGV[2] -> wake channel (asynq-py addition; published with pcall so that
 -- a denied or failing wake-up never fails the write already made)
@@ -21,5 +22,5 @@ if redis.call("RPUSH", KEYS[3], ARGV[1]) == 1 then
     wake(KEYS[5], ARGV[2])
 end
 redis.call("HSET", KEYS[4], "state", "pending")
-slot_freed(KEYS[6], ARGV[2])
+slot_freed(KEYS[6], ARGV[2], KEYS[5], KEYS[3], KEYS[7])
 return redis.status_reply("OK")

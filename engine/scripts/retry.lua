@@ -8,9 +8,12 @@
 -- KEYS[7] -> asynq:{<qname>}:processed
 -- KEYS[8] -> asynq:{<qname>}:failed
 -- KEYS[9] -> asynq:{<qname>}:limits (asynq-py addition: docs/wire.md §2.3)
--- KEYS[10] -> asynq:{<qname>}:throttled:<yyyy-mm-dd> (asynq-py, optional: only for a task whose handler
+-- KEYS[10] -> asynq:{<qname>}:wake (asynq-py addition: the wake list, docs/wire.md §2.4)
+-- KEYS[11] -> asynq:{<qname>}:pending (asynq-py addition: docs/wire.md §2.4)
+-- KEYS[12] -> asynq:{<qname>}:limit:parked_types (asynq-py addition: docs/wire.md §2.3)
+-- KEYS[13] -> asynq:{<qname>}:throttled:<yyyy-mm-dd> (asynq-py, optional: only for a task whose handler
 --             raised RateLimited, which comes with is_failure 0; docs/wire.md §2.3)
--- KEYS[11] -> asynq:{<qname>}:throttled (with KEYS[10])
+-- KEYS[14] -> asynq:{<qname>}:throttled (with KEYS[13])
 -- ARGV[1] -> task ID
 -- ARGV[2] -> updated task message data
 -- ARGV[3] -> retry_at Unix time in seconds
@@ -19,6 +22,7 @@
 -- ARGV[6] -> max int64 value
 -- ARGV[7] -> wake channel asynq:wake:<qname> (asynq-py addition: docs/wire.md §2.4)
 -- Returns "OK", or an error reply "NOT FOUND".
+-- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token.
 -- Uses lib/slot_freed.lua (prepended when loaded): slot_freed() tells servers waiting on the queue's limits.
 if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
@@ -46,11 +50,11 @@ if tonumber(ARGV[5]) == 1 then
         redis.call("INCR", KEYS[8])
     end
 end
-if KEYS[10] then
-    if redis.call("INCR", KEYS[10]) == 1 then
-        redis.call("EXPIREAT", KEYS[10], ARGV[4])
+if KEYS[13] then
+    if redis.call("INCR", KEYS[13]) == 1 then
+        redis.call("EXPIREAT", KEYS[13], ARGV[4])
     end
-    redis.call("INCR", KEYS[11])
+    redis.call("INCR", KEYS[14])
 end
-slot_freed(KEYS[9], ARGV[7])
+slot_freed(KEYS[9], ARGV[7], KEYS[10], KEYS[11], KEYS[12])
 return redis.status_reply("OK")

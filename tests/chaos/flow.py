@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -19,11 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from chaos.harness import WorkerProc
-from helpers import wait_for
+from helpers import unique_queue, wait_for
 
-from asynq_py.engine import Client, Inspector, Limit, QueueLimits, Rate, Task, TaskState, keys
+from asynq_py.engine import (
+    Client,
+    Inspector,
+    Limit,
+    QueueLimits,
+    Rate,
+    Server,
+    ServerConfig,
+    Task,
+    TaskState,
+    keys,
+    rdb,
+)
 from asynq_py.engine.broker import Broker
-from asynq_py.engine.calls import Command
+from asynq_py.engine.calls import Command, Script
+from asynq_py.engine.holds import MAX_HOLD_S
+from asynq_py.engine.wire import TaskMessage, encode_task_message
 
 WORKER_APP = Path(__file__).parents[1] / "engine" / "worker_app.py"
 WORKER_LIFETIME_S = 120.0
@@ -329,3 +344,78 @@ def crash_frees_slots(fleet: Fleet) -> dict[str, float]:
     assert max_overlap(runs) == 2  # the full capacity came back
     assert max_overlap(intervals(records, "sleep")) == 1
     return {"recovered_s": min(s for s, _ in runs) - killed_at}
+
+
+FREEING: dict[str, Callable[[TaskMessage, float], Script]] = {
+    "done": lambda msg, now: rdb.done_call(msg, now=now),
+    "mark_complete": lambda msg, now: rdb.mark_complete_call(msg, now=now),
+    "retry": lambda msg, now: rdb.retry_call(msg, now=now, retry_at=now + 60, is_failure=True),
+    "archive": lambda msg, now: rdb.archive_call(msg, now=now),
+    "requeue": lambda msg, now: rdb.requeue_call(msg),
+}
+"""Every script with which a task's end frees its slot, with the arguments a server gives it (a
+requeued task is pending again, and may be the next one to start)."""
+
+WOKEN_WITHIN_S = 0.35
+"""A waiting server starts the next task this soon after a slot frees on another server. Without a
+wake-up it would notice only at its next re-check, MAX_HOLD_S after its last one: here about 0.7 s."""
+
+
+def take_slot(broker: Broker, queue: str, name: str) -> TaskMessage:
+    """Make a task of type ``held`` active as another server's dequeue leaves it (hash, lease and the
+    type's slot, then the active list)."""
+    msg = TaskMessage(type="held", id=f"{name}-{time.monotonic_ns()}", queue=queue, retention=60)
+    broker.execute(Command(("HSET", keys.task_key(queue, msg.id), "msg", encode_task_message(msg),
+                            "state", "active")))  # fmt: skip
+    broker.execute(Command(("ZADD", keys.lease_key(queue), int(time.time()) + 60, msg.id)))
+    broker.execute(Command(("ZADD", keys.type_active_key(queue, msg.type), int(time.time()) + 60, msg.id)))
+    broker.execute(Command(("LPUSH", keys.active_key(queue), msg.id)))
+    return msg
+
+
+def slot_wakeups(url: str, waiting: Callable[[str], bool], *, per_type: bool = False) -> dict[str, float]:
+    """Seconds from a slot freed elsewhere (by each freeing script) to the next task's start on a
+    server waiting on the queue's full concurrency limit (``per_type``: its task type's, the next task
+    parked meanwhile); ``waiting(queue)``: the server is ready to hear of it (how depends on the
+    topology, docs/wire.md §2.4)."""
+    queue = unique_queue("freed")
+    starts: list[float] = []
+
+    async def handler(ctx: Any, task: Task) -> None:
+        starts.append(time.monotonic())
+
+    # A long idle poll: the server re-checks the held queue exactly every MAX_HOLD_S.
+    server = Server(url, ServerConfig(queues={queue: 1}, concurrency=2, task_check_interval_s=5.0))
+    broker = Broker(url)
+    latencies = {}
+    try:
+        field = "type:held:concurrency" if per_type else "concurrency"
+        broker.execute(Command(("HSET", keys.limits_key(queue), field, 1)))
+        server.start(handler)
+        wait_for(lambda: waiting(queue), 10, "the server to wait on the queue")
+        with Client(url) as client:
+            for name, freeing in FREEING.items():
+                held, before = take_slot(broker, queue, name), len(starts)
+                client.enqueue(Task("held" if per_type else "next"), queue=queue)
+                time.sleep(MAX_HOLD_S * 0.3)  # the server finds the queue full and holds it
+                assert len(starts) == before, f"{name}: a task started while the slot was taken"
+                msg = TaskMessage(type=held.type, id=held.id, queue=queue, retention=60,
+                                  completed_at=int(time.time()), error_msg="x")  # fmt: skip
+                broker.execute(freeing(msg, time.time()))
+                freed = time.monotonic()
+                wait_for(lambda n=before: len(starts) > n, 5, f"a task to start in the slot {name} freed")
+                latencies[name] = starts[before] - freed
+
+                def idle() -> bool:
+                    lengths = [
+                        broker.execute(Command(("LLEN", k)))
+                        for k in (keys.active_key(queue), keys.pending_key(queue))
+                    ]
+                    return lengths == [0, 0]
+
+                wait_for(idle, 5, "the queue's tasks to end")
+    finally:
+        server.shutdown()
+        broker.close()
+    assert all(s < WOKEN_WITHIN_S for s in latencies.values()), latencies
+    return latencies

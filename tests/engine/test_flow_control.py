@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import chaos.flow as scenarios
 import pytest
+import redis
 from chaos.flow import Fleet
 
 pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -46,3 +47,21 @@ def test_e_a_throttled_task_completes_without_using_a_retry(fleet: Fleet, handle
 
 def test_f_a_killed_worker_gives_its_slots_back_on_recovery(fleet: Fleet) -> None:
     print(scenarios.crash_frees_slots(fleet))
+
+
+def blocked(url: str) -> Callable[[str], bool]:
+    """Whether a server waits with BLPOP on the wake lists (standalone: it subscribes to nothing;
+    the tests of this database run one at a time, so the blocked client is the test's server)."""
+
+    def check(_queue: str) -> bool:
+        with redis.Redis.from_url(url) as r:
+            return any(c["cmd"] == "blpop" and "b" in c["flags"] for c in r.client_list())
+
+    return check
+
+
+@pytest.mark.parametrize("per_type", [False, True], ids=["queue", "type"])
+def test_a_slot_freed_elsewhere_wakes_a_server_waiting_on_the_limit(
+    real_redis_url: str, per_type: bool
+) -> None:
+    print(scenarios.slot_wakeups(real_redis_url, blocked(real_redis_url), per_type=per_type))

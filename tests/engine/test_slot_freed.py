@@ -1,7 +1,8 @@
 """A task's end tells servers waiting on its queue's limits (docs/wire.md §2.4): every script that takes
-a task out of active publishes ``slot`` on the queue's wake channel when the queue has limits, and a
-server's subscriber hands it to the processor with the queue's name, from the moment it is
-subscribed. The wake-up itself, on a Cluster and through Sentinel, is proven in
+a task out of active publishes ``slot`` on the queue's wake channel when the queue has limits, and
+pushes the wake token when tasks wait too; a server's subscriber hands the message to the processor
+with the queue's name, from the moment it is subscribed. The wake-up itself is proven on the
+standalone server in tests/engine/test_flow_control.py, on a Cluster and through Sentinel in
 tests/chaos/test_flow_topologies.py."""
 
 from __future__ import annotations
@@ -87,6 +88,43 @@ def test_a_task_ending_in_a_queue_without_limits_publishes_nothing_more(
 ) -> None:
     end_active_task(redis_client, queue, name)
     assert wake_messages() == ([b"1"] if name == "requeue" else [])
+
+
+def wait_with(r: redis.Redis, queue: str, where: str) -> None:
+    """Leave a task waiting in the queue: pending, or parked on its type's limit (docs/wire.md §2.3)."""
+    if where == "pending":
+        seed_task(r, message("t", queue=queue), "pending")
+    else:
+        r.lpush(keys.parked_key(queue, "t"), "parked-id")
+        r.sadd(keys.parked_types_key(queue), "t")
+
+
+@pytest.mark.parametrize("where", ["pending", "parked"])
+@pytest.mark.parametrize("name", FREEING)
+def test_a_task_ending_in_a_queue_with_limits_and_tasks_waiting_leaves_one_wake_token(
+    redis_client: redis.Redis, queue: str, name: str, where: str
+) -> None:
+    redis_client.hset(keys.limits_key(queue), mapping=QueueLimits(concurrency=3).to_fields())
+    wait_with(redis_client, queue, where)
+    end_active_task(redis_client, queue, name)
+    end_active_task(redis_client, queue, name)
+    # A server blocked on the wake list wakes and asks again (lib/wake.lua: one token, expiring).
+    assert redis_client.lrange(keys.wake_list_key(queue), 0, -1) == [b"1"]
+    assert 0 < redis_client.ttl(keys.wake_list_key(queue)) <= 10
+
+
+@pytest.mark.parametrize("name", FREEING)
+def test_a_task_ending_with_nothing_waiting_or_without_limits_pushes_no_token(
+    redis_client: redis.Redis, queue: str, name: str
+) -> None:
+    redis_client.hset(keys.limits_key(queue), mapping=QueueLimits(concurrency=3).to_fields())
+    end_active_task(redis_client, queue, name)
+    # (A requeued task is pending again: that pushes the token, as any path that fills pending does.)
+    assert redis_client.llen(keys.wake_list_key(queue)) == (1 if name == "requeue" else 0)
+    redis_client.delete(keys.limits_key(queue), keys.wake_list_key(queue))
+    wait_with(redis_client, queue, "pending")
+    end_active_task(redis_client, queue, name)
+    assert redis_client.llen(keys.wake_list_key(queue)) == 0
 
 
 @pytest.mark.parametrize("name", ["done", "mark_complete"])

@@ -175,7 +175,7 @@ async def test_a_token_ends_the_wait_and_the_dequeue_behind_it_takes_the_task(
             info = await asyncio.to_thread(client.enqueue, Task("t"), queue=queue)
         woken, fetched = await asyncio.wait_for(waiting, 10)
         assert time.monotonic() - started < 5  # far less than the 20 s wait
-        assert woken is True
+        assert woken == keys.wake_list_key(queue)
         assert [t.task_id for t in fetched.tasks] == [info.id]
         assert not broker.waiting
     finally:
@@ -195,7 +195,7 @@ async def test_without_a_token_the_wait_times_out_and_the_dequeue_is_the_poll(
         started = time.monotonic()
         woken, fetched = await broker.run_after_wake(_dequeue(queue), [keys.wake_list_key(queue)], 0.3)
         assert time.monotonic() - started >= 0.25
-        assert woken is False
+        assert woken is None
         assert [t.task_id for t in fetched.tasks] == [task_id]
     finally:
         await broker.aclose()
@@ -215,7 +215,7 @@ async def test_unblock_ends_the_wait_at_once_and_a_paused_queue_still_gives_noth
             await asyncio.sleep(0)
             await broker.unblock()
             woken, fetched = await asyncio.wait_for(waiting, 10)
-            assert (woken, fetched.tasks) == (False, [])
+            assert (woken, fetched.tasks) == (None, [])
             assert time.monotonic() - started < 5
         # A wait whose BLPOP has not reached Redis (its client is not blocked): asked again for a
         # while, then left to its timeout.
@@ -230,7 +230,8 @@ async def test_unblock_ends_the_wait_at_once_and_a_paused_queue_still_gives_noth
             client.enqueue(Task("t"), queue=queue)
             inspector.pause_queue(queue)
             woken, fetched = await broker.run_after_wake(_dequeue(queue), [keys.wake_list_key(queue)], 20.0)
-            assert (woken, fetched.tasks) == (True, [])  # the token came, the script said paused
+            # The token came, and the script said paused.
+            assert (woken, fetched.tasks) == (keys.wake_list_key(queue), [])
             assert inspector.get_queue_info(queue).pending == 1
     finally:
         await broker.aclose()
