@@ -133,6 +133,19 @@ def _one(call: Call) -> Plan[Any]:
     return (yield call)
 
 
+def _sent_in_order(sent: Awaitable[list[Any]]) -> Awaitable[list[Any]]:
+    """``sent``, to be awaited after an ``execute`` just made on the same connection.
+
+    Connected, ``execute`` has queued the commands already, and the reply is awaited as it is: it
+    resumes its task from the socket's read, rather than through a task of its own that would wake
+    the caller a loop step later (the latency of an idle wake-up). Still connecting, the commands
+    go out when the connection opens: a task, queued behind the earlier call's, keeps them in order.
+    """
+    import asyncio  # here, as in _load_scripts: the blocking Broker's users never load it
+
+    return asyncio.ensure_future(sent) if asyncio.iscoroutine(sent) else sent
+
+
 def _seen(future: asyncio.Future[Any]) -> None:
     """Mark a reply nobody awaited as read (a wait's ``CLIENT ID`` that no ``unblock`` needed)."""
     if not future.cancelled():
@@ -375,7 +388,7 @@ class AsyncBroker:
         # Sent back to back, with no round trip between: the id lets ``unblock`` end the wait.
         ident = self._ident = asyncio.ensure_future(self._waiter.execute([("CLIENT", "ID")]))
         waiting = [wait] if call is None else [wait, _wire_args(call)]
-        got = asyncio.ensure_future(self._waiter.execute(waiting))
+        got = _sent_in_order(self._waiter.execute(waiting))
         self.waiting = True
         try:
             woken, *replies = await got

@@ -238,6 +238,35 @@ async def test_unblock_ends_the_wait_at_once_and_a_paused_queue_still_gives_noth
 
 
 @pytest.mark.real
+async def test_a_waiter_cancelled_during_its_wait_is_cancelled_and_the_next_wait_works(
+    real_redis_url: str, queue: str
+) -> None:
+    # The wait's reply is awaited as it is once connected (not through a task of its own): a
+    # cancelled caller must still end with CancelledError and leave the broker ready to wait again.
+    broker = AsyncBroker(patient(real_redis_url))
+    wake_lists = [keys.wake_list_key(queue)]
+    try:
+        for _ in range(2):  # the first wait opens the connection, the second finds it open
+            waiting = asyncio.ensure_future(broker.run_after_wake(_dequeue(queue), wake_lists, 1.0))
+            await asyncio.sleep(0.2)
+            assert broker.waiting
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(waiting, 10)
+            assert not broker.waiting
+            # Its BLPOP still blocks on Redis for the rest of its second, with its dequeue behind
+            # it (which would take a task enqueued now): let it end first.
+            await asyncio.sleep(1.0)
+        with Client(real_redis_url) as client:
+            info = await asyncio.to_thread(client.enqueue, Task("t"), queue=queue)
+        woken, fetched = await asyncio.wait_for(broker.run_after_wake(_dequeue(queue), wake_lists, 20.0), 10)
+        assert woken == wake_lists[0]
+        assert [t.task_id for t in fetched.tasks] == [info.id]
+    finally:
+        await broker.aclose()
+
+
+@pytest.mark.real
 def test_an_idle_server_stops_at_once_and_wakes_on_a_wake_message(
     real_redis_url: str, raw: redis.Redis, queue: str
 ) -> None:
