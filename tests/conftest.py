@@ -15,7 +15,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import fakeredis
@@ -26,6 +26,9 @@ from helpers import unique_queue
 from socket_guard import SocketGuard
 
 from asynq_py.engine.embedded import server_binary
+
+if TYPE_CHECKING:
+    from asynq_py.engine import Server
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -172,6 +175,15 @@ def real_server_factory(tmp_path: Path) -> Iterator[Any]:
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """Servers a test started: it appends each, and each is shut down at the end, in order."""
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.shutdown()
 
 
 @pytest.fixture(params=["fake", "real"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,18 +33,14 @@ BACK_S = 5.0
 
 
 @pytest.fixture
-def server_on() -> Iterator[Callable[[str], Server]]:
-    started: list[Server] = []
-
+def server_on(servers: list[Server]) -> Callable[[str], Server]:
     def start(url: str) -> Server:
         server = Server(url, ServerConfig(**{**FAST, "queues": {"served": 1}}))
         server.start(lambda ctx, task: None)
-        started.append(server)
+        servers.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.shutdown()
+    return start
 
 
 def commands(cli: Any, url: str, tag: str) -> dict[str, Callable[[], Any]]:

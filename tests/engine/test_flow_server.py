@@ -80,18 +80,14 @@ def test_limits_must_name_served_queues() -> None:
 
 
 @pytest.fixture
-def serve(real_redis_url: str) -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
+def serve(real_redis_url: str, servers: list[Server]) -> Callable[..., Server]:
     def start(handler: Any, **config: Any) -> Server:
         server = Server(real_redis_url, ServerConfig(**{**FAST, "concurrency": 4, **config}))
         server.start(handler)
-        started.append(server)
+        servers.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.shutdown()
+    return start
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -80,14 +79,6 @@ def test_heartbeat_reports_lease_and_state_separately(redis_client, queue) -> No
     assert 0 < redis_client.ttl("asynq:servers:{h:1:s}:impl") <= 2
     assert (report.expiry, report.gone) == (230, frozenset({(queue, "b")}))
     assert redis_client.zscore(lease_key(queue), "a") == 230
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.shutdown()
 
 
 @pytest.mark.real

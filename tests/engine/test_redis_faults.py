@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -96,15 +95,6 @@ class Ledger:
     def ids(self) -> set[str]:
         with self.lock:
             return set(self.runs)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    """Servers started by a test; each is shut down at the end."""
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.shutdown()
 
 
 def start_server(started: list[Server], url: str, handler: Any, **config: Any) -> Server:

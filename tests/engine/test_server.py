@@ -70,19 +70,15 @@ def raw(real_redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def serve(real_redis_url: str, queue: str) -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
+def serve(real_redis_url: str, queue: str, servers: list[Server]) -> Callable[..., Server]:
     def start(handler: Any, **config: Any) -> Server:
         options = {**FAST, "queues": {queue: 1}, "concurrency": 4, **config}
         server = Server(real_redis_url, ServerConfig(**options))
         server.start(handler)
-        started.append(server)
+        servers.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.shutdown()
+    return start
 
 
 def test_async_and_sync_handlers_succeed(serve, client, inspector, queue) -> None:

@@ -51,19 +51,15 @@ def subscribers(raw: redis.Redis, channel: str) -> int:
 
 
 @pytest.fixture
-def serve(real_redis_url: str, queue: str) -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
+def serve(real_redis_url: str, queue: str, servers: list[Server]) -> Callable[..., Server]:
     def start(handler: Any, redis_opt: Any = None, **config: Any) -> Server:
         options = {**SLOW_POLL, "queues": {queue: 1}, "concurrency": 2, **config}
         server = Server(redis_opt or patient(real_redis_url), ServerConfig(**options))
         server.start(handler)
-        started.append(server)
+        servers.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.shutdown()
+    return start
 
 
 def test_enqueue_onto_an_empty_queue_leaves_one_token_that_expires(
