@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from asynq_py.engine.gojson import go_json_dumps
 
@@ -78,6 +81,17 @@ def test_key_escaping_and_nesting_are_independent_of_insertion_order() -> None:
 def test_same_container_twice_is_not_a_cycle() -> None:
     shared = [1]
     assert go_json_dumps({"a": shared, "b": shared}) == b'{"a":[1],"b":[1]}'
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_is_written_in_the_shortest_plain_digits_where_go_writes_them(value: float) -> None:
+    # The plain range uses repr() without Decimal; Decimal's normalized digits are the reference.
+    expected = f"{Decimal(repr(value)).normalize():f}"
+    if value == 0 or 1e-6 <= abs(value) < 1e21:
+        assert go_json_dumps(value) == expected.encode()
+    else:
+        assert b"e" in go_json_dumps(value)
+        assert Decimal(go_json_dumps(value).decode()) == Decimal(repr(value))
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
