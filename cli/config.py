@@ -44,6 +44,8 @@ CONFIG_SCHEMA = Schema(
         Field("app_source", "string | null", "`ASYNQ_APP` or `config file`"),
         Field("log_format", "string", "`text` or `json`: the log format of `serve` and `scheduler`"),
         Field("log_format_source", "string", "`config file` or `default`"),
+        Field("loop", "string", "`auto`, `asyncio` or `uvloop`: the event loop of `serve`"),
+        Field("loop_source", "string", "`config file` or `default`"),
         Field("durability", "string", "`async` or `replicated` (`[enqueue]` in the config file)"),
         Field("min_replicas", "integer", "replicas a replicated enqueue waits for"),
         Field("replication_timeout_s", "number", "seconds a replicated enqueue waits for them"),
@@ -71,6 +73,8 @@ def config_record(settings: Settings) -> dict[str, Any]:
         "app_source": settings.app_source,
         "log_format": settings.log_format,
         "log_format_source": settings.log_format_source,
+        "loop": settings.loop,
+        "loop_source": settings.loop_source,
         "durability": settings.durability.durability,
         "min_replicas": settings.durability.min_replicas,
         "replication_timeout_s": settings.durability.replication_timeout_s,
@@ -97,6 +101,7 @@ def show(ctx: typer.Context, json_: JsonFlag = False) -> None:
     table.add_row(cell("schedules file"), cell(s.schedules_path), cell(s.schedules_path_source))
     table.add_row(cell("serve app"), cell(s.app), cell(s.app_source))
     table.add_row(cell("log format"), cell(s.log_format), cell(s.log_format_source))
+    table.add_row(cell("serve loop"), cell(s.loop), cell(s.loop_source))
     d = s.durability
     mode: str = d.durability
     if mode == "replicated":

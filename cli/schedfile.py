@@ -223,8 +223,11 @@ def remove_entries(path: Path, entry_ids: Sequence[str]) -> tuple[list[FileEntry
     return [e for n, e in enumerate(current.entries) if n in drop], kept
 
 
-def periodic_manager(opt: RedisConnOpt, path: Path, sync_interval: timedelta) -> PeriodicTaskManager:
-    """Return a scheduler for the schedules file ``path`` that rereads it every ``sync_interval``.
+def periodic_manager(
+    opt: RedisConnOpt, path: Path, sync_interval: timedelta, event_loop: str
+) -> PeriodicTaskManager:
+    """Return a scheduler for the schedules file ``path`` that rereads it every ``sync_interval``
+    and runs on ``event_loop`` (``auto``, ``asyncio`` or ``uvloop``).
 
     The file is checked first, so a bad one ends the command with the message of ``read_schedules``.
 
@@ -238,7 +241,9 @@ def periodic_manager(opt: RedisConnOpt, path: Path, sync_interval: timedelta) ->
         raise CliError(f"no schedules file {path}; 'asynq-py schedule add' creates it", ExitCode.NOT_FOUND)
     from asynq_py.engine import PeriodicTaskManager, TomlScheduleSource
 
-    return PeriodicTaskManager(opt, TomlScheduleSource(path), sync_interval_s=sync_interval.total_seconds())
+    return PeriodicTaskManager(
+        opt, TomlScheduleSource(path), sync_interval_s=sync_interval.total_seconds(), event_loop=event_loop
+    )
 
 
 def start_scheduler(manager: PeriodicTaskManager) -> None:

@@ -28,7 +28,7 @@ from .parse import duration_option, read_payload
 from .render import cell, emit, emit_json, fmt_time, new_table, payload_text, relative
 from .schedfile import FileEntry, add_entry, describe, periodic_manager, read_schedules, remove_entries
 from .schema import cron_event_record, schedule_entry_record
-from .serve import DEFAULT_SYNC_INTERVAL, LogFormatOption, check_log_level, log_format, notes
+from .serve import DEFAULT_SYNC_INTERVAL, LogFormatOption, check_log_level, log_format, notes, resolve_loop
 
 __all__ = ["app", "complete_entry_id"]
 
@@ -406,6 +406,12 @@ def scheduler(
     ] = DEFAULT_SYNC_INTERVAL,
     log_level: Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")] = "info",
     log_format_: LogFormatOption = None,
+    loop: Annotated[
+        str,
+        typer.Option(
+            "--loop", metavar="LOOP", help="Event loop: auto (uvloop where installed), asyncio or uvloop."
+        ),
+    ] = "auto",
 ) -> None:
     """Run a scheduler for the schedules file until SIGTERM or SIGINT; logs go to stderr.
 
@@ -418,11 +424,12 @@ def scheduler(
     state = get_state(ctx)
     level = check_log_level(log_level)
     fmt = log_format(log_format_, state)
+    event_loop = resolve_loop(loop, "auto")
     path = _schedules_path(state, schedules)
     opt = state.settings.conn_opt()
     if opt is None:
         raise CliError("no Redis to schedule on", ExitCode.UNAVAILABLE)
-    manager = periodic_manager(opt, path, sync_interval)
+    manager = periodic_manager(opt, path, sync_interval, event_loop)
     configure_logging(level, fmt)
     notes(state, fmt)(f"scheduling the entries of {path} on {state.display_url}")
     manager.run()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from asynq_py.engine import Handler, RedisConnOpt, ServeMux, ServerConfig
+from asynq_py.engine.eventloop import EVENT_LOOPS, loop_factory
 from asynq_py.engine.settings import Settings, url_has_password
 
 from .context import AppState, get_state
@@ -44,6 +45,7 @@ __all__ = [
     "log_format",
     "notes",
     "parse_queues",
+    "resolve_loop",
 ]
 
 app = typer.Typer()
@@ -58,6 +60,20 @@ def check_log_level(level: str) -> str:
     if level.lower() not in LOG_LEVELS:
         raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     return level.lower()
+
+
+def resolve_loop(flag: str | None, default: str) -> str:
+    """Return the event loop that ``--loop`` names (``default`` without it), in lower case.
+
+    Raises:
+        typer.BadParameter: not one of ``auto``, ``asyncio`` and ``uvloop``.
+        ValidationError: ``uvloop``, where it cannot be imported (so nothing starts).
+    """
+    name = default if flag is None else flag.lower()
+    if name not in EVENT_LOOPS:
+        raise typer.BadParameter(f"must be one of {', '.join(EVENT_LOOPS)}", param_hint="--loop")
+    loop_factory(name)
+    return name
 
 
 LogFormatOption = Annotated[
@@ -264,6 +280,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    loop: Annotated[
+        str | None,
+        typer.Option(
+            "--loop",
+            metavar="LOOP",
+            help="Event loop: auto (uvloop where installed, else asyncio's), asyncio or uvloop; default: "
+            "loop under [serve] in the config file, else auto.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a worker until SIGTERM or SIGINT (graceful shutdown); SIGTSTP stops fetching new tasks.
 
@@ -277,6 +303,7 @@ def serve(
     metrics_at = None if metrics is None else _listen(metrics, "--metrics")
     health_at = None if health is None else _listen(health, "--health")
     timeout = duration_option(shutdown_timeout)
+    event_loop = resolve_loop(loop, state.settings.loop)
     state.settings.check()
     _hide_password_from_argv(state.settings)
     handler = load_app(target or _configured_app(state.settings))
@@ -288,6 +315,7 @@ def serve(
         "processes": processes,
         "shutdown_timeout_s": timeout.total_seconds(),
         "redis_wait_s": None if redis_wait is None else redis_wait.total_seconds(),
+        "event_loop": event_loop,
     }
     if concurrency is not None:
         options["concurrency"] = concurrency
@@ -316,7 +344,7 @@ def serve(
 
             for (host, port), table in routes.items():
                 stack.callback(serve_routes(host, port, table).shutdown)
-        _run(note, state.display_url, opt, server, handler, schedules, sync_interval)
+        _run(note, state.display_url, opt, server, handler, schedules, sync_interval, event_loop)
 
 
 def _listen(text: str, option: str) -> tuple[str, int]:
@@ -333,10 +361,11 @@ def _run(
     handler: Any,
     schedules: str | None,
     sync_interval: timedelta,
+    event_loop: str,
 ) -> None:
     manager = None
     if schedules is not None:
-        manager = periodic_manager(opt, Path(schedules).expanduser(), sync_interval)
+        manager = periodic_manager(opt, Path(schedules).expanduser(), sync_interval, event_loop)
     try:
         if manager is not None:
             start_scheduler(manager)

@@ -23,6 +23,7 @@ import-linter contract: a module imports only from the layers below it)::
                         calls, resp, pipelined, redispy, routing, scripts/, clock, cron, gotime,
                         gojson, observer, periodic, ratelimit, threads, embedded, settings, limits,
                         holds
+    eventloop           which event loop Server and Scheduler create: uvloop where installed
     errors              the exception tree
 
 The public names are loaded on first use (PEP 562), so importing the package costs nothing until a

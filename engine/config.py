@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ValidationError
+from .eventloop import check_event_loop
 from .options import validate_queue_name
 
 if TYPE_CHECKING:
@@ -260,6 +261,10 @@ class ServerConfig:
     """How long a starting server waits for an unreachable Redis, retrying with backoff, before it
     raises ``RedisUnavailableError`` (default None: until Redis answers or the server is shut
     down; 0 fails at once)."""
+    event_loop: str = "auto"
+    """The event loop ``run`` and ``start`` create: ``auto`` (uvloop where it can be imported, else
+    asyncio's), ``asyncio`` or ``uvloop`` (an error at start where uvloop is missing); ``run_async``
+    runs on the caller's loop (default ``auto``)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -276,6 +281,7 @@ class ServerConfig:
             raise ValidationError("shutdown_timeout_s must not be negative")
         if self.redis_wait_s is not None and self.redis_wait_s < 0:
             raise ValidationError("redis_wait_s must not be negative")
+        check_event_loop(self.event_loop)
         intervals = ("delayed_task_check_interval_s", "task_check_interval_s", "janitor_interval_s",
                      "heartbeat_interval_s", "recoverer_interval_s", "syncer_interval_s")  # fmt: skip
         for interval in intervals:

@@ -94,6 +94,7 @@ class PeriodicTaskManager(Scheduler):
         post_enqueue: PostEnqueueHook | None = None,
         misfire_grace_s: float = 60.0,
         check_interval_s: float = 1.0,
+        event_loop: str = "auto",
     ) -> None:
         if not sync_interval_s > 0:
             raise ValidationError(f"sync_interval_s must be positive, got {sync_interval_s!r}")
@@ -107,6 +108,7 @@ class PeriodicTaskManager(Scheduler):
             post_enqueue=post_enqueue,
             misfire_grace_s=misfire_grace_s,
             check_interval_s=check_interval_s,
+            event_loop=event_loop,
         )
         self._source = source
         self._sync_s = sync_interval_s

@@ -52,6 +52,8 @@ from .errors import (
     TaskIdConflictError,
     ValidationError,
 )
+from .eventloop import check_event_loop, loop_factory
+from .eventloop import run as run_on_loop
 from .gotime import format_options
 from .info import SchedulerEntryInfo
 from .options import (
@@ -183,6 +185,8 @@ class Scheduler:
             stalled) is skipped (default 60 s).
         check_interval_s: Longest sleep between looks at the clock, which bounds how late a tick
             fires after the clock jumps (default 1 s).
+        event_loop: The event loop ``run`` and ``start`` create, as ``ServerConfig.event_loop``:
+            ``auto`` (uvloop where it can be imported), ``asyncio`` or ``uvloop`` (default ``auto``).
     """
 
     def __init__(
@@ -197,6 +201,7 @@ class Scheduler:
         post_enqueue: PostEnqueueHook | None = None,
         misfire_grace_s: float = 60.0,
         check_interval_s: float = 1.0,
+        event_loop: str = "auto",
     ) -> None:
         if not isinstance(redis, str | RedisConnOpt):
             raise ValidationError("Scheduler needs a Redis URL or RedisConnOpt: it opens its own connections")
@@ -207,6 +212,8 @@ class Scheduler:
         ):
             if not value > 0:
                 raise ValidationError(f"{name} must be positive, got {value!r}")
+        check_event_loop(event_loop)
+        self._event_loop = event_loop
         self._redis = redis
         self._location = zone(location)
         self._clock = clock or RealClock()
@@ -332,8 +339,13 @@ class Scheduler:
     # Blocking API ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Run until SIGTERM or SIGINT, then withdraw the entries and return."""
-        asyncio.run(self._run_with_signals())
+        """Run until SIGTERM or SIGINT, then withdraw the entries and return.
+
+        Raises:
+            ValidationError: ``event_loop`` is ``uvloop`` and uvloop is not installed.
+        """
+        factory = loop_factory(self._event_loop)
+        run_on_loop(self._run_with_signals(), factory)
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Start on a background thread and return once the entries are published.
@@ -341,10 +353,14 @@ class Scheduler:
         Raises:
             LifecycleError: already started, or it did not start within ``timeout_s``.
             RedisUnavailableError: Redis could not be reached.
+            ValidationError: ``event_loop`` is ``uvloop`` and uvloop is not installed.
         """
         if self._thread is not None:
             raise LifecycleError("the scheduler was already started")
-        self._thread = threading.Thread(target=self._thread_main, name="asynq-scheduler", daemon=True)
+        factory = loop_factory(self._event_loop)
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(factory,), name="asynq-scheduler", daemon=True
+        )
         self._thread.start()
         if not self._started.wait(timeout_s):
             raise LifecycleError("the scheduler did not start in time")
@@ -360,9 +376,9 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def _thread_main(self) -> None:
+    def _thread_main(self, factory: Callable[[], asyncio.AbstractEventLoop] | None) -> None:
         try:
-            asyncio.run(self._main())
+            run_on_loop(self._main(), factory)
         except BaseException as exc:  # reported to start(), or logged if it happens later
             if not self._started.is_set():
                 self._failure = exc

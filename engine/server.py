@@ -30,6 +30,8 @@ from .client import AsyncClient
 from .clock import Clock, RealClock
 from .config import RedisConnOpt, ServerConfig
 from .errors import AsynqError, LifecycleError, RedisAuthError, RedisUnavailableError, ValidationError
+from .eventloop import loop_factory
+from .eventloop import run as run_on_loop
 from .forwarder import Forwarder
 from .heartbeat import Heartbeater, ServerIdentity
 from .janitor import Janitor
@@ -146,8 +148,13 @@ class Server:
     def run(self, handler: Handler | HandlerFunc | ServeMux) -> None:
         """Run until SIGTERM or SIGINT, then shut down gracefully; SIGTSTP stops fetching.
 
-        With ``config.processes > 1`` this process supervises that many worker processes.
+        With ``config.processes > 1`` this process supervises that many worker processes. The event
+        loop is ``config.event_loop``'s.
+
+        Raises:
+            ValidationError: ``config.event_loop`` is ``uvloop`` and uvloop is not installed.
         """
+        factory = loop_factory(self.config.event_loop)  # fails here, not in each worker process
         if self.config.processes > 1:
             from .supervisor import Supervisor
 
@@ -155,18 +162,20 @@ class Server:
             self._supervisor = Supervisor(self.config, worker)
             self._supervisor.run()
             return
-        asyncio.run(self._run_with_signals(handler))
+        run_on_loop(self._run_with_signals(handler), factory)
 
     def start(self, handler: Handler | HandlerFunc | ServeMux, timeout_s: float = 10.0) -> None:
         """Start processing on a background thread and return once it runs.
 
-        Raises ``LifecycleError`` if started twice or not running within ``timeout_s``; if Redis is not
-        reachable yet, the server keeps waiting for it meanwhile (see ``redis_wait_s``) until
-        ``shutdown``."""
+        Raises ``LifecycleError`` if started twice or not running within ``timeout_s``, and
+        ``ValidationError`` if ``config.event_loop`` is ``uvloop`` and uvloop is not installed; if
+        Redis is not reachable yet, the server keeps waiting for it meanwhile (see ``redis_wait_s``)
+        until ``shutdown``."""
         if self._thread is not None:
             raise LifecycleError("the server was already started")
+        factory = loop_factory(self.config.event_loop)
         self._thread = threading.Thread(
-            target=self._thread_main, args=(handler,), name="asynq-server", daemon=True
+            target=self._thread_main, args=(handler, factory), name="asynq-server", daemon=True
         )
         self._thread.start()
         if not self._started.wait(timeout_s):
@@ -174,9 +183,13 @@ class Server:
         if self._failure is not None:
             raise self._failure
 
-    def _thread_main(self, handler: Handler | HandlerFunc | ServeMux) -> None:
+    def _thread_main(
+        self,
+        handler: Handler | HandlerFunc | ServeMux,
+        factory: Callable[[], asyncio.AbstractEventLoop] | None,
+    ) -> None:
         try:
-            asyncio.run(self._main(handler, asyncio.Event()))
+            run_on_loop(self._main(handler, asyncio.Event()), factory)
         except BaseException as exc:  # reported to start(), or logged if it happens later
             if not self._started.is_set():
                 self._failure = exc
@@ -315,10 +328,11 @@ class Server:
         background = [asyncio.get_running_loop().create_task(c) for c in loops]
         fetcher = asyncio.get_running_loop().create_task(processor.fetch_loop())
         self._log.info(
-            "asynq-py server %s started: queues %s, concurrency %d",
+            "asynq-py server %s started: queues %s, concurrency %d, event loop %s",
             self.identity.server_id,
             cfg.effective_queues(),
             cfg.concurrency,
+            type(asyncio.get_running_loop()).__module__.partition(".")[0],
         )
         if cfg.observer is not None:
             cfg.observer.serving(cfg.concurrency)

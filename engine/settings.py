@@ -19,6 +19,8 @@ Each setting comes from the first place that has it:
 - the app ``serve`` runs (``module:attribute`` or ``file.py:attribute``): the ``APP`` argument, then
   ``ASYNQ_APP``, then ``app`` in the config file's ``[serve]`` table (a relative file path starts at
   the config file's folder); ``config init --app`` writes it;
+- the event loop of ``serve`` (``auto``, ``asyncio`` or ``uvloop``): ``--loop``, then ``loop`` in the
+  config file's ``[serve]`` table, then ``auto`` (uvloop where installed);
 - enqueue durability: the config file's ``[enqueue]`` table, then ``async`` (acknowledged by the
   master alone); ``replicated`` waits for ``min_replicas`` replicas for ``replication_timeout``
   seconds and fails the enqueue (exit 5) when fewer acknowledged it.
@@ -35,6 +37,7 @@ data folder and shared by every asynq-py process of the user). The config file i
 
     [serve]
     app = "myproject.tasks:mux"
+    loop = "asyncio"                 # the worker's event loop: "auto" (default), "asyncio" or "uvloop"
 
     [enqueue]
     durability = "replicated"
@@ -57,6 +60,7 @@ from typing import Any, Literal
 from .config import RedisConnOpt
 from .embedded import EmbeddedRedis
 from .errors import RedisUnavailableError, ValidationError
+from .eventloop import EVENT_LOOPS
 
 __all__ = ["EMBEDDED", "Durability", "Settings", "default_conn_opt", "resolve", "url_has_password"]
 
@@ -111,6 +115,10 @@ class Settings:
     log_format: str = "text"
     """Log format of ``serve`` and ``scheduler`` (``text`` or ``json``) unless ``--log-format`` says."""
     log_format_source: str = "default"
+    """``config file`` or ``default``."""
+    loop: str = "auto"
+    """Event loop of ``serve`` (``auto``, ``asyncio`` or ``uvloop``) unless ``--loop`` says."""
+    loop_source: str = "default"
     """``config file`` or ``default``."""
     durability: Durability = field(default_factory=lambda: Durability())
     """How many copies an enqueue waits for (``[enqueue]`` in the config file)."""
@@ -199,8 +207,8 @@ def _read_file(path: Path) -> tuple[dict[str, str], Durability, list[str]]:
     """Return the settings of a config file, its durability and warnings; raise ``ValueError`` if
     it is bad.
 
-    The keys of the first result are ``url`` and ``password`` (from ``[redis]``), ``app`` (from
-    ``[serve]``), ``schedules`` and ``log_format``.
+    The keys of the first result are ``url`` and ``password`` (from ``[redis]``), ``app`` and
+    ``loop`` (from ``[serve]``), ``schedules`` and ``log_format``.
     """
     import tomllib  # only when there is a file to read
 
@@ -216,7 +224,7 @@ def _read_file(path: Path) -> tuple[dict[str, str], Durability, list[str]]:
         if key not in ("redis", "serve", "schedules", "log_format", "enqueue")
     ]
     durability = _read_durability(path, data["enqueue"]) if "enqueue" in data else Durability()
-    found: dict[str, str] = {}
+    found = _read_tables(path, data, warnings)
     if "schedules" in data:
         if not isinstance(data["schedules"], str) or not data["schedules"].strip():
             raise ValueError(f"config file {path}: 'schedules' must be a path (a non-empty string)")
@@ -225,7 +233,13 @@ def _read_file(path: Path) -> tuple[dict[str, str], Durability, list[str]]:
         if data["log_format"] not in ("text", "json"):
             raise ValueError(f'config file {path}: \'log_format\' must be "text" or "json"')
         found["log_format"] = data["log_format"]
-    for table, keys in (("redis", ("url", "password")), ("serve", ("app",))):
+    return found, durability, warnings
+
+
+def _read_tables(path: Path, data: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """Return the keys of ``[redis]`` and ``[serve]``; add a warning to ``warnings`` per unknown key."""
+    found: dict[str, str] = {}
+    for table, keys in (("redis", ("url", "password")), ("serve", ("app", "loop"))):
         section = data.get(table, {})
         if not isinstance(section, dict):
             raise ValueError(f"config file {path}: '{table}' must be a table ([{table}])")
@@ -236,7 +250,9 @@ def _read_file(path: Path) -> tuple[dict[str, str], Durability, list[str]]:
                 raise ValueError(f"config file {path}: '{table}.{key}' must be a string")
             else:
                 found[key] = value
-    return found, durability, warnings
+    if found.get("loop", "auto") not in EVENT_LOOPS:
+        raise ValueError(f'config file {path}: \'serve.loop\' must be "auto", "asyncio" or "uvloop"')
+    return found
 
 
 def _app_from_file(value: str, config_dir: Path) -> str:
@@ -338,6 +354,8 @@ def resolve(
         warnings=tuple(warnings),
         log_format=file_values.get("log_format", "text"),
         log_format_source="config file" if "log_format" in file_values else "default",
+        loop=file_values.get("loop", "auto"),
+        loop_source="config file" if "loop" in file_values else "default",
     )
 
 
