@@ -38,13 +38,28 @@ def _native_processes() -> bool:
         return False
 
 
+def _event_loop() -> str:
+    """The worker's event loop, resolved as its ``Server`` resolves the default ``event_loop``."""
+    api = _server_api()
+    try:
+        setting = inspect.signature(api[1]).parameters["event_loop"].default if api else None
+    except (KeyError, TypeError, ValueError):
+        setting = None
+    if setting is None:
+        return "event loop asyncio (this asynq-py has no event_loop option)"
+    from asynq_py.engine.eventloop import loop_name
+
+    return f"event loop {setting} ({loop_name(setting)})"
+
+
 def info() -> dict[str, Any]:
     native = _native_processes()
-    one = f"Server(concurrency={CONCURRENCY}, queues={{'default': 1}}), async handlers, 1 process"
+    loop = _event_loop()
+    one = f"Server(concurrency={CONCURRENCY}, queues={{'default': 1}}), async handlers, 1 process, {loop}"
     if native:
-        two = f"ServerConfig(processes=2, concurrency={CONCURRENCY}): a supervisor and 2 worker processes"
+        two = f"ServerConfig(processes=2, concurrency={CONCURRENCY}): a supervisor and 2 workers, {loop}"
     else:
-        two = f"2 Server processes side by side, concurrency={CONCURRENCY} each"
+        two = f"2 Server processes side by side, concurrency={CONCURRENCY} each, {loop}"
     return {
         "versions": {
             "asynq-py": metadata.version("asynq-py"),
