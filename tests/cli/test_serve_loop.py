@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import wait_for
+from helpers import stop, wait_for
 
 from asynq_py.engine import Client, Inspector, Server, Task, TaskState
 
@@ -127,11 +126,7 @@ def test_supervised_workers_run_on_the_loop_asked_for(
             return [info.result or b"" for info in infos] if done else None
 
         assert wait_for(results, timeout=20, what="six results") == [module] * 6
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        err = stop(proc)
     assert proc.returncode == 0, err
     assert err.count(f"event loop {loop}".encode()) == 2, err  # each worker's "started" line
