@@ -107,13 +107,17 @@ def test_uvloop_asked_for_where_it_is_missing_is_a_usage_error(env, tmp_path: Pa
 
 
 @pytest.mark.parametrize(("loop", "module"), [("asyncio", b"asyncio.unix_events"), ("uvloop", b"uvloop")])
-def test_supervised_workers_run_on_the_loop_asked_for(
-    env, client: Client, inspector: Inspector, queue: str, tmp_path: Path, loop: str, module: bytes
+def test_supervised_workers_and_their_scheduler_run_on_the_loop_asked_for(
+    cli, env, client: Client, inspector: Inspector, queue: str, tmp_path: Path, loop: str, module: bytes
 ) -> None:
+    """Each forked worker runs on the loop, and forking beside the scheduler's running loop (its
+    thread in the supervisor, on the same loop) leaves both working."""
     (tmp_path / "loopapp.py").write_text(LOOP_APP)
+    schedules = tmp_path / "schedules.toml"
+    cli("schedule", "add", "--schedules", str(schedules), "@every 1s", "loop:tick", "-q", queue).check()
     proc = subprocess.Popen(
         [ASYNQ_PY, "serve", "loopapp.py:mux", "--queues", queue, "--processes", "2", "--loop", loop,
-         "--shutdown-timeout", "1s"],
+         "--schedules", str(schedules), "--shutdown-timeout", "1s"],
         cwd=tmp_path, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -126,7 +130,9 @@ def test_supervised_workers_run_on_the_loop_asked_for(
             return [info.result or b"" for info in infos] if done else None
 
         assert wait_for(results, timeout=20, what="six results") == [module] * 6
+        wait_for(lambda: inspector.get_queue_info(queue).processed >= 8, timeout=20, what="two ticks run")
     finally:
         err = stop(proc)
     assert proc.returncode == 0, err
     assert err.count(f"event loop {loop}".encode()) == 2, err  # each worker's "started" line
+    assert b"Traceback" not in err
