@@ -7,10 +7,13 @@ status, content type and body. Only GET and HEAD; anything else under an unknown
 from __future__ import annotations
 
 import ipaddress
+import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import typer
 
@@ -21,6 +24,27 @@ __all__ = ["Response", "Route", "parse_listen", "serve_routes", "wait_for_stop_s
 Response = tuple[int, str, bytes]
 """Status, content type, body."""
 Route = Callable[[], Response]
+
+_log = logging.getLogger("asynq_py.cli.http")
+
+
+class _Server(ThreadingHTTPServer):
+    """Reports a failed request as a log record (in the worker's log format), not on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        peer = client_address[0] if isinstance(client_address, tuple) else client_address
+        if isinstance(error, ConnectionError):  # a prober that timed out and hung up first
+            _log.debug("a request from %s ended before its reply was sent: %s", peer, error)
+        else:
+            _log.error("a request from %s failed", peer, exc_info=error)
+
+    def shutdown(self) -> None:
+        """Stop serving and close the listening socket."""
+        super().shutdown()
+        self.server_close()
 
 
 def parse_listen(text: str, option: str) -> tuple[str, int]:
@@ -39,13 +63,18 @@ def parse_listen(text: str, option: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def serve_routes(host: str, port: int, routes: Mapping[str, Route]) -> ThreadingHTTPServer:
+def serve_routes(host: str, port: int, routes: Mapping[str, Route]) -> _Server:
     """Serve ``routes`` on ``host:port`` from a daemon thread; stop with ``shutdown()``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            route = routes.get(self.path.partition("?")[0])
-            status, content_type, body = route() if route else (404, "text/plain", b"not found\n")
+            path = self.path.partition("?")[0]
+            route = routes.get(path)
+            try:
+                status, content_type, body = route() if route else (404, "text/plain", b"not found\n")
+            except Exception:
+                _log.exception("%s failed", path)
+                status, content_type, body = 500, "text/plain", b"internal error\n"
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -59,10 +88,9 @@ def serve_routes(host: str, port: int, routes: Mapping[str, Route]) -> Threading
             pass
 
     try:
-        server = ThreadingHTTPServer((host, port), Handler)
+        server = _Server((host, port), Handler)
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", ExitCode.ERROR) from None
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="asynq-http", daemon=True).start()
     return server
 
