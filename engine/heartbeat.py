@@ -81,6 +81,8 @@ class Heartbeater(threading.Thread):
         self._limited = RateLimitedLog(logger)
         self._observer = observer
         self._stopping = threading.Event()
+        self.first_beat = threading.Event()
+        """Set once the first beat was tried (written, or failed and logged)."""
         self.beats = 0
         """How many beats were written (for tests and health)."""
 
@@ -91,6 +93,7 @@ class Heartbeater(threading.Thread):
     def run(self) -> None:
         while True:
             self.beat()
+            self.first_beat.set()
             if self._stopping.wait(self._interval_s):
                 break
         try:

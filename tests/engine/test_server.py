@@ -472,6 +472,13 @@ def test_heartbeat_reports_server_and_workers(serve, client, inspector, queue) -
     release.set()
 
 
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_a_started_server_is_visible_once_start_returns(serve, inspector, queue, event_loop) -> None:
+    server = serve(lambda ctx, task: None, event_loop=event_loop)
+    (me,) = [s for s in inspector.servers() if queue in s.queues]  # no wait: start() waited for the beat
+    assert (me.id, me.status) == (server.identity.server_id, "active")
+
+
 def test_heartbeat_marks_an_asynq_py_server_until_shutdown(real_redis_url, inspector, raw, queue) -> None:
     server = Server(real_redis_url, ServerConfig(**{**FAST, "queues": {queue: 1}}))
     server.start(lambda ctx, task: None)
