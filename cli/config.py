@@ -44,7 +44,7 @@ CONFIG_SCHEMA = Schema(
         Field("app_source", "string | null", "`ASYNQ_APP` or `config file`"),
         Field("log_format", "string", "`text` or `json`: the log format of `serve` and `scheduler`"),
         Field("log_format_source", "string", "`config file` or `default`"),
-        Field("loop", "string", "`auto`, `asyncio` or `uvloop`: the event loop of `serve`"),
+        Field("loop", "string", "`asyncio`, `uvloop` or `auto`: the event loop of `serve`"),
         Field("loop_source", "string", "`config file` or `default`"),
         Field("durability", "string", "`async` or `replicated` (`[enqueue]` in the config file)"),
         Field("min_replicas", "integer", "replicas a replicated enqueue waits for"),

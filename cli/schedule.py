@@ -409,9 +409,9 @@ def scheduler(
     loop: Annotated[
         str,
         typer.Option(
-            "--loop", metavar="LOOP", help="Event loop: auto (uvloop where installed), asyncio or uvloop."
+            "--loop", metavar="LOOP", help="Event loop: asyncio, uvloop, or auto (uvloop where installed)."
         ),
-    ] = "auto",
+    ] = "asyncio",
 ) -> None:
     """Run a scheduler for the schedules file until SIGTERM or SIGINT; logs go to stderr.
 
@@ -424,7 +424,7 @@ def scheduler(
     state = get_state(ctx)
     level = check_log_level(log_level)
     fmt = log_format(log_format_, state)
-    event_loop = resolve_loop(loop, "auto")
+    event_loop = resolve_loop(loop, "asyncio")
     path = _schedules_path(state, schedules)
     opt = state.settings.conn_opt()
     if opt is None:

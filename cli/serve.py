@@ -285,8 +285,8 @@ def serve(
         typer.Option(
             "--loop",
             metavar="LOOP",
-            help="Event loop: auto (uvloop where installed, else asyncio's), asyncio or uvloop; default: "
-            "loop under [serve] in the config file, else auto.",
+            help="Event loop: asyncio, uvloop, or auto (uvloop where installed); default: loop under "
+            "[serve] in the config file, else asyncio.",
             show_default=False,
         ),
     ] = None,

@@ -261,10 +261,11 @@ class ServerConfig:
     """How long a starting server waits for an unreachable Redis, retrying with backoff, before it
     raises ``RedisUnavailableError`` (default None: until Redis answers or the server is shut
     down; 0 fails at once)."""
-    event_loop: str = "auto"
-    """The event loop ``run`` and ``start`` create: ``auto`` (uvloop where it can be imported, else
-    asyncio's), ``asyncio`` or ``uvloop`` (an error at start where uvloop is missing); ``run_async``
-    runs on the caller's loop (default ``auto``)."""
+    event_loop: str = "asyncio"
+    """The event loop ``run`` and ``start`` create: ``asyncio``, ``uvloop`` (an error at start where
+    uvloop is missing; ``pip install asynq-py[uvloop]``) or ``auto`` (uvloop where it can be
+    imported, else asyncio's); ``run_async`` runs on the caller's loop (default ``asyncio``,
+    docs/decisions.md says why)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -1,8 +1,8 @@
 """Which event loop a ``Server`` or ``Scheduler`` creates for itself (``run``, ``start``).
 
-``auto`` is uvloop where it can be imported and asyncio's own loop elsewhere, as uvicorn's
-``--loop auto``; ``asyncio`` and ``uvloop`` force one (docs/decisions.md says why uvloop is the
-default). ``run_async`` and ``start_async`` run on whatever loop the application runs.
+``asyncio`` (the default) and ``uvloop`` force one; ``auto`` is uvloop where it can be imported and
+asyncio's own loop elsewhere, as uvicorn's ``--loop auto`` (docs/decisions.md says why asyncio is
+the default). ``run_async`` and ``start_async`` run on whatever loop the application runs.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ class PeriodicTaskManager(Scheduler):
         post_enqueue: PostEnqueueHook | None = None,
         misfire_grace_s: float = 60.0,
         check_interval_s: float = 1.0,
-        event_loop: str = "auto",
+        event_loop: str = "asyncio",
     ) -> None:
         if not sync_interval_s > 0:
             raise ValidationError(f"sync_interval_s must be positive, got {sync_interval_s!r}")

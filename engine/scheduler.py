@@ -201,7 +201,7 @@ class Scheduler:
         post_enqueue: PostEnqueueHook | None = None,
         misfire_grace_s: float = 60.0,
         check_interval_s: float = 1.0,
-        event_loop: str = "auto",
+        event_loop: str = "asyncio",
     ) -> None:
         if not isinstance(redis, str | RedisConnOpt):
             raise ValidationError("Scheduler needs a Redis URL or RedisConnOpt: it opens its own connections")

@@ -19,8 +19,8 @@ Each setting comes from the first place that has it:
 - the app ``serve`` runs (``module:attribute`` or ``file.py:attribute``): the ``APP`` argument, then
   ``ASYNQ_APP``, then ``app`` in the config file's ``[serve]`` table (a relative file path starts at
   the config file's folder); ``config init --app`` writes it;
-- the event loop of ``serve`` (``auto``, ``asyncio`` or ``uvloop``): ``--loop``, then ``loop`` in the
-  config file's ``[serve]`` table, then ``auto`` (uvloop where installed);
+- the event loop of ``serve`` (``asyncio``, ``uvloop`` or ``auto``): ``--loop``, then ``loop`` in the
+  config file's ``[serve]`` table, then ``asyncio``;
 - enqueue durability: the config file's ``[enqueue]`` table, then ``async`` (acknowledged by the
   master alone); ``replicated`` waits for ``min_replicas`` replicas for ``replication_timeout``
   seconds and fails the enqueue (exit 5) when fewer acknowledged it.
@@ -37,7 +37,7 @@ data folder and shared by every asynq-py process of the user). The config file i
 
     [serve]
     app = "myproject.tasks:mux"
-    loop = "asyncio"                 # the worker's event loop: "auto" (default), "asyncio" or "uvloop"
+    loop = "uvloop"                  # the worker's event loop: "asyncio" (default), "uvloop" or "auto"
 
     [enqueue]
     durability = "replicated"
@@ -116,8 +116,8 @@ class Settings:
     """Log format of ``serve`` and ``scheduler`` (``text`` or ``json``) unless ``--log-format`` says."""
     log_format_source: str = "default"
     """``config file`` or ``default``."""
-    loop: str = "auto"
-    """Event loop of ``serve`` (``auto``, ``asyncio`` or ``uvloop``) unless ``--loop`` says."""
+    loop: str = "asyncio"
+    """Event loop of ``serve`` (``asyncio``, ``uvloop`` or ``auto``) unless ``--loop`` says."""
     loop_source: str = "default"
     """``config file`` or ``default``."""
     durability: Durability = field(default_factory=lambda: Durability())
@@ -250,7 +250,7 @@ def _read_tables(path: Path, data: dict[str, Any], warnings: list[str]) -> dict[
                 raise ValueError(f"config file {path}: '{table}.{key}' must be a string")
             else:
                 found[key] = value
-    if found.get("loop", "auto") not in EVENT_LOOPS:
+    if found.get("loop", "asyncio") not in EVENT_LOOPS:
         raise ValueError(f'config file {path}: \'serve.loop\' must be "auto", "asyncio" or "uvloop"')
     return found
 
@@ -354,7 +354,7 @@ def resolve(
         warnings=tuple(warnings),
         log_format=file_values.get("log_format", "text"),
         log_format_source="config file" if "log_format" in file_values else "default",
-        loop=file_values.get("loop", "auto"),
+        loop=file_values.get("loop", "asyncio"),
         loop_source="config file" if "loop" in file_values else "default",
     )
 

@@ -51,8 +51,8 @@ def write_config(env: dict[str, str], text: str) -> Path:
 @pytest.mark.parametrize(
     ("flag", "config", "expected"),
     [
-        ([], None, "auto"),
-        (["--loop", "asyncio"], None, "asyncio"),
+        ([], None, "asyncio"),
+        (["--loop", "auto"], None, "auto"),
         (["--loop", "UVLOOP"], None, "uvloop"),
         ([], 'loop = "asyncio"', "asyncio"),
         (["--loop", "uvloop"], 'loop = "asyncio"', "uvloop"),
@@ -68,7 +68,7 @@ def test_the_loop_reaches_the_server_config(
     assert served == [expected]
     shown = json.loads(cli("config", "show", "--json").check().stdout)
     assert (shown["loop"], shown["loop_source"]) == (
-        ("asyncio", "config file") if config else ("auto", "default")
+        ("asyncio", "config file") if config else ("asyncio", "default")
     )
 
 
