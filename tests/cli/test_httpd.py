@@ -7,6 +7,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
@@ -24,9 +25,9 @@ def _slow() -> Response:
     return 200, "text/plain", b"ok\n" * 100_000
 
 
-def _wait_for(check: object, timeout: float = 10.0) -> None:
+def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.02)
