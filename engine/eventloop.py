@@ -7,6 +7,7 @@ the default). ``run_async`` and ``start_async`` run on whatever loop the applica
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -56,8 +57,21 @@ def loop_name(name: str) -> str:
 
 
 def run(main: Coroutine[Any, Any, T], factory: Callable[[], asyncio.AbstractEventLoop] | None) -> T:
-    """Run ``main`` to completion on a new loop from ``factory`` (None: asyncio's), as ``asyncio.run``."""
+    """Run ``main`` to completion on a new loop from ``factory`` (None: asyncio's), as ``asyncio.run``.
+
+    A loop that cannot close once ``main`` is done (uvloop raises ``OSError`` EBUSY when a
+    connection some library left open is still closing) is logged, not raised: the work is over, and
+    a worker that shut down gracefully should not exit with a traceback.
+    """
     import asyncio  # (not loaded by the command line until a server or scheduler runs)
 
-    with asyncio.Runner(loop_factory=factory) as runner:
+    runner = asyncio.Runner(loop_factory=factory)
+    try:
         return runner.run(main)
+    finally:
+        try:
+            runner.close()
+        except OSError as exc:
+            logging.getLogger("asynq_py").warning(
+                "the event loop did not close cleanly (%s): a connection was still open", exc
+            )

@@ -7,6 +7,8 @@ Handlers record ``type(asyncio.get_running_loop())`` on a real server.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
 import signal
 import sys
@@ -24,7 +26,7 @@ from asynq_py.engine import (
     TaskContext,
     ValidationError,
 )
-from asynq_py.engine.eventloop import loop_factory, loop_name
+from asynq_py.engine.eventloop import loop_factory, loop_name, run
 from asynq_py.engine.scheduler import Scheduler
 
 FAST = {
@@ -79,6 +81,34 @@ def test_uvloop_asked_for_where_it_is_missing_fails_at_start(no_uvloop: None) ->
         scheduler.start()
     with pytest.raises(ValidationError, match="uvloop is not available here"):
         scheduler.run()
+
+
+class _LoopThatCannotClose(asyncio.SelectorEventLoop):
+    """Closes its selector, then fails as uvloop does when a handle is still closing (EBUSY)."""
+
+    def close(self) -> None:
+        super().close()
+        raise OSError(errno.EBUSY, "Device or resource busy")
+
+
+def test_a_loop_that_cannot_close_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    async def work() -> str:
+        return "done"
+
+    with caplog.at_level(logging.WARNING, logger="asynq_py"):
+        assert run(work(), _LoopThatCannotClose) == "done"
+    assert [r.getMessage() for r in caplog.records] == [
+        "the event loop did not close cleanly ([Errno 16] Device or resource busy): "
+        "a connection was still open"
+    ]
+
+
+def test_an_error_of_the_work_itself_is_raised() -> None:
+    async def work() -> None:
+        raise ValueError("the work failed")
+
+    with pytest.raises(ValueError, match="the work failed"):
+        run(work(), None)
 
 
 def run_one_task_on(real_redis_url: str, queue: str, event_loop: str) -> type[asyncio.AbstractEventLoop]:
