@@ -17,15 +17,19 @@ REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*(.*)$")
 
 
 def lowest(requirement: str) -> str:
-    """``"redis[hiredis]>=5.2"`` -> ``"redis==5.2"``; every requirement must have a lower bound."""
-    match = REQUIREMENT.match(requirement)
+    """``"redis[hiredis]>=5.2"`` -> ``"redis==5.2"``, keeping an environment marker
+    (``"uvloop>=0.19; sys_platform != 'win32'"`` -> ``"uvloop==0.19; sys_platform != 'win32'"``);
+    every requirement must have a lower bound."""
+    text, _, marker = requirement.partition(";")
+    match = REQUIREMENT.match(text)
     if match is None:
         raise SystemExit(f"cannot read requirement {requirement!r}")
     name, spec = match.groups()
-    bound = re.search(r">=\s*([^,;\s]+)", spec)
+    bound = re.search(r">=\s*([^,\s]+)", spec)
     if bound is None:
         raise SystemExit(f"{name} declares no lower bound (>=): {requirement!r}")
-    return f"{name}=={bound.group(1)}"
+    pinned = f"{name}=={bound.group(1)}"
+    return f"{pinned}; {marker.strip()}" if marker.strip() else pinned
 
 
 def main() -> int:

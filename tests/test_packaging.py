@@ -98,3 +98,15 @@ def test_every_engine_module_is_in_a_layer_of_the_contract() -> None:
     modules = {p.stem for p in (ROOT / "engine").glob("*.py") if p.stem != "__init__"}
     packages = {p.parent.name for p in (ROOT / "engine").glob("*/__init__.py") if p.parent.name != "_pb"}
     assert listed == modules | packages
+
+
+def test_lowest_constraints_pin_each_lower_bound_and_keep_markers() -> None:
+    script = ROOT / ".ci" / "lowest_constraints.py"
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    out = run.stdout.splitlines()
+    assert all("==" in line for line in out)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (uvloop,) = project["optional-dependencies"]["uvloop"]
+    requirement, _, marker = uvloop.partition(";")
+    bound = requirement.partition(">=")[2].strip()
+    assert f"uvloop=={bound}; {marker.strip()}" in out  # (a marker dropped would pin it on Windows too)
