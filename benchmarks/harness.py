@@ -144,6 +144,21 @@ class ProcGroup:
                         break
         return total
 
+    def preemptions(self) -> int:
+        """Involuntary context switches so far, summed over every thread of every live process of the
+        groups: how often the kernel took a CPU from the worker while it could still run (on a small
+        machine, for instance to run Redis, woken by the worker's own write, on the worker's CPU)."""
+        total = 0
+        for pid in self.members():
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    with contextlib.suppress(OSError):
+                        for line in (task / "status").read_text().splitlines():
+                            if line.startswith("nonvoluntary_ctxt_switches:"):
+                                total += int(line.split()[1])
+                                break
+        return total
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             self._log.flush()

@@ -16,6 +16,8 @@ every run. Per peer it measures:
 * enqueue-to-start latency with an idle worker: tasks enqueued one at a time, 20 ms apart,
   each carrying its enqueue time; the task records ``time.time()`` minus that at its start;
 * the worker's peak RSS: VmHWM from /proc, summed over every process of the worker.
+* the worker's preemptions per task in each 1-process drain: involuntary context switches from
+  /proc, summed over every thread of the worker, start-up included.
 
 The Python peers live in their own venv, ``benchmarks/.peers-venv`` (made on first use, or by
 ``--setup``); Go asynq v0.26.0 is driven by ``benchmarks/go`` (built into that venv's folder).
@@ -376,6 +378,7 @@ class Bench:
             t_first = self._get_float("bench:t_first")
             assert t_first is not None
             rss_kib = group.peak_rss_kib()
+            preempted = group.preemptions()
             members = len(group.members())
             wall = t_last - group.started_at
             total_after, ours_after = self.server.commands_processed()
@@ -393,6 +396,8 @@ class Bench:
             # Every command the worker sent from its start to the last task, per task; the
             # probe's INCR (one a task) included, this orchestrator's polling left out.
             f"{label}_cmds_per_task": (total_after - total_before - (ours_after - ours_before)) / n,
+            # From the worker's start (its start-up included) to the last task.
+            f"{label}_preempted_per_task": preempted / n,
         }
 
     def latency(self, peer: Peer) -> dict[str, float]:
@@ -570,6 +575,20 @@ def render(results: list[Result], meta: dict[str, Any]) -> str:
                 cells.append(f"{a / b:.3g}×" if a is not None and b else "—")
             ratio_rows.append(cells)
         out.append(_table(["vs", *(c[1] for c in COLUMNS)], ratio_rows))
+
+    preempted = [
+        (r.peer, r.samples["drain1_preempted_per_task"])
+        for r in results
+        if r.samples.get("drain1_preempted_per_task")
+    ]
+    if preempted:
+        out.append(
+            "\nWorker preemptions in the 1-process drains (involuntary context switches per task, all "
+            "of the worker's threads, each round): "
+            + "; ".join(f"{peer} {', '.join(f'{x:.2f}' for x in xs)}" for peer, xs in preempted)
+            + ": how often the kernel took a CPU from the worker while it could still run, for instance "
+            "to run Redis beside it (docs/benchmarks.md, session 5)."
+        )
 
     if meta.get("load_before", 0) > BUSY_LOAD:
         out.append(
