@@ -186,7 +186,7 @@ class Scheduler:
         check_interval_s: Longest sleep between looks at the clock, which bounds how late a tick
             fires after the clock jumps (default 1 s).
         event_loop: The event loop ``run`` and ``start`` create, as ``ServerConfig.event_loop``:
-            ``auto`` (uvloop where it can be imported), ``asyncio`` or ``uvloop`` (default ``auto``).
+            ``asyncio``, ``uvloop`` or ``auto`` (uvloop where it can be imported; default ``asyncio``).
     """
 
     def __init__(

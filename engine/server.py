@@ -326,7 +326,8 @@ class Server:
         self._status = "active"
         heartbeat.start()
         # Started means visible: `servers --check` and the Inspector see this server once start() returns.
-        await _first_beat(heartbeat, cfg.heartbeat_interval_s)
+        # (At most one interval: a beat that fails is logged and retried by the thread.)
+        await asyncio.to_thread(heartbeat.first_beat.wait, cfg.heartbeat_interval_s)
         background = [asyncio.get_running_loop().create_task(c) for c in loops]
         fetcher = asyncio.get_running_loop().create_task(processor.fetch_loop())
         self._log.info(
@@ -412,14 +413,6 @@ def redis_warnings(info: dict[str, str]) -> list[str]:
     if (major, minor) < (6, 2):
         warnings.append(f"Redis {version} is older than 6.2, which asynq's scripts need (ZRANGE BYSCORE)")
     return warnings
-
-
-async def _first_beat(heartbeat: Heartbeater, timeout_s: float) -> None:
-    """Wait until the heartbeat thread tried its first beat, at most ``timeout_s`` (a beat that
-    fails is logged and retried by the thread; the server starts anyway)."""
-    deadline = time.monotonic() + timeout_s
-    while not heartbeat.first_beat.is_set() and time.monotonic() < deadline:
-        await asyncio.sleep(0.002)
 
 
 def _cancel(registry: Registry, task_id: str) -> None:
