@@ -22,9 +22,6 @@
 -- with nothing else pending, 4 the call parked its budget of tasks and stopped.
 -- The message is "" when the task key is missing or not a hash.
 -- Uses lib/wake.lua (prepended when loaded): wake() pushes the wake token and publishes the wake message.
-if redis.call("EXISTS", KEYS[2]) == 1 then
-    return {-1, 0}
-end
 local out = {-1, 0}
 local want = tonumber(ARGV[3])
 local parked_types = ARGV[4] .. "parked_types"
@@ -51,16 +48,21 @@ local function lease(id, fields)
 end
 
 -- {msg, pending_since} of a task, or nil when its key is missing or not a hash: the processor drops
--- such an id (HSET would create a stub hash, or fail after the id left pending).
+-- such an id (HSET would create a stub hash, or fail after the id left pending). One call for a task
+-- hash; EXISTS only tells a hash without either field from a missing key.
 local function read(id)
-    if redis.call("TYPE", ARGV[2] .. id)["ok"] == "hash" then
-        return redis.call("HMGET", ARGV[2] .. id, "msg", "pending_since")
+    local fields = redis.pcall("HMGET", ARGV[2] .. id, "msg", "pending_since")
+    if fields["err"] then
+        return nil
+    end
+    if fields[1] or fields[2] or redis.call("EXISTS", ARGV[2] .. id) == 1 then
+        return fields
     end
     return nil
 end
 
-if redis.call("EXISTS", KEYS[5], parked_types) == 0 then
-    -- No limits and nothing parked: Go's path, at the cost of one EXISTS.
+if redis.call("EXISTS", KEYS[2], KEYS[5], parked_types) == 0 then
+    -- Not paused, no limits and nothing parked: Go's path, at the cost of one EXISTS.
     for _ = 1, want do
         local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[3])
         if not id then
@@ -71,6 +73,10 @@ if redis.call("EXISTS", KEYS[5], parked_types) == 0 then
     if #out - 2 == want * 3 then
         relay()
     end
+    return out
+end
+
+if redis.call("EXISTS", KEYS[2]) == 1 then
     return out
 end
 

@@ -236,7 +236,7 @@ def test_a_held_queue_does_not_block_the_next_one(redis_client) -> None:
 
 
 @pytest.mark.real
-def test_an_unlimited_dequeue_costs_one_more_command(real_redis_url, queue) -> None:
+def test_an_unlimited_dequeue_makes_the_calls_of_gos(real_redis_url, queue) -> None:
     r = redis.Redis.from_url(real_redis_url)
     try:
         seed_pending(r, queue, ["a"] * 3)
@@ -246,7 +246,25 @@ def test_an_unlimited_dequeue_costs_one_more_command(real_redis_url, queue) -> N
         take(broker, queue, count=3)
         stats = r.info("commandstats")
         calls = {name: v["calls"] for name, v in stats.items()}
-        assert calls.get("cmdstat_exists") == 2  # paused, then limits + parked types in one call
+        # One EXISTS asks for the pause, the limits and parked types at once (Go's asks for the pause).
+        assert calls.get("cmdstat_exists") == 1
+        # Per task Go's five: the move, the two state writes, the lease, and one read of the hash.
+        assert calls.get("cmdstat_hmget") == 2
+        assert "cmdstat_type" not in calls
         assert "cmdstat_hgetall" not in calls
     finally:
         r.close()
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["unlimited", "limited"])
+def test_a_task_hash_without_message_is_leased_and_handed_over_empty(redis_client, queue, limited) -> None:
+    """A hash that has neither ``msg`` nor ``pending_since`` is still a hash: it is leased as any
+    task is (the processor then drops it), unlike a missing key, which gets no stub hash."""
+    redis_client.lpush(keys.pending_key(queue), "bare")
+    redis_client.hset(keys.task_key(queue, "bare"), "state", "pending")
+    if limited:
+        redis_client.hset(keys.limits_key(queue), "concurrency", 5)
+    fetched = take(Broker(redis_client), queue)
+    assert [(d.task_id, d.data, d.pending_since_ns) for d in fetched.tasks] == [("bare", b"", 0)]
+    assert redis_client.hget(keys.task_key(queue, "bare"), "state") == b"active"
+    assert redis_client.zscore(keys.lease_key(queue), "bare") is not None
