@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_MAX_RETRY",
     "DEFAULT_TIMEOUT",
     "MAX_NAME_LENGTH",
+    "NO_OPTIONS",
     "EnqueueOptions",
     "LaterOptions",
     "Options",
@@ -185,7 +186,8 @@ def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
-_NONE = EnqueueOptions()
+NO_OPTIONS = EnqueueOptions()
+"""The options of a task made without any (one shared object, so that ``merge_options`` skips it)."""
 
 _CHECKS: dict[str, Any] = {
     "max_retry": None,
@@ -217,14 +219,14 @@ def parse_options(options: Mapping[str, Any]) -> EnqueueOptions:
             values[name] = min(max(value, 0), 2**31 - 1)
         else:
             values[name] = _CHECKS[name](value)
-    return EnqueueOptions(**values) if values else _NONE
+    return EnqueueOptions(**values) if values else NO_OPTIONS
 
 
 def merge_options(base: EnqueueOptions, override: EnqueueOptions) -> EnqueueOptions:
     """Return ``base`` with every option that ``override`` gives replaced (the last one wins)."""
-    if override is _NONE or override == _NONE:
+    if override is NO_OPTIONS or override == NO_OPTIONS:
         return base
-    if base is _NONE:
+    if base is NO_OPTIONS:
         return override
     changes = {
         f.name: getattr(override, f.name)

@@ -43,7 +43,7 @@ from .holds import QueueHolds
 from .mux import HandlerFunc, is_async_handler
 from .observer import Outcome
 from .ratelimit import RateLimitedLog
-from .task import Task
+from .task import Task, received_task
 from .threads import HandlerThreads
 from .wire import TaskMessage, decode_stored_task
 
@@ -578,7 +578,7 @@ class Processor:
 
     async def _process(self, run: Running) -> None:
         msg = run.msg
-        task = Task(msg.type, msg.payload, headers=msg.headers)
+        task = received_task(msg)
         outcome: tuple[str, Any]
         if run.deadline <= self._clock.now():
             # Go checks the task's context before it starts the handler: a deadline already past

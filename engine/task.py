@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Unpack
 
-from .options import EnqueueOptions, TaskOptions, parse_options
+from .options import NO_OPTIONS, EnqueueOptions, TaskOptions, parse_options
 from .payload import Payload, encode_payload
 
 if TYPE_CHECKING:
@@ -16,7 +16,14 @@ if TYPE_CHECKING:
 
     from .wire import TaskMessage
 
-__all__ = ["Task", "TaskInfo", "TaskState", "task_info_from_message", "undecodable_task_info"]
+__all__ = [
+    "Task",
+    "TaskInfo",
+    "TaskState",
+    "received_task",
+    "task_info_from_message",
+    "undecodable_task_info",
+]
 
 
 class TaskState(StrEnum):
@@ -147,6 +154,20 @@ class TaskInfo:
     found and deleted) has only its ``id``, ``queue``, ``state``, ``next_process_at`` and ``raw_size``."""
     raw_size: int = 0
     """Size in bytes of the stored message of a task that could not be decoded, else 0."""
+
+
+def received_task(msg: TaskMessage) -> Task:
+    """The ``Task`` a handler gets for ``msg``: its type, payload bytes and a copy of its headers.
+
+    Built without ``Task.__init__``, whose checks the task passed when it was enqueued: a worker
+    makes one per run, on the way from an idle wake-up to the handler.
+    """
+    task = Task.__new__(Task)
+    task.type = msg.type
+    task._payload = msg.payload
+    task.headers = dict(msg.headers) if msg.headers else {}
+    task._options = NO_OPTIONS
+    return task
 
 
 def task_info_from_message(

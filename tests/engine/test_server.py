@@ -377,6 +377,21 @@ def test_go_shaped_tasks_are_processed(serve, raw, inspector, queue) -> None:
     wait_for(lambda: inspector.get_queue_info(queue).size == 0, timeout=10, what="the outcomes to be written")
 
 
+def test_a_handler_changing_its_tasks_headers_changes_no_stored_task(serve, client, inspector, queue) -> None:
+    seen: list[dict[str, str]] = []
+
+    def meddle(ctx, task) -> None:
+        seen.append(dict(task.headers))
+        task.headers["meddled"] = "yes"
+        raise RuntimeError("fail once")
+
+    serve(meddle)
+    info = client.enqueue(Task("t", b"p", headers={"h": "v"}), queue=queue, max_retry=1)
+    wait_for(lambda: len(seen) >= 1 and inspector.get_task_info(queue, info.id).state == TaskState.RETRY)
+    assert seen[0] == {"h": "v"}
+    assert inspector.get_task_info(queue, info.id).headers == {"h": "v"}
+
+
 def test_recoverer_retries_expired_and_unleased_tasks(serve, raw, inspector, queue) -> None:
     ran: list[tuple[str, int]] = []
     seed_task(raw, message("t", queue=queue, task_id="expired"), "active", lease_expiry=time.time() - 60)
