@@ -460,7 +460,7 @@ class Bench:
         log(f"  {peer.name}: {label}{tag} done in {time.monotonic() - started:.1f}s: {shown}")
 
     def round(self, peer: Peer, result: Result, index: int, rounds: int) -> None:
-        """One round of a peer's enqueue and drain measurements; the last round adds latency."""
+        """One round of a peer's enqueue, drain and latency measurements."""
         n = self.s.tasks
         tag = f" (round {index + 1}/{rounds})" if rounds > 1 else ""
 
@@ -483,8 +483,8 @@ class Bench:
             self._step(peer, result, label, bulk_then_drain2, tag)
         elif peer.multi:
             self._step(peer, result, "drain2", drain2, tag)
-        if index == rounds - 1:
-            self._step(peer, result, "latency", lambda got: got.update(self.latency(peer)), "")
+        # Every round, as the throughputs: one latency sample's p50 swings by a tenth between runs.
+        self._step(peer, result, "latency", lambda got: got.update(self.latency(peer)), tag)
 
     @staticmethod
     def finish(result: Result) -> None:
@@ -502,9 +502,9 @@ COLUMNS: Final = (
     ("enqueue_bulk", "enqueue/s bulk", "{:,.0f}", True),
     ("drain1", "drain/s 1 proc", "{:,.0f}", True),
     ("drain2", "drain/s 2 procs", "{:,.0f}", True),
-    ("p50", "latency p50 ms", "{:,.1f}", False),
-    ("p95", "p95 ms", "{:,.1f}", False),
-    ("p99", "p99 ms", "{:,.1f}", False),
+    ("p50", "latency p50 ms", "{:,.2f}", False),
+    ("p95", "p95 ms", "{:,.2f}", False),
+    ("p99", "p99 ms", "{:,.2f}", False),
     ("drain1_rss_mib", "peak RSS MiB 1 proc", "{:,.1f}", False),
     ("drain1_cmds_per_task", "Redis cmds/task", "{:,.1f}", False),
 )
