@@ -365,7 +365,7 @@ class Processor:
                 continue
             try:
                 if woke:
-                    fetched = await self._fetch_after_wake(plan, block_s)
+                    fetched = await self._wait_in_runner(plan, block_s)
                 else:
                     fetched = await self._broker.run(plan)
             except AsynqError as exc:
@@ -378,15 +378,53 @@ class Processor:
                 await self._wait_for_work(1.0)
                 continue
             block_s = 0.0
-            self._take(fetched)
+            if not woke:  # (the runner has taken them)
+                self._take(fetched)
             if not fetched.tasks:
                 block_s = await self._nothing_to_take(interval)
                 continue
-            if woke:
-                # Let the runs just started reach their handlers before the next dequeue is built
-                # and written: after a wake-up, that is the latency a caller sees.
-                await asyncio.sleep(0)
             block_s = self._left_empty(count, fetched, interval)
+
+    async def _wait_in_runner(self, plan: Plan[rdb.Fetched], block_s: float) -> rdb.Fetched:
+        """Wait on the wake lists, then dequeue (``_fetch_after_wake``), in a task of its own that
+        runs the first task the dequeue brings itself (``_wait_then_run``); return what it brought.
+
+        After a wake-up, the first handler starts as the reply is read: no task is created and no
+        loop step passes on the way, which is the latency a caller sees. This loop goes on a step
+        later, once that handler waits for something.
+        """
+        done: asyncio.Future[rdb.Fetched] = self._loop.create_future()
+        runner = self._loop.create_task(self._wait_then_run(plan, block_s, done), name=WAKE_RUNNER)
+        try:
+            return await done
+        except asyncio.CancelledError:
+            # (Cancelling this loop cancelled ``done`` too, unless the runner had given it a result.)
+            if done.cancelled() or not done.done():
+                runner.cancel()  # the wait goes with this loop; a run it started does not
+            raise
+
+    async def _wait_then_run(
+        self, plan: Plan[rdb.Fetched], block_s: float, done: asyncio.Future[rdb.Fetched]
+    ) -> None:
+        try:
+            fetched = await self._fetch_after_wake(plan, block_s)
+            run = self._take(fetched, keep_first=True)
+        except asyncio.CancelledError:
+            done.cancel()
+            raise
+        except Exception as exc:  # the fetch loop handles it as its own
+            if not done.done():
+                done.set_exception(exc)
+            return
+        if not done.done():
+            done.set_result(fetched)
+        if run is not None:
+            me = asyncio.current_task()
+            assert me is not None
+            run.own = me
+            self._runs.add(me)
+            me.add_done_callback(self._runs.discard)
+            await self._process(run)
 
     def _left_empty(self, count: int, fetched: rdb.Fetched, interval: float) -> float:
         """How long the next dequeue first waits on the wake lists after one that asked for
@@ -463,17 +501,26 @@ class Processor:
         if self._fetchable() > 0:
             self._slot_freed.set()
 
-    def _take(self, fetched: rdb.Fetched) -> None:
-        """Start the tasks of a dequeue's reply in the free slots; the rest wait for slots."""
+    def _take(self, fetched: rdb.Fetched, *, keep_first: bool = False) -> Running | None:
+        """Start the tasks of a dequeue's reply in the free slots; the rest wait for slots.
+
+        With ``keep_first``, the first task that can start is not given a task of its own: its run
+        is returned, with its slot taken, for the caller to process in its own task.
+        """
         self._holds.note(fetched.holds, time.monotonic())
+        kept = None
         for item in fetched.tasks:
             if not self._fetching:
                 # Stopped while this dequeue was in flight: give the task back at once.
                 self._spawn(self._requeue_raw(item))
             elif self._free > 0 and not self._ready:
-                self._start(item)
+                if keep_first and kept is None:
+                    kept = self._prepare(item)
+                else:
+                    self._start(item)
             else:
                 self._ready.append(item)
+        return kept
 
     async def _fetch_after_wake(self, plan: Plan[rdb.Fetched], block_s: float) -> rdb.Fetched:
         """Run the dequeue ``plan`` once a wake list has a token, or after ``block_s`` (the poll)."""
@@ -521,6 +568,15 @@ class Processor:
 
     def _start(self, item: rdb.Dequeued) -> bool:
         """Start ``item`` in a free slot; False if it cannot run (it then takes no slot)."""
+        run = self._prepare(item)
+        if run is None:
+            return False
+        run.own = self._spawn(self._process(run))
+        return True
+
+    def _prepare(self, item: rdb.Dequeued) -> Running | None:
+        """The run of ``item``, registered in a free slot, to be processed; None if it cannot run
+        (it then takes no slot, and what becomes of it is under way)."""
         if item.lease_expiry <= self._clock.now():
             # The reply came so late (a partition that healed) that the lease it set is over: the
             # recoverer may already have handed the task to someone else, so it must not start here.
@@ -530,15 +586,15 @@ class Processor:
                 "task %s arrived after its lease expired; leaving it to the recoverer",
                 item.task_id,
             )
-            return False
+            return None
         if not item.data:
             self._spawn(self._drop_missing(item))
-            return False
+            return None
         try:
             msg = decode_stored_task(item.data, item.queue, item.task_id)
         except DecodeError as exc:
             self._spawn(self._archive_poison(item, exc))
-            return False
+            return None
         now = self._clock.now()
         deadline = _compute_deadline(msg, now)
         loop = self._loop
@@ -557,8 +613,7 @@ class Processor:
         if self._observer is not None:
             waited = now - item.pending_since_ns / 1e9 if item.pending_since_ns else None
             self._observer.started(msg.queue, msg.type, waited)
-        run.own = self._spawn(self._process(run))
-        return True
+        return run
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = self._loop.create_task(coro)
@@ -830,6 +885,10 @@ class Processor:
         while self._runs and (left := until - self._loop.time()) > 0:
             await asyncio.wait(set(self._runs), timeout=left)
         self._threads.shutdown()
+
+
+WAKE_RUNNER = "asynq-py wake-up runner"
+"""The name of the task that waits on the wake lists and runs the first task the wait brings."""
 
 
 def log_fields(msg: TaskMessage) -> dict[str, Any]:

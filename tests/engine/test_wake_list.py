@@ -20,6 +20,8 @@ from seed import message, seed_task
 
 from asynq_py.engine import Client, Inspector, RedisConnOpt, Server, ServerConfig, Task, keys, rdb
 from asynq_py.engine.broker import AsyncBroker, Broker
+from asynq_py.engine.clock import RealClock
+from asynq_py.engine.processor import WAKE_RUNNER, Processor, Registry
 from asynq_py.engine.scripts import script
 from asynq_py.engine.wire import TaskMessage
 
@@ -400,3 +402,60 @@ def test_a_server_that_took_the_only_task_waits_again_without_another_dequeue(
     finally:
         server.shutdown()
         raw.close()
+
+
+@pytest.mark.real
+def test_after_a_wake_up_the_first_handler_runs_in_the_task_that_waited(
+    serve: Callable[..., Server], raw: redis.Redis, real_redis_url: str, queue: str
+) -> None:
+    # The wait's own task runs the first task its dequeue brings: no task is created and no loop
+    # step passes between the reply and that handler (the latency of an idle wake-up). The others
+    # of the same dequeue run in tasks of their own, at once.
+    ran: list[tuple[str, str]] = []
+
+    async def handler(ctx: Any, task: Any) -> None:
+        current = asyncio.current_task()
+        ran.append((bytes(task.payload).decode(), current.get_name() if current else ""))
+        await asyncio.sleep(0.05)
+
+    serve(handler, concurrency=4)
+    with Client(real_redis_url) as client:
+        for burst in (["a"], ["b", "c", "d"]):
+            wait_for(lambda: blocked_here(raw), what="the server blocking")
+            ran.clear()
+            # One script call for the burst: the token wakes the server once, for all of them.
+            client.enqueue_many([Task("t", p) for p in burst], queue=queue)
+            wait_for(lambda burst=burst: len(ran) == len(burst), timeout=4.5, what=f"{burst} to run")
+            names = [name for _, name in ran]
+            assert names.count(WAKE_RUNNER) == 1, ran
+            assert sorted(p for p, _ in ran) == burst
+
+
+@pytest.mark.real
+async def test_cancelling_the_fetch_loop_during_a_wait_cancels_the_waiting_task(
+    real_redis_url: str, queue: str
+) -> None:
+    async def handler(ctx: Any, task: Any) -> None:
+        raise AssertionError("no task was enqueued")
+
+    broker = AsyncBroker(patient(real_redis_url))
+    sync_broker = Broker(real_redis_url)
+    config = ServerConfig(**SLOW_POLL, queues={queue: 1}, concurrency=2)
+    processor = Processor(
+        broker, sync_broker, config, lambda _: handler, RealClock(), Registry(), logging.getLogger("test")
+    )
+    fetcher = asyncio.ensure_future(processor.fetch_loop())
+    try:
+        deadline = time.monotonic() + 10
+        while not broker.waiting:
+            assert time.monotonic() < deadline, "the fetch loop never waited on the wake lists"
+            await asyncio.sleep(0.01)
+        fetcher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(fetcher, 10)
+        await asyncio.sleep(0.05)
+        waiting = [t for t in asyncio.all_tasks() if t.get_name() == WAKE_RUNNER and not t.done()]
+        assert waiting == [], "the wait outlived the fetch loop that asked for it"
+    finally:
+        await broker.aclose()
+        sync_broker.close()
