@@ -159,8 +159,9 @@ class TaskInfo:
 def received_task(msg: TaskMessage) -> Task:
     """The ``Task`` a handler gets for ``msg``: its type, payload bytes and a copy of its headers.
 
-    Built without ``Task.__init__``, whose checks the task passed when it was enqueued: a worker
-    makes one per run, on the way from an idle wake-up to the handler.
+    Built without ``Task.__init__``, which has nothing to do here (the payload is bytes already,
+    and a received task carries no enqueue options): a worker makes one per run, on the way from
+    an idle wake-up to the handler.
     """
     task = Task.__new__(Task)
     task.type = msg.type
