@@ -19,6 +19,7 @@ import tomli_w
 import typer
 
 from asynq_py.engine import SchedulerEntryInfo, Task, format_duration
+from asynq_py.engine.eventloop import DEFAULT_EVENT_LOOP
 from asynq_py.engine.settings import resolve
 
 from .context import AppState, JsonFlag, get_state
@@ -411,7 +412,7 @@ def scheduler(
         typer.Option(
             "--loop", metavar="LOOP", help="Event loop: asyncio, uvloop, or auto (uvloop where installed)."
         ),
-    ] = "asyncio",
+    ] = DEFAULT_EVENT_LOOP,
 ) -> None:
     """Run a scheduler for the schedules file until SIGTERM or SIGINT; logs go to stderr.
 
@@ -424,7 +425,7 @@ def scheduler(
     state = get_state(ctx)
     level = check_log_level(log_level)
     fmt = log_format(log_format_, state)
-    event_loop = resolve_loop(loop, "asyncio")
+    event_loop = resolve_loop(loop, DEFAULT_EVENT_LOOP)
     path = _schedules_path(state, schedules)
     opt = state.settings.conn_opt()
     if opt is None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ValidationError
-from .eventloop import check_event_loop
+from .eventloop import DEFAULT_EVENT_LOOP, check_event_loop
 from .options import validate_queue_name
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ class ServerConfig:
     """How long a starting server waits for an unreachable Redis, retrying with backoff, before it
     raises ``RedisUnavailableError`` (default None: until Redis answers or the server is shut
     down; 0 fails at once)."""
-    event_loop: str = "asyncio"
+    event_loop: str = DEFAULT_EVENT_LOOP
     """The event loop ``run`` and ``start`` create: ``asyncio``, ``uvloop`` (an error at start where
     uvloop is missing; ``pip install asynq-py[uvloop]``) or ``auto`` (uvloop where it can be
     imported, else asyncio's); ``run_async`` runs on the caller's loop (default ``asyncio``,

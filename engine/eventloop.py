@@ -16,10 +16,12 @@ from .errors import ValidationError
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["EVENT_LOOPS", "check_event_loop", "loop_factory", "loop_name", "run"]
+__all__ = ["DEFAULT_EVENT_LOOP", "EVENT_LOOPS", "check_event_loop", "loop_factory", "loop_name", "run"]
 
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 """The values of ``ServerConfig.event_loop`` and ``--loop``."""
+DEFAULT_EVENT_LOOP = "asyncio"
+"""The loop a server, a scheduler and the command line use unless told otherwise (docs/decisions.md)."""
 
 T = TypeVar("T")
 

@@ -34,6 +34,7 @@ from .clock import Clock
 from .config import RedisConnOpt
 from .cron import parse_spec
 from .errors import AsynqError, ValidationError
+from .eventloop import DEFAULT_EVENT_LOOP
 from .gotime import go_quote, parse_duration
 from .options import parse_options, validate_task_id, validate_task_type
 from .scheduler import PostEnqueueHook, PreEnqueueHook, Scheduler, _Entry
@@ -94,7 +95,7 @@ class PeriodicTaskManager(Scheduler):
         post_enqueue: PostEnqueueHook | None = None,
         misfire_grace_s: float = 60.0,
         check_interval_s: float = 1.0,
-        event_loop: str = "asyncio",
+        event_loop: str = DEFAULT_EVENT_LOOP,
     ) -> None:
         if not sync_interval_s > 0:
             raise ValidationError(f"sync_interval_s must be positive, got {sync_interval_s!r}")

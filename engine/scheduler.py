@@ -52,7 +52,7 @@ from .errors import (
     TaskIdConflictError,
     ValidationError,
 )
-from .eventloop import check_event_loop, loop_factory
+from .eventloop import DEFAULT_EVENT_LOOP, check_event_loop, loop_factory
 from .eventloop import run as run_on_loop
 from .gotime import format_options
 from .info import SchedulerEntryInfo
@@ -201,7 +201,7 @@ class Scheduler:
         post_enqueue: PostEnqueueHook | None = None,
         misfire_grace_s: float = 60.0,
         check_interval_s: float = 1.0,
-        event_loop: str = "asyncio",
+        event_loop: str = DEFAULT_EVENT_LOOP,
     ) -> None:
         if not isinstance(redis, str | RedisConnOpt):
             raise ValidationError("Scheduler needs a Redis URL or RedisConnOpt: it opens its own connections")

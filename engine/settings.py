@@ -60,7 +60,7 @@ from typing import Any, Literal
 from .config import RedisConnOpt
 from .embedded import EmbeddedRedis
 from .errors import RedisUnavailableError, ValidationError
-from .eventloop import EVENT_LOOPS
+from .eventloop import DEFAULT_EVENT_LOOP, EVENT_LOOPS
 
 __all__ = ["EMBEDDED", "Durability", "Settings", "default_conn_opt", "resolve", "url_has_password"]
 
@@ -116,7 +116,7 @@ class Settings:
     """Log format of ``serve`` and ``scheduler`` (``text`` or ``json``) unless ``--log-format`` says."""
     log_format_source: str = "default"
     """``config file`` or ``default``."""
-    loop: str = "asyncio"
+    loop: str = DEFAULT_EVENT_LOOP
     """Event loop of ``serve`` (``asyncio``, ``uvloop`` or ``auto``) unless ``--loop`` says."""
     loop_source: str = "default"
     """``config file`` or ``default``."""
@@ -250,7 +250,7 @@ def _read_tables(path: Path, data: dict[str, Any], warnings: list[str]) -> dict[
                 raise ValueError(f"config file {path}: '{table}.{key}' must be a string")
             else:
                 found[key] = value
-    if found.get("loop", "asyncio") not in EVENT_LOOPS:
+    if found.get("loop", DEFAULT_EVENT_LOOP) not in EVENT_LOOPS:
         raise ValueError(f'config file {path}: \'serve.loop\' must be "auto", "asyncio" or "uvloop"')
     return found
 
@@ -354,7 +354,7 @@ def resolve(
         warnings=tuple(warnings),
         log_format=file_values.get("log_format", "text"),
         log_format_source="config file" if "log_format" in file_values else "default",
-        loop=file_values.get("loop", "asyncio"),
+        loop=file_values.get("loop", DEFAULT_EVENT_LOOP),
         loop_source="config file" if "loop" in file_values else "default",
     )
 
