@@ -72,6 +72,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _status_number(proc: Path, field: str) -> int:
+    """The number a ``/proc`` process or thread folder's ``status`` gives for ``field``; 0 when it
+    has none, or has exited."""
+    with contextlib.suppress(OSError):
+        for line in (proc / "status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
 class ProcGroup:
     """Processes started together (one per command), each the leader of its own session.
 
@@ -135,14 +145,7 @@ class ProcGroup:
 
     def peak_rss_kib(self) -> int:
         """Sum of VmHWM (peak resident set) over every live process of the groups, in KiB."""
-        total = 0
-        for pid in self.members():
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1])
-                        break
-        return total
+        return sum(_status_number(Path(f"/proc/{pid}"), "VmHWM") for pid in self.members())
 
     def preemptions(self) -> int:
         """Involuntary context switches so far, summed over every thread of every live process of the
@@ -150,13 +153,9 @@ class ProcGroup:
         machine, for instance to run Redis, woken by the worker's own write, on the worker's CPU)."""
         total = 0
         for pid in self.members():
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # (the process may have exited meanwhile)
                 for task in Path(f"/proc/{pid}/task").iterdir():
-                    with contextlib.suppress(OSError):
-                        for line in (task / "status").read_text().splitlines():
-                            if line.startswith("nonvoluntary_ctxt_switches:"):
-                                total += int(line.split()[1])
-                                break
+                    total += _status_number(task, "nonvoluntary_ctxt_switches")
         return total
 
     def log_tail(self, lines: int = 15) -> str:
